@@ -1,0 +1,45 @@
+# justfile: the project's tasks. `just` itself is the npm package rust-just,
+# pinned in tools/package.json; run `bash scripts/tools.sh` once, then
+# `tools/node_modules/.bin/just <recipe>` (or put that directory on PATH).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export PATH := justfile_directory() / ".bin" + ":" + justfile_directory() / "tools/node_modules/.bin" + ":" + env_var("PATH")
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the pinned toolchain (buf, protoc plugins, tsc) and the third-party protos.
+tools:
+    bash scripts/tools.sh
+
+# Regenerate gen/ (Go, TypeScript) and openapi/ from proto/.
+generate: tools
+    rm -rf gen/go gen/ts openapi/*.swagger.json
+    buf generate
+    gofmt -l gen/go | (! grep .) || { echo "generated Go is not gofmt-clean" >&2; exit 1; }
+
+# Lint the contracts (buf lint, buf format), type-check the generated TypeScript, vet the Go code.
+lint: tools
+    buf lint proto
+    buf format --diff --exit-code proto
+    tsc -p tools/tsconfig.gen.json
+    test -z "$(gofmt -l $(git ls-files -co --exclude-standard '*.go') /dev/null)" || { gofmt -l $(git ls-files -co --exclude-standard '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }
+    go vet ./...
+
+# Regenerate, then fail if gen/ or openapi/ differ from what is committed.
+check-generated: generate
+    @git add -N gen openapi
+    @git diff --exit-code --stat -- gen openapi || { echo "gen/ or openapi/ is stale: run 'just generate' and commit" >&2; exit 1; }
+
+# Run the tests (the README's test command).
+test:
+    bash scripts/test.sh
+
+# Run the whole platform in one process on embedded backends.
+dev *ARGS:
+    go run ./services/devstack {{ARGS}}
+
+# Everything CI runs.
+ci: lint check-generated test

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# tools.sh installs the pinned code-generation toolchain into the repository:
+#   - npm tools (buf, protoc-gen-es, tsc, just) from tools/package-lock.json into tools/node_modules;
+#   - the Go protoc plugins pinned by tools/go.mod into .bin/;
+#   - the third-party .proto imports into third_party/ (see scripts/protodeps.sh).
+# It is idempotent and needs only the Go module proxy and the npm registry.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if [ ! -x tools/node_modules/.bin/buf ] || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+fi
+
+mkdir -p .bin
+(cd tools && GOBIN="$root/.bin" go install tool)
+
+bash scripts/protodeps.sh
