@@ -9,7 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if [ ! -x tools/node_modules/.bin/buf ] || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
-  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: rust-just lists optional per-platform packages that the
+  # registry reachable here does not serve, so the lockfile cannot hold them.
+  npm install --prefix tools --no-audit --no-fund --loglevel=error
 fi
 
 mkdir -p .bin
