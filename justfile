@@ -25,7 +25,7 @@ lint: tools
     buf lint proto
     buf format --diff --exit-code proto
     tsc -p tools/tsconfig.gen.json
-    test -z "$(gofmt -l $(git ls-files -co --exclude-standard '*.go') /dev/null)" || { gofmt -l $(git ls-files -co --exclude-standard '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }
+    unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l); test -z "$unformatted" || { echo "gofmt: these files need formatting: $unformatted" >&2; exit 1; }
     go vet ./...
 
 # Regenerate, then fail if gen/ or openapi/ differ from what is committed.

@@ -14,7 +14,7 @@ type document struct {
 		Description string `json:"description"`
 	} `json:"info"`
 	Paths map[string]map[string]struct {
-		Summary    string                     `json:"summary"`
+		Summary    string                      `json:"summary"`
 		Parameters []struct{ Name, In string } `json:"parameters"`
 		Responses  map[string]struct {
 			Schema struct {
