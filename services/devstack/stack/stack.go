@@ -1,0 +1,277 @@
+// Package stack runs the whole platform in one process: an embedded Kafka
+// (kfake) and MongoDB (FerretDB on SQLite) unless real ones are configured,
+// the dispatcher, and workers that join it through the real membership RPC
+// over loopback. The dev stack command, the end-to-end tests and the
+// benchmarks all start it through Start.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pawnshop/auction/internal/embedded"
+	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/service"
+	dconfig "github.com/pawnshop/auction/services/dispatcher/config"
+	dispatcher "github.com/pawnshop/auction/services/dispatcher/service"
+	wconfig "github.com/pawnshop/auction/services/worker/config"
+	worker "github.com/pawnshop/auction/services/worker/service"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+)
+
+// Config is the dev stack's configuration.
+type Config struct {
+	// HTTPAddr is the dispatcher's listen address.
+	HTTPAddr string
+	// Workers is how many workers start and join.
+	Workers int
+	// DataDir holds the embedded database's files (kept across restarts).
+	DataDir string
+	// KafkaAddr and MongoAddr are the embedded servers' listen addresses.
+	KafkaAddr string
+	MongoAddr string
+	// KafkaBrokers and MongoURI, when set, replace the embedded servers.
+	KafkaBrokers []string
+	MongoURI     envconfig.Secret
+	// Partitions of each event topic.
+	Partitions int
+	// HeartbeatInterval of the membership protocol.
+	HeartbeatInterval time.Duration
+}
+
+// Stack is a running platform.
+type Stack struct {
+	cfg   Config
+	log   *slog.Logger
+	token string
+
+	kafka    *embedded.Kafka
+	mongo    *embedded.Mongo
+	brokers  []string
+	mongoURI string
+
+	dispatcher    *fx.App
+	dispatcherURL string
+
+	mu      sync.Mutex
+	workers []*Worker
+	nextID  int
+}
+
+// Worker is one in-process worker application.
+type Worker struct {
+	ID   string
+	app  *fx.App
+	exit chan int
+}
+
+// Exited returns a channel that receives the worker's exit code if it stops
+// by itself (for example when its join is rejected).
+func (w *Worker) Exited() <-chan int { return w.exit }
+
+// Start brings the platform up and returns once the dispatcher is ready and
+// every worker has joined.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err error) {
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 8
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	s := &Stack{cfg: cfg, log: log, token: randomToken()}
+	defer func() {
+		if err != nil {
+			_ = s.Close(context.Background())
+		}
+	}()
+	if len(cfg.KafkaBrokers) > 0 {
+		s.brokers = cfg.KafkaBrokers
+	} else {
+		s.kafka, err = embedded.StartKafka(ctx, embedded.KafkaConfig{Addr: cfg.KafkaAddr, Partitions: cfg.Partitions})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded kafka: %w", err)
+		}
+		s.brokers = []string{s.kafka.Brokers()}
+	}
+	if cfg.MongoURI != "" {
+		s.mongoURI = cfg.MongoURI.Reveal()
+	} else {
+		s.mongo, err = embedded.StartMongo(ctx, embedded.MongoConfig{Addr: cfg.MongoAddr, DataDir: filepath.Join(cfg.DataDir, "mongo"), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded mongodb: %w", err)
+		}
+		s.mongoURI = s.mongo.URI()
+	}
+	if err := s.startDispatcher(ctx); err != nil {
+		return nil, err
+	}
+	for range cfg.Workers {
+		if _, err := s.StartWorker(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// DispatcherConfig is the configuration the stack gives its dispatcher.
+func (s *Stack) DispatcherConfig() dconfig.Config {
+	c := dconfig.Load(envconfig.New(envconfig.FromMap(nil)))
+	c.HTTPAddr = s.cfg.HTTPAddr
+	c.KafkaBrokers = s.brokers
+	c.ClusterToken = envconfig.Secret(s.token)
+	c.HeartbeatInterval = s.cfg.HeartbeatInterval
+	c.ReadyMinWorkers = s.cfg.Workers
+	return c
+}
+
+func (s *Stack) startDispatcher(ctx context.Context) error {
+	var srv *dispatcher.Server
+	log := s.log.With("service", "dispatcher")
+	s.dispatcher = fx.New(fx.Supply(s.DispatcherConfig(), log), dispatcher.Module, fx.Populate(&srv),
+		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	if err := s.dispatcher.Start(ctx); err != nil {
+		return fmt.Errorf("start dispatcher: %w", err)
+	}
+	s.dispatcherURL = srv.URL()
+	return nil
+}
+
+// WorkerConfig is the configuration the stack gives a new worker.
+func (s *Stack) WorkerConfig(id string) wconfig.Config {
+	c := wconfig.Load(envconfig.New(envconfig.FromMap(nil)))
+	c.WorkerID = id
+	c.HTTPAddr = "127.0.0.1:0"
+	c.AdvertiseURL = ""
+	c.DispatcherURL = s.dispatcherURL
+	c.ClusterToken = envconfig.Secret(s.token)
+	c.KafkaBrokers = s.brokers
+	c.TopicPartitions = s.cfg.Partitions
+	c.MongoURI = envconfig.Secret(s.mongoURI)
+	return c
+}
+
+// StartWorker starts one more worker with the stack's configuration.
+func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
+	s.mu.Lock()
+	s.nextID++
+	id := fmt.Sprintf("worker-%d", s.nextID)
+	s.mu.Unlock()
+	return s.StartWorkerWith(ctx, s.WorkerConfig(id))
+}
+
+// StartWorkerWith starts a worker with cfg (tests use it to present a wrong
+// token or a taken id).
+func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worker, error) {
+	log := s.log.With("service", "worker", "worker", cfg.WorkerID)
+	a := fx.New(fx.Supply(cfg, log), worker.Module, fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	if err := a.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start worker %s: %w", cfg.WorkerID, err)
+	}
+	w := &Worker{ID: cfg.WorkerID, app: a, exit: make(chan int, 1)}
+	go func() {
+		sig := <-a.Wait()
+		w.exit <- sig.ExitCode
+	}()
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	return w, nil
+}
+
+// StopWorker stops a worker gracefully (it leaves, drains, commits).
+func (s *Stack) StopWorker(ctx context.Context, w *Worker) error {
+	s.mu.Lock()
+	for i, x := range s.workers {
+		if x == w {
+			s.workers = append(s.workers[:i], s.workers[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	if err := w.app.Stop(ctx); err != nil {
+		return fmt.Errorf("stop worker %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+// Workers returns the running workers.
+func (s *Stack) Workers() []*Worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Worker(nil), s.workers...)
+}
+
+// URL is the dispatcher's base URL.
+func (s *Stack) URL() string { return s.dispatcherURL }
+
+// Brokers is the Kafka bootstrap list in use.
+func (s *Stack) Brokers() []string { return s.brokers }
+
+// MongoURI is the MongoDB connection string in use.
+func (s *Stack) MongoURI() string { return s.mongoURI }
+
+// EmbeddedKafka is the embedded broker, or nil when a real one is used.
+func (s *Stack) EmbeddedKafka() *embedded.Kafka { return s.kafka }
+
+// ClusterToken is the token workers present.
+func (s *Stack) ClusterToken() string { return s.token }
+
+// waitReady polls the dispatcher's /readyz until it answers 200.
+func (s *Stack) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.dispatcherURL+"/readyz", nil)
+		res, err := client.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the platform did not become ready: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops workers, the dispatcher and the embedded servers.
+func (s *Stack) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, w := range s.Workers() {
+		errs = append(errs, s.StopWorker(ctx, w))
+	}
+	if s.dispatcher != nil {
+		errs = append(errs, s.dispatcher.Stop(ctx))
+	}
+	if s.mongo != nil {
+		s.mongo.Close()
+	}
+	if s.kafka != nil {
+		s.kafka.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,20 @@
+// Package app holds the dispatcher's use cases: accepting writes and
+// publishing them as events, routing reads to joined workers, and keeping
+// the quorum of workers. Ports call it; adapters implement its interfaces.
+package app
+
+import "errors"
+
+// The errors the use cases return; ports map them to API codes in one place.
+var (
+	// ErrNoWorkers: no worker has joined, so nothing can serve a read.
+	ErrNoWorkers = errors.New("no worker has joined the dispatcher; reads are unavailable until one joins")
+	// ErrWorkerUnavailable: the chosen workers failed or timed out.
+	ErrWorkerUnavailable = errors.New("workers are unavailable")
+	// ErrNotFound: the item does not exist.
+	ErrNotFound = errors.New("item not found")
+	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.
+	ErrUnknownWorker = errors.New("unknown worker")
+	// ErrPublishUnavailable: the write could not be made durable anywhere.
+	ErrPublishUnavailable = errors.New("the event store is unavailable; the write was not accepted")
+)

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/requestid"
+	"github.com/pawnshop/auction/internal/topics"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Event is an accepted write on its way to its topic.
+type Event struct {
+	Topic   string
+	Key     string // the item id: all events of one item share a partition
+	ID      string
+	Payload proto.Message
+}
+
+// WriteStatus says where a write was made durable.
+type WriteStatus int
+
+// The outcomes of a successful publish.
+const (
+	Published WriteStatus = iota + 1 // the broker acknowledged the event
+	Buffered                         // the write buffer holds it for replay
+)
+
+// Publisher makes an event durable. It returns ErrPublishUnavailable (wrapped)
+// when it could not.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) (WriteStatus, error)
+}
+
+// Receipt is the answer to an accepted write.
+type Receipt struct {
+	ItemID  string
+	EventID string
+	Status  WriteStatus
+}
+
+// Writes turns write requests into events and publishes them.
+type Writes struct {
+	pub Publisher
+	now func() time.Time
+}
+
+// NewWrites returns the write use cases.
+func NewWrites(pub Publisher) *Writes {
+	return &Writes{pub: pub, now: time.Now}
+}
+
+// acceptedAt is the accept time of a write, at millisecond precision: the
+// precision MongoDB keeps, so stored events read back exactly.
+func (w *Writes) acceptedAt() time.Time { return w.now().UTC().Truncate(time.Millisecond) }
+
+func envelope(ctx context.Context, at time.Time) *eventsv1.Envelope {
+	rid := requestid.FromContext(ctx)
+	if rid == "" {
+		rid = requestid.New()
+	}
+	return &eventsv1.Envelope{EventId: newEventID(), AcceptedAt: timestamppb.New(at), RequestId: rid}
+}
+
+// newEventID returns a time-ordered UUIDv7, so ids sort roughly by acceptance.
+func newEventID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// dateOr returns the client's date at millisecond precision, or at when absent.
+func dateOr(d *timestamppb.Timestamp, at time.Time) *timestamppb.Timestamp {
+	if d == nil {
+		return timestamppb.New(at)
+	}
+	return timestamppb.New(d.AsTime().Truncate(time.Millisecond))
+}
+
+func (w *Writes) publish(ctx context.Context, e Event, itemID string) (Receipt, error) {
+	st, err := w.pub.Publish(ctx, e)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("publish %s event %s: %w", e.Topic, e.ID, err)
+	}
+	return Receipt{ItemID: itemID, EventID: e.ID, Status: st}, nil
+}
+
+// AddItem accepts a new item, assigning its id when the request has none.
+func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Receipt, error) {
+	at := w.acceptedAt()
+	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: ItemFromRequest(req, at)}
+	return w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
+}
+
+// BuyItem accepts a buy.
+func (w *Writes) BuyItem(ctx context.Context, req *auctionv1.BuyItemRequest) (Receipt, error) {
+	at := w.acceptedAt()
+	ev := &eventsv1.ItemBought{Envelope: envelope(ctx, at), Buy: BuyFromRequest(req, at)}
+	return w.publish(ctx, Event{Topic: topics.BuyActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+}
+
+// SellItem accepts a sale.
+func (w *Writes) SellItem(ctx context.Context, req *auctionv1.SellItemRequest) (Receipt, error) {
+	at := w.acceptedAt()
+	ev := &eventsv1.ItemSold{Envelope: envelope(ctx, at), Sell: SellFromRequest(req, at)}
+	return w.publish(ctx, Event{Topic: topics.SellActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+}
+
+// PawnItem accepts a pawn.
+func (w *Writes) PawnItem(ctx context.Context, req *auctionv1.PawnItemRequest) (Receipt, error) {
+	at := w.acceptedAt()
+	ev := &eventsv1.ItemPawned{Envelope: envelope(ctx, at), Pawn: PawnFromRequest(req, at)}
+	return w.publish(ctx, Event{Topic: topics.PawnActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+}

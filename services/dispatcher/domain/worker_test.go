@@ -1,0 +1,59 @@
+package domain_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pawnshop/auction/services/dispatcher/domain"
+)
+
+func TestParseWorkerAddress(t *testing.T) {
+	good := map[string]string{
+		"http://127.0.0.1:9101":  "http://127.0.0.1:9101",
+		"http://127.0.0.1:9101/": "http://127.0.0.1:9101",
+		"https://w1.local:443":   "https://w1.local:443",
+		"http://[::1]:80":        "http://[::1]:80",
+	}
+	for in, want := range good {
+		got, err := domain.ParseWorkerAddress(in)
+		if err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "127.0.0.1:9101", "ftp://h:1", "http://h", "http://:80", "http://h:0",
+		"http://h:99999", "http://u:p@h:1", "http://h:1/x", "http://h:1?q=1", "::::"} {
+		if _, err := domain.ParseWorkerAddress(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+func TestJudgeJoin(t *testing.T) {
+	now := time.Now()
+	ttl := 10 * time.Second
+	current := map[string]domain.Worker{
+		"w1": {ID: "w1", Address: "http://127.0.0.1:1", LastSeen: now},
+		"w2": {ID: "w2", Address: "http://127.0.0.1:2", LastSeen: now.Add(-time.Minute)},
+	}
+	cases := []struct {
+		name, id, addr, token string
+		want                  domain.RejectReason
+	}{
+		{"new worker", "w3", "http://127.0.0.1:3", "tok", 0},
+		{"wrong token", "w3", "http://127.0.0.1:3", "nope", domain.RejectBadToken},
+		{"bad address", "w3", "127.0.0.1:3", "tok", domain.RejectBadAddress},
+		{"duplicate live id elsewhere", "w1", "http://127.0.0.1:9", "tok", domain.RejectDuplicateID},
+		{"rejoin at the same address", "w1", "http://127.0.0.1:1", "tok", 0},
+		{"stale holder is replaced", "w2", "http://127.0.0.1:9", "tok", 0},
+	}
+	for _, c := range cases {
+		_, rej := domain.JudgeJoin(c.id, c.addr, c.token, "tok", current, now, ttl)
+		var got domain.RejectReason
+		if rej != nil {
+			got = rej.Reason
+		}
+		if got != c.want {
+			t.Errorf("%s: got reason %d (%v), want %d", c.name, got, rej, c.want)
+		}
+	}
+}

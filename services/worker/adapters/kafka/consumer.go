@@ -1,0 +1,220 @@
+// Package kafka consumes the event topics for the worker (one consumer group,
+// cooperative-sticky rebalancing, offsets committed only after the documents
+// are stored) and parks poison records on dead-letter topics.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/services/worker/app"
+)
+
+// ConsumerConfig configures the consumer.
+type ConsumerConfig struct {
+	Brokers string
+	Group   string
+	// BatchSize and BatchWait bound a batch: it is stored when it holds
+	// BatchSize records or BatchWait passed since its first record.
+	BatchSize int
+	BatchWait time.Duration
+	ClientID  string
+}
+
+// Storer stores a batch; it returns only when every record is stored (or
+// dead-lettered), or with an error when it gave up.
+type Storer interface {
+	Store(ctx context.Context, b app.Batch) error
+}
+
+// Consumer is the ingest loop of one worker.
+type Consumer struct {
+	cfg    ConsumerConfig
+	c      *kafka.Consumer
+	store  Storer
+	topics []string
+	log    *slog.Logger
+
+	// ctx is the context of the running loop, used by the rebalance callback
+	// that runs inside Poll on the loop's goroutine.
+	ctx     context.Context
+	pending app.Batch
+
+	// BeforeCommit, when set, runs after a batch is stored and before its
+	// offsets are committed; an error skips the commit. Tests use it to stop
+	// the flow between store and commit.
+	BeforeCommit func(app.Batch) error
+
+	closeOnce sync.Once
+}
+
+// NewConsumer creates the consumer; Run subscribes and consumes.
+func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Logger) (*Consumer, error) {
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers":             cfg.Brokers,
+		"group.id":                      cfg.Group,
+		"client.id":                     cfg.ClientID,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"auto.offset.reset":             "earliest",
+		"session.timeout.ms":            10000,
+		"heartbeat.interval.ms":         1000,
+		"max.poll.interval.ms":          300000,
+		"log_level":                     3,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create kafka consumer: %w", err)
+	}
+	return &Consumer{cfg: cfg, c: c, store: store, topics: topics, log: log}, nil
+}
+
+// Run consumes until ctx ends, then stores and commits what it holds and
+// returns. It returns an error only on a fatal consumer error.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.ctx = ctx
+	if err := c.c.SubscribeTopics(c.topics, c.rebalance); err != nil {
+		return fmt.Errorf("subscribe to %v: %w", c.topics, err)
+	}
+	var deadline time.Time
+	for ctx.Err() == nil {
+		timeout := 100 * time.Millisecond
+		if len(c.pending) > 0 {
+			timeout = max(time.Until(deadline), time.Millisecond)
+		}
+		switch e := c.c.Poll(int(timeout / time.Millisecond)).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				c.log.Warn("consume error", "err", e.TopicPartition.Error)
+				break
+			}
+			if len(c.pending) == 0 {
+				deadline = time.Now().Add(c.cfg.BatchWait)
+			}
+			c.pending = append(c.pending, app.Record{
+				Topic: *e.TopicPartition.Topic, Partition: e.TopicPartition.Partition,
+				Offset: int64(e.TopicPartition.Offset), Key: e.Key, Value: e.Value,
+			})
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("kafka consumer fatal error: %w", e)
+			}
+			c.log.Debug("kafka consumer error", "err", e)
+		}
+		if len(c.pending) >= c.cfg.BatchSize || (len(c.pending) > 0 && !time.Now().Before(deadline)) {
+			if err := c.flush(ctx); err != nil {
+				c.log.Warn("batch not committed; it will be consumed again", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// flush stores the pending batch, then commits its offsets.
+func (c *Consumer) flush(ctx context.Context) error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	batch := c.pending
+	c.pending = nil
+	if err := c.store.Store(ctx, batch); err != nil {
+		return err
+	}
+	if c.BeforeCommit != nil {
+		if err := c.BeforeCommit(batch); err != nil {
+			return err
+		}
+	}
+	return c.commit(batch)
+}
+
+// commit commits, per partition, the offset after the batch's last record.
+func (c *Consumer) commit(b app.Batch) error {
+	type tp struct {
+		topic string
+		part  int32
+	}
+	next := map[tp]int64{}
+	for _, r := range b {
+		k := tp{r.Topic, r.Partition}
+		if r.Offset+1 > next[k] {
+			next[k] = r.Offset + 1
+		}
+	}
+	offsets := make([]kafka.TopicPartition, 0, len(next))
+	for k, off := range next {
+		topic := k.topic
+		offsets = append(offsets, kafka.TopicPartition{Topic: &topic, Partition: k.part, Offset: kafka.Offset(off)})
+	}
+	if _, err := c.c.CommitOffsets(offsets); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	return nil
+}
+
+// rebalance applies cooperative assignments incrementally. Before
+// partitions are revoked, the records held for them are stored and
+// committed, so the next owner starts right after them.
+func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
+	cooperative := c.c.GetRebalanceProtocol() == "COOPERATIVE"
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		c.log.Info("partitions assigned", "count", len(e.Partitions))
+		if cooperative {
+			return c.c.IncrementalAssign(e.Partitions)
+		}
+		return c.c.Assign(e.Partitions)
+	case kafka.RevokedPartitions:
+		c.log.Info("partitions revoked", "count", len(e.Partitions), "lost", c.c.AssignmentLost())
+		if c.c.AssignmentLost() {
+			// Another member owns them already: committing would be refused.
+			// What we hold is redelivered to it; storing is idempotent.
+			c.dropPending(e.Partitions)
+		} else if err := c.flush(c.ctx); err != nil {
+			c.log.Warn("could not store before revocation; records will be consumed again", "err", err)
+			c.dropPending(e.Partitions)
+		}
+		if cooperative {
+			return c.c.IncrementalUnassign(e.Partitions)
+		}
+		return c.c.Unassign()
+	}
+	return nil
+}
+
+func (c *Consumer) dropPending(parts []kafka.TopicPartition) {
+	revoked := map[string]bool{}
+	for _, p := range parts {
+		revoked[fmt.Sprintf("%s/%d", *p.Topic, p.Partition)] = true
+	}
+	kept := c.pending[:0]
+	for _, r := range c.pending {
+		if !revoked[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] {
+			kept = append(kept, r)
+		}
+	}
+	c.pending = kept
+}
+
+// Drain stores and commits what the loop still holds; call it after Run
+// returned, with the shutdown deadline.
+func (c *Consumer) Drain(ctx context.Context) error {
+	c.ctx = ctx
+	return c.flush(ctx)
+}
+
+// Close leaves the group (revoking partitions cleanly) and frees the consumer.
+func (c *Consumer) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		if cerr := c.c.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+			err = fmt.Errorf("close kafka consumer: %w", cerr)
+		}
+	})
+	return err
+}

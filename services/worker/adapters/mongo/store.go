@@ -1,0 +1,259 @@
+// Package mongo stores the worker's events in MongoDB through the protobuf
+// BSON codec and reads items back with their history.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/protobson"
+	"github.com/pawnshop/auction/services/worker/app"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Store is the worker's MongoDB database.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+}
+
+var (
+	_ app.Store      = (*Store)(nil)
+	_ app.ItemReader = (*Store)(nil)
+)
+
+// Connect opens a client on uri (with the protobuf codec registered) and
+// checks the server answers.
+func Connect(ctx context.Context, uri, database string) (*Store, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetRegistry(protobson.NewRegistry()).
+		SetServerSelectionTimeout(10 * time.Second).SetAppName("auction-worker"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to mongodb: %w", err)
+	}
+	if err := client.Ping(ctx, nil); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("ping mongodb: %w", err)
+	}
+	return &Store{client: client, db: client.Database(database)}, nil
+}
+
+// Close disconnects.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("disconnect from mongodb: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the server answers.
+func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx, nil) }
+
+// Field paths of the stored events (proto JSON names, see protobson).
+const (
+	itemName     = "item.name"
+	itemCategory = "item.category"
+	itemState    = "item.state"
+)
+
+// actionCollections names, per action collection, the event field that holds
+// the action.
+var actionCollections = []struct{ coll, field string }{
+	{app.BuysCollection, "buy"},
+	{app.SellsCollection, "sell"},
+	{app.PawnsCollection, "pawn"},
+}
+
+// EnsureIndexes creates the indexes the fetches use: items by name, category
+// and state (with _id, the page order), actions by item id and date.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	items := []mongo.IndexModel{
+		{Keys: bson.D{{Key: itemName, Value: 1}, {Key: "_id", Value: 1}}},
+		{Keys: bson.D{{Key: itemCategory, Value: 1}, {Key: "_id", Value: 1}}},
+		{Keys: bson.D{{Key: itemState, Value: 1}, {Key: "_id", Value: 1}}},
+	}
+	// One index per command: FerretDB v1 mis-indexes a createIndexes that
+	// lists several indexes which already exist (a restart), and panics.
+	for _, idx := range items {
+		if _, err := s.db.Collection(app.ItemsCollection).Indexes().CreateOne(ctx, idx); err != nil {
+			return fmt.Errorf("create index on %s: %w", app.ItemsCollection, err)
+		}
+	}
+	for _, a := range actionCollections {
+		idx := mongo.IndexModel{Keys: bson.D{{Key: a.field + ".itemId", Value: 1}, {Key: a.field + ".date", Value: 1}}}
+		if _, err := s.db.Collection(a.coll).Indexes().CreateOne(ctx, idx); err != nil {
+			return fmt.Errorf("create index on %s: %w", a.coll, err)
+		}
+	}
+	return nil
+}
+
+// Upsert implements app.Store: one unordered bulk write of replace-upserts
+// keyed by document id, so a redelivered event replaces itself.
+func (s *Store) Upsert(ctx context.Context, collection string, docs []app.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, 0, len(docs))
+	for _, d := range docs {
+		raw, err := protobson.Marshal(d.Msg)
+		if err != nil {
+			return fmt.Errorf("encode document %s: %w", d.ID, err)
+		}
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: d.ID}}).SetReplacement(raw).SetUpsert(true))
+	}
+	if _, err := s.db.Collection(collection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("bulk upsert %d documents into %s: %w", len(docs), collection, err)
+	}
+	return nil
+}
+
+// Item implements app.ItemReader.
+func (s *Store) Item(ctx context.Context, id string) (*auctionv1.ItemWithHistory, error) {
+	raw, err := s.db.Collection(app.ItemsCollection).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, app.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find item: %w", err)
+	}
+	item, err := decodeItem(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := []*auctionv1.ItemWithHistory{{Item: item}}
+	if err := s.attachHistory(ctx, out); err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// filterDocument builds the query of a typed filter. Each value is a BSON
+// string, so a name such as {"$ne": null} is matched literally.
+func filterDocument(f app.Filter, after string) (bson.D, error) {
+	var q bson.D
+	switch {
+	case f.Name != "":
+		q = bson.D{{Key: itemName, Value: f.Name}}
+	case f.Category != auctionv1.Category_CATEGORY_UNSPECIFIED:
+		q = bson.D{{Key: itemCategory, Value: f.Category.String()}}
+	case f.State != auctionv1.State_STATE_UNSPECIFIED:
+		q = bson.D{{Key: itemState, Value: f.State.String()}}
+	default:
+		return nil, errors.New("empty item filter")
+	}
+	if after != "" {
+		q = append(q, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
+	}
+	return q, nil
+}
+
+// Items implements app.ItemReader.
+func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int) ([]*auctionv1.ItemWithHistory, error) {
+	q, err := filterDocument(f, after)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.db.Collection(app.ItemsCollection).Find(ctx, q,
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find items: %w", err)
+	}
+	defer cur.Close(ctx)
+	var out []*auctionv1.ItemWithHistory
+	for cur.Next(ctx) {
+		item, err := decodeItem(cur.Current)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &auctionv1.ItemWithHistory{Item: item})
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	if err := s.attachHistory(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func decodeItem(raw bson.Raw) (*auctionv1.Item, error) {
+	var ev eventsv1.ItemAdded
+	if err := protobson.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode item document: %w", err)
+	}
+	return ev.GetItem(), nil
+}
+
+// attachHistory loads the buys, sells and pawns of items: one query per
+// action collection for the whole page, oldest first.
+func (s *Store) attachHistory(ctx context.Context, items []*auctionv1.ItemWithHistory) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ids := make([]string, len(items))
+	byID := make(map[string]*auctionv1.ItemWithHistory, len(items))
+	for i, it := range items {
+		ids[i] = it.GetItem().GetId()
+		byID[ids[i]] = it
+	}
+	for _, a := range actionCollections {
+		var q bson.D
+		if len(ids) == 1 {
+			q = bson.D{{Key: a.field + ".itemId", Value: ids[0]}}
+		} else {
+			q = bson.D{{Key: a.field + ".itemId", Value: bson.D{{Key: "$in", Value: ids}}}}
+		}
+		cur, err := s.db.Collection(a.coll).Find(ctx, q, options.Find().SetSort(bson.D{{Key: a.field + ".date", Value: 1}, {Key: "_id", Value: 1}}))
+		if err != nil {
+			return fmt.Errorf("find %s: %w", a.coll, err)
+		}
+		err = decodeActions(ctx, cur, a.coll, byID)
+		_ = cur.Close(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeActions appends each action document of cur to its item.
+func decodeActions(ctx context.Context, cur *mongo.Cursor, coll string, byID map[string]*auctionv1.ItemWithHistory) error {
+	for cur.Next(ctx) {
+		switch coll {
+		case app.BuysCollection:
+			var ev eventsv1.ItemBought
+			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
+				return fmt.Errorf("decode %s document: %w", coll, err)
+			}
+			if it := byID[ev.GetBuy().GetItemId()]; it != nil {
+				it.Buys = append(it.Buys, ev.GetBuy())
+			}
+		case app.SellsCollection:
+			var ev eventsv1.ItemSold
+			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
+				return fmt.Errorf("decode %s document: %w", coll, err)
+			}
+			if it := byID[ev.GetSell().GetItemId()]; it != nil {
+				it.Sells = append(it.Sells, ev.GetSell())
+			}
+		case app.PawnsCollection:
+			var ev eventsv1.ItemPawned
+			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
+				return fmt.Errorf("decode %s document: %w", coll, err)
+			}
+			if it := byID[ev.GetPawn().GetItemId()]; it != nil {
+				it.Pawns = append(it.Pawns, ev.GetPawn())
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", coll, err)
+	}
+	return nil
+}

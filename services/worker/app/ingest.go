@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Record is one consumed Kafka record.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// Batch is a set of records consumed together.
+type Batch []Record
+
+// Store persists documents idempotently (upsert by Document.ID) in bulk.
+type Store interface {
+	Upsert(ctx context.Context, collection string, docs []Document) error
+}
+
+// DeadLetters parks poison records with the reason.
+type DeadLetters interface {
+	DeadLetter(ctx context.Context, r Record, reason string) error
+}
+
+// Ingest stores batches of records: decode each through its topic's flow,
+// write each collection's documents in one bulk upsert, park poison records.
+// It returns only when every record is stored or dead-lettered, or ctx ends:
+// a transient store failure is retried with backoff, never dead-lettered.
+// The caller commits the batch's offsets only after Ingest returned nil.
+type Ingest struct {
+	flows map[string]Inbound
+	store Store
+	dlq   DeadLetters
+	log   *slog.Logger
+	// Backoff bounds the retry delay of a failing store.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// NewIngest returns the ingest use case for flows.
+func NewIngest(flows []Inbound, store Store, dlq DeadLetters, log *slog.Logger) *Ingest {
+	m := make(map[string]Inbound, len(flows))
+	for _, f := range flows {
+		m[f.Topic()] = f
+	}
+	return &Ingest{flows: m, store: store, dlq: dlq, log: log, MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}
+}
+
+// Topics lists the topics the flows consume.
+func (in *Ingest) Topics() []string {
+	out := make([]string, 0, len(in.flows))
+	for t := range in.flows {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Store stores one batch.
+func (in *Ingest) Store(ctx context.Context, b Batch) error {
+	byCollection := map[string][]Document{}
+	var order []string
+	for _, r := range b {
+		f, ok := in.flows[r.Topic]
+		if !ok {
+			return fmt.Errorf("no ingest flow for topic %q", r.Topic)
+		}
+		doc, err := f.Decode(r.Value)
+		if err != nil {
+			if err := in.deadLetter(ctx, r, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, seen := byCollection[f.Collection()]; !seen {
+			order = append(order, f.Collection())
+		}
+		byCollection[f.Collection()] = append(byCollection[f.Collection()], doc)
+	}
+	for _, coll := range order {
+		if err := in.retry(ctx, "store "+coll, func() error { return in.store.Upsert(ctx, coll, dedupe(byCollection[coll])) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dedupe keeps the last document of each id: one bulk write must not carry
+// two upserts of the same id (the later event wins, as in topic order).
+func dedupe(docs []Document) []Document {
+	idx := make(map[string]int, len(docs))
+	out := docs[:0:0]
+	for _, d := range docs {
+		if i, ok := idx[d.ID]; ok {
+			out[i] = d
+			continue
+		}
+		idx[d.ID] = len(out)
+		out = append(out, d)
+	}
+	return out
+}
+
+func (in *Ingest) deadLetter(ctx context.Context, r Record, cause error) error {
+	if !errors.Is(cause, ErrPoison) {
+		return cause
+	}
+	in.log.Warn("dead-lettering a record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", cause)
+	return in.retry(ctx, "dead-letter", func() error { return in.dlq.DeadLetter(ctx, r, cause.Error()) })
+}
+
+// retry runs op until it succeeds or ctx ends, backing off exponentially.
+func (in *Ingest) retry(ctx context.Context, what string, op func() error) error {
+	delay := in.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		in.log.Warn("ingest step failed; retrying", "step", what, "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, context.Cause(ctx), err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, in.MaxBackoff)
+	}
+}

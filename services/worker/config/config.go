@@ -1,0 +1,66 @@
+// Package config is the worker's typed configuration, loaded from the
+// environment and checked as a whole.
+package config
+
+import (
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pawnshop/auction/internal/envconfig"
+)
+
+// Config is everything a worker can be told.
+type Config struct {
+	WorkerID string
+	HTTPAddr string
+	// AdvertiseURL is the URL sent in Join; empty means http:// plus the
+	// address the server actually bound (HTTP_ADDR may use port 0).
+	AdvertiseURL     string
+	DispatcherURL    string
+	ClusterToken     envconfig.Secret
+	KafkaBrokers     []string
+	KafkaGroup       string
+	TopicPartitions  int
+	TopicReplication int
+	MongoURI         envconfig.Secret
+	MongoDatabase    string
+	BatchSize        int
+	BatchWait        time.Duration
+}
+
+// Brokers is the bootstrap list in librdkafka's form.
+func (c Config) Brokers() string { return strings.Join(c.KafkaBrokers, ",") }
+
+// Load declares and reads every variable; problems are collected in l.
+func Load(l *envconfig.Loader) Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "worker"
+	}
+	c := Config{
+		WorkerID:         l.String("WORKER_ID", host, "this worker's id in the quorum, stable across restarts"),
+		HTTPAddr:         l.Addr("HTTP_ADDR", "127.0.0.1:9101", "listen address of the WorkerService"),
+		ClusterToken:     l.Secret("CLUSTER_TOKEN", "", "shared secret presented to join the dispatcher"),
+		KafkaBrokers:     l.Addrs("KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port"),
+		KafkaGroup:       l.String("KAFKA_GROUP", "auction-workers", "consumer group shared by all workers"),
+		TopicPartitions:  l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic created at start"),
+		TopicReplication: l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start"),
+		MongoURI:         l.Secret("MONGO_URI", "mongodb://127.0.0.1:27017", "MongoDB connection string (may hold credentials)"),
+		MongoDatabase:    l.String("MONGO_DATABASE", "auction", "MongoDB database"),
+		BatchSize:        l.Int("BATCH_SIZE", 500, 1, 100000, "most records stored in one bulk write"),
+		BatchWait:        l.Duration("BATCH_WAIT", 10*time.Millisecond, 0, 10*time.Second, "longest a record waits for its batch to fill"),
+	}
+	if u := l.URL("DISPATCHER_URL", "http://127.0.0.1:8080", []string{"http", "https"}, "base URL of the dispatcher to join"); u != nil {
+		c.DispatcherURL = u.String()
+	}
+	c.AdvertiseURL = l.String("ADVERTISE_URL", "", "URL the dispatcher calls this worker on (default http://HTTP_ADDR)")
+	if c.AdvertiseURL == "" {
+		h, _, _ := net.SplitHostPort(c.HTTPAddr)
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			l.Fail("ADVERTISE_URL", "must be set when HTTP_ADDR (%s) listens on all interfaces", c.HTTPAddr)
+		}
+	}
+	return c
+}

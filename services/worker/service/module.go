@@ -1,0 +1,213 @@
+// Package service wires the worker's packages into one fx application. The
+// production binary (services/worker) and the dev stack both use it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	connectvalidate "connectrpc.com/validate"
+	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/httpserver"
+	"github.com/pawnshop/auction/internal/kafkaadmin"
+	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
+	"github.com/pawnshop/auction/services/worker/adapters/dispatcherconnect"
+	"github.com/pawnshop/auction/services/worker/adapters/kafka"
+	"github.com/pawnshop/auction/services/worker/adapters/mongo"
+	"github.com/pawnshop/auction/services/worker/app"
+	"github.com/pawnshop/auction/services/worker/config"
+	"github.com/pawnshop/auction/services/worker/ports"
+	"go.uber.org/fx"
+)
+
+// ExitRejected is the exit status of a worker whose join was rejected.
+const ExitRejected = 3
+
+// Module is a worker. It needs a config.Config and a *slog.Logger. Start
+// order: MongoDB (ping, indexes), topics, ingest, bind the RPC port, then
+// join; the RPC server serves only once joined. Stop runs in reverse: leave,
+// drain reads, drain ingest (store and commit), disconnect.
+var Module = fx.Module("worker",
+	fx.Provide(
+		newStore,
+		func(s *mongo.Store) app.ItemReader { return s },
+		app.NewFetch,
+		protovalidate.New,
+		newDeadLetterProducer,
+		newIngest,
+		newConsumer,
+		ports.NewWorkerHandler,
+		newServer,
+		newMembership,
+	),
+	fx.Invoke(ensureTopics, runConsumer, runMembership),
+)
+
+func newStore(lc fx.Lifecycle, c config.Config) (*mongo.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := mongo.Connect(ctx, c.MongoURI.Reveal(), c.MongoDatabase)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: s.EnsureIndexes,
+		OnStop:  s.Close,
+	})
+	return s, nil
+}
+
+func newDeadLetterProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.Producer, error) {
+	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, ClientID: "worker-" + c.WorkerID},
+		log.With("component", "kafka-dlq"))
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(func(ctx context.Context) { p.Close(ctx) }))
+	return p, nil
+}
+
+func newIngest(v protovalidate.Validator, s *mongo.Store, p *kafkapub.Producer, log *slog.Logger) *app.Ingest {
+	return app.NewIngest(app.Flows(v), s, kafka.NewDeadLetters(p), log.With("component", "ingest"))
+}
+
+func ensureTopics(lc fx.Lifecycle, c config.Config) {
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		names := append([]string{}, topics.Events...)
+		for _, t := range topics.Events {
+			names = append(names, topics.DeadLetter(t))
+		}
+		return kafkaadmin.EnsureTopics(ctx, c.Brokers(), kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...)
+	}))
+}
+
+func newConsumer(c config.Config, in *app.Ingest, log *slog.Logger) (*kafka.Consumer, error) {
+	return kafka.NewConsumer(kafka.ConsumerConfig{
+		Brokers: c.Brokers(), Group: c.KafkaGroup, BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
+	}, in, topics.Events, log.With("component", "consumer"))
+}
+
+// runConsumer runs the ingest loop from start to stop; on stop it lets the
+// loop finish its batch, stores and commits what it holds, and leaves the
+// group.
+func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				if err := cons.Run(ctx); err != nil {
+					log.Error("ingest stopped", "err", err)
+					_ = sd.Shutdown(fx.ExitCode(1))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+			case <-stopCtx.Done():
+				return fmt.Errorf("ingest did not stop in time: %w", stopCtx.Err())
+			}
+			err := cons.Drain(stopCtx)
+			return errors.Join(err, cons.Close())
+		},
+	})
+}
+
+// Server is the worker's RPC server.
+type Server struct{ *httpserver.Server }
+
+func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, log *slog.Logger) *Server {
+	mux := http.NewServeMux()
+	mux.Handle(clusterv1connect.NewWorkerServiceHandler(h,
+		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v)))))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(clusterv1connect.WorkerServiceName)))
+	return &Server{httpserver.New("worker", c.HTTPAddr, mux, log)}
+}
+
+func newMembership(c config.Config, s *Server, log *slog.Logger) *app.Membership {
+	id := dispatcherconnect.Identity{WorkerID: c.WorkerID, Address: c.AdvertiseURL, ClusterToken: c.ClusterToken.Reveal()}
+	client := &lazyDispatcher{id: id, url: c.DispatcherURL, server: s}
+	return app.NewMembership(client, log.With("component", "membership"))
+}
+
+// lazyDispatcher builds the membership client once the server is bound, so
+// that a port-0 address is advertised as the real one.
+type lazyDispatcher struct {
+	once   sync.Once
+	id     dispatcherconnect.Identity
+	url    string
+	server *Server
+	c      *dispatcherconnect.Client
+}
+
+func (l *lazyDispatcher) get() *dispatcherconnect.Client {
+	l.once.Do(func() {
+		if l.id.Address == "" {
+			l.id.Address = l.server.URL()
+		}
+		l.c = dispatcherconnect.New(&http.Client{Timeout: 10 * time.Second}, l.url, l.id)
+	})
+	return l.c
+}
+
+func (l *lazyDispatcher) Join(ctx context.Context) (time.Duration, error) { return l.get().Join(ctx) }
+func (l *lazyDispatcher) Heartbeat(ctx context.Context) (bool, error)     { return l.get().Heartbeat(ctx) }
+func (l *lazyDispatcher) Leave(ctx context.Context) error                 { return l.get().Leave(ctx) }
+
+// runMembership binds the RPC port at start, then joins in the background:
+// once joined it serves and keeps the membership alive; rejected, it stops
+// the application with ExitRejected.
+func runMembership(lc fx.Lifecycle, m *app.Membership, s *Server, sd fx.Shutdowner, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var joined bool
+	var mu sync.Mutex
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(startCtx context.Context) error {
+			if err := s.Listen(startCtx); err != nil {
+				return err
+			}
+			go func() {
+				defer close(done)
+				hb, err := m.Join(ctx)
+				if err == nil {
+					mu.Lock()
+					joined = true
+					mu.Unlock()
+					s.Serve()
+					err = m.KeepAlive(ctx, hb)
+				}
+				var rej *app.Rejected
+				if errors.As(err, &rej) {
+					log.Error("the dispatcher rejected this worker; exiting", "reason", rej.Reason)
+					_ = sd.Shutdown(fx.ExitCode(ExitRejected))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			<-done
+			mu.Lock()
+			wasJoined := joined
+			mu.Unlock()
+			if wasJoined {
+				m.Leave(stopCtx)
+			}
+			return s.Stop(stopCtx)
+		},
+	})
+}
