@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
+)
+
+// fakeWorker answers FetchItem with a fixed error or item, optionally after a delay.
+type fakeWorker struct {
+	WorkerClient
+	err   error
+	delay time.Duration
+	calls int
+}
+
+func (f *fakeWorker) FetchItem(ctx context.Context, r *clusterv1.FetchItemRequest) (*clusterv1.FetchItemResponse, error) {
+	f.calls++
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &clusterv1.FetchItemResponse{Item: &auctionv1.ItemWithHistory{Item: &auctionv1.Item{Id: r.GetId()}}}, nil
+}
+
+// orderedPool hands out workers in order, skipping the excluded one.
+type orderedPool struct {
+	ids     []string
+	workers map[string]*fakeWorker
+	down    []string
+}
+
+func (p *orderedPool) Pick(exclude string) (string, WorkerClient, bool) {
+	for _, id := range p.ids {
+		if id != exclude {
+			return id, p.workers[id], true
+		}
+	}
+	return "", nil, false
+}
+
+func (p *orderedPool) MarkDown(id string) { p.down = append(p.down, id) }
+
+func pool(ws ...*fakeWorker) *orderedPool {
+	p := &orderedPool{workers: map[string]*fakeWorker{}}
+	for i, w := range ws {
+		id := string(rune('a' + i))
+		p.ids = append(p.ids, id)
+		p.workers[id] = w
+	}
+	return p
+}
+
+func TestReadRetriesOnceOnAnotherWorker(t *testing.T) {
+	bad, good := &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{}
+	p := pool(bad, good)
+	item, err := NewReads(p, time.Second).GetItem(context.Background(), "x")
+	if err != nil || item.GetItem().GetId() != "x" {
+		t.Fatalf("got %v, %v", item, err)
+	}
+	if len(p.down) != 1 || p.down[0] != "a" {
+		t.Errorf("the unavailable worker was not marked down: %v", p.down)
+	}
+}
+
+func TestReadRetriesAfterTimeout(t *testing.T) {
+	slow, good := &fakeWorker{delay: time.Second}, &fakeWorker{}
+	if _, err := NewReads(pool(slow, good), 20*time.Millisecond).GetItem(context.Background(), "x"); err != nil {
+		t.Fatalf("a slow worker should be retried on another: %v", err)
+	}
+	if good.calls != 1 {
+		t.Errorf("second worker calls: %d", good.calls)
+	}
+}
+
+func TestReadGivesUpAfterTwoWorkers(t *testing.T) {
+	a, b, c := &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{}
+	_, err := NewReads(pool(a, b, c), time.Second).GetItem(context.Background(), "x")
+	if !errors.Is(err, ErrWorkerUnavailable) || c.calls != 0 {
+		t.Fatalf("want one retry only, then ErrWorkerUnavailable: %v (third calls %d)", err, c.calls)
+	}
+}
+
+func TestNotFoundIsNotRetried(t *testing.T) {
+	a, b := &fakeWorker{err: ErrNotFound}, &fakeWorker{}
+	_, err := NewReads(pool(a, b), time.Second).GetItem(context.Background(), "x")
+	if !errors.Is(err, ErrNotFound) || b.calls != 0 {
+		t.Fatalf("got %v, second calls %d", err, b.calls)
+	}
+}
+
+func TestNoWorkers(t *testing.T) {
+	if _, err := NewReads(pool(), time.Second).GetItem(context.Background(), "x"); !errors.Is(err, ErrNoWorkers) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestMembershipEvictsSilentWorkersAndPicksMembers(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3},
+		func(string) WorkerClient { return &fakeWorker{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.now = func() time.Time { return now }
+	if rej := m.Join("w1", "http://127.0.0.1:1", "t"); rej != nil {
+		t.Fatal(rej)
+	}
+	if rej := m.Join("w2", "http://127.0.0.1:2", "t"); rej != nil {
+		t.Fatal(rej)
+	}
+	now = now.Add(2 * time.Second)
+	if err := m.Heartbeat("w2", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Heartbeat("w2", "bad"); err == nil {
+		t.Error("a heartbeat with a wrong token was accepted")
+	}
+	now = now.Add(2 * time.Second) // w1 silent for 4s > 3 intervals; w2 for 2s
+	m.EvictSilent()
+	for range 20 {
+		if id, _, ok := m.Pick(""); !ok || id != "w2" {
+			t.Fatalf("pick after eviction: %q %v", id, ok)
+		}
+	}
+	if _, _, ok := m.Pick("w2"); ok {
+		t.Error("pick must not return the excluded worker")
+	}
+	if err := m.Heartbeat("w1", "t"); !errors.Is(err, ErrUnknownWorker) {
+		t.Errorf("evicted worker heartbeat: %v, want ErrUnknownWorker", err)
+	}
+	m.MarkDown("w2")
+	if _, _, ok := m.Pick(""); ok {
+		t.Error("a worker marked down is still picked")
+	}
+}
