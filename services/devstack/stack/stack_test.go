@@ -45,7 +45,10 @@ func startStack(t testing.TB, workers int) *stack.Stack {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // call sends a REST request and decodes the JSON answer.
 func call(t testing.TB, s *stack.Stack, method, path, body string) (int, map[string]any) {
