@@ -42,6 +42,13 @@ type Config struct {
 	// KafkaBrokers and MongoURI, when set, replace the embedded servers.
 	KafkaBrokers []string
 	MongoURI     envconfig.Secret
+	// RedisURL, when set, replaces the embedded Redis (miniredis).
+	RedisURL envconfig.Secret
+	// PublishTimeout bounds the dispatcher's wait for the broker (default
+	// the dispatcher's own default).
+	PublishTimeout time.Duration
+	// ReplayInterval is how often buffered writes are replayed (default 1s).
+	ReplayInterval time.Duration
 	// Partitions of each event topic.
 	Partitions int
 	// HeartbeatInterval of the membership protocol.
@@ -56,8 +63,10 @@ type Stack struct {
 
 	kafka    *embedded.Kafka
 	mongo    *embedded.Mongo
+	redis    *embedded.Redis
 	brokers  []string
 	mongoURI string
+	redisURL string
 
 	dispatcher    *fx.App
 	dispatcherURL string
@@ -111,6 +120,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		}
 		s.mongoURI = s.mongo.URI()
 	}
+	if cfg.RedisURL != "" {
+		s.redisURL = cfg.RedisURL.Reveal()
+	} else {
+		s.redis, err = embedded.StartRedis(ctx, "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		s.redisURL = s.redis.URL()
+	}
 	if err := s.startDispatcher(ctx); err != nil {
 		return nil, err
 	}
@@ -139,6 +157,16 @@ func (s *Stack) DispatcherConfig() dconfig.Config {
 	c.ClusterToken = envconfig.Secret(s.token)
 	c.HeartbeatInterval = s.cfg.HeartbeatInterval
 	c.ReadyMinWorkers = s.cfg.Workers
+	c.RedisURL = envconfig.Secret(s.redisURL)
+	c.DispatcherID = "devstack-dispatcher"
+	c.FraudReload = 5 * time.Second
+	c.TopicPartitions = s.cfg.Partitions
+	if s.cfg.PublishTimeout > 0 {
+		c.PublishTimeout = s.cfg.PublishTimeout
+	}
+	if s.cfg.ReplayInterval > 0 {
+		c.ReplayInterval = s.cfg.ReplayInterval
+	}
 	return c
 }
 
@@ -231,6 +259,12 @@ func (s *Stack) MongoURI() string { return s.mongoURI }
 // EmbeddedKafka is the embedded broker, or nil when a real one is used.
 func (s *Stack) EmbeddedKafka() *embedded.Kafka { return s.kafka }
 
+// RedisURL is the Redis in use.
+func (s *Stack) RedisURL() string { return s.redisURL }
+
+// EmbeddedRedis is the embedded Redis, or nil when a real one is used.
+func (s *Stack) EmbeddedRedis() *embedded.Redis { return s.redis }
+
 // ClusterToken is the token workers present.
 func (s *Stack) ClusterToken() string { return s.token }
 
@@ -269,6 +303,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.mongo != nil {
 		s.mongo.Close()
+	}
+	if s.redis != nil {
+		s.redis.Close()
 	}
 	if s.kafka != nil {
 		s.kafka.Close()

@@ -15,6 +15,8 @@ var (
 	ErrNotFound = errors.New("item not found")
 	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.
 	ErrUnknownWorker = errors.New("unknown worker")
+	// ErrFraudulentClient: the acting client is on the fraud list.
+	ErrFraudulentClient = errors.New("the client is on the fraud list; the action was refused")
 	// ErrPublishUnavailable: the write could not be made durable anywhere.
 	ErrPublishUnavailable = errors.New("the event store is unavailable; the write was not accepted")
 )

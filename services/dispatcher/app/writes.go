@@ -44,15 +44,30 @@ type Receipt struct {
 	Status  WriteStatus
 }
 
+// Screen tells whether a client is on the fraud list. It must answer from
+// memory: it runs on every action.
+type Screen interface {
+	Flagged(clientID string) bool
+}
+
 // Writes turns write requests into events and publishes them.
 type Writes struct {
-	pub Publisher
-	now func() time.Time
+	pub    Publisher
+	screen Screen
+	now    func() time.Time
 }
 
 // NewWrites returns the write use cases.
-func NewWrites(pub Publisher) *Writes {
-	return &Writes{pub: pub, now: time.Now}
+func NewWrites(pub Publisher, screen Screen) *Writes {
+	return &Writes{pub: pub, screen: screen, now: time.Now}
+}
+
+// admit refuses actions by clients on the fraud list.
+func (w *Writes) admit(clientID string) error {
+	if w.screen.Flagged(clientID) {
+		return fmt.Errorf("client %q: %w", clientID, ErrFraudulentClient)
+	}
+	return nil
 }
 
 // acceptedAt is the accept time of a write, at millisecond precision: the
@@ -101,6 +116,9 @@ func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Re
 
 // BuyItem accepts a buy.
 func (w *Writes) BuyItem(ctx context.Context, req *auctionv1.BuyItemRequest) (Receipt, error) {
+	if err := w.admit(req.GetClientId()); err != nil {
+		return Receipt{}, err
+	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemBought{Envelope: envelope(ctx, at), Buy: BuyFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.BuyActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
@@ -108,6 +126,9 @@ func (w *Writes) BuyItem(ctx context.Context, req *auctionv1.BuyItemRequest) (Re
 
 // SellItem accepts a sale.
 func (w *Writes) SellItem(ctx context.Context, req *auctionv1.SellItemRequest) (Receipt, error) {
+	if err := w.admit(req.GetClientId()); err != nil {
+		return Receipt{}, err
+	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemSold{Envelope: envelope(ctx, at), Sell: SellFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.SellActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
@@ -115,6 +136,9 @@ func (w *Writes) SellItem(ctx context.Context, req *auctionv1.SellItemRequest) (
 
 // PawnItem accepts a pawn.
 func (w *Writes) PawnItem(ctx context.Context, req *auctionv1.PawnItemRequest) (Receipt, error) {
+	if err := w.admit(req.GetClientId()); err != nil {
+		return Receipt{}, err
+	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemPawned{Envelope: envelope(ctx, at), Pawn: PawnFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.PawnActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)

@@ -3,10 +3,14 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is everything the dispatcher can be told.
@@ -21,6 +25,13 @@ type Config struct {
 	HeartbeatInterval  time.Duration
 	MissedHeartbeats   int
 	ReadyMinWorkers    int
+	RedisURL           envconfig.Secret
+	DispatcherID       string
+	FraudReload        time.Duration
+	ReplayInterval     time.Duration
+	AuditQueueSize     int
+	TopicPartitions    int
+	TopicReplication   int
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -40,6 +51,17 @@ func Load(l *envconfig.Loader) Config {
 		MissedHeartbeats:   l.Int("MISSED_HEARTBEATS", 3, 1, 100, "heartbeats a worker may miss before it is evicted"),
 		ReadyMinWorkers:    l.Int("READY_MIN_WORKERS", 0, 0, 1000, "workers that must have joined before /readyz answers 200"),
 	}
+	c.RedisURL = l.Secret("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the fraud list and the write buffer")
+	if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil && c.RedisURL != "" {
+		l.Fail("REDIS_URL", "not a Redis URL (redis://[user:password@]host:port/db): %v", errors.Unwrap(err))
+	}
+	host, _ := os.Hostname()
+	c.DispatcherID = l.String("DISPATCHER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()), "this dispatcher's name in the write buffer's replay lease")
+	c.FraudReload = l.Duration("FRAUD_RELOAD_INTERVAL", 30*time.Second, 100*time.Millisecond, time.Hour, "fallback reload period of the fraud list (reloads also follow the feeder's announcements)")
+	c.ReplayInterval = l.Duration("BUFFER_REPLAY_INTERVAL", time.Second, 10*time.Millisecond, time.Hour, "how often buffered writes are replayed to Kafka")
+	c.AuditQueueSize = l.Int("AUDIT_QUEUE_SIZE", 10000, 1, 10000000, "audit records held for publishing before new ones are dropped")
+	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
+	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)
 	}

@@ -24,6 +24,7 @@ var publicErrors = []struct {
 	{app.ErrNoWorkers, connect.CodeUnavailable},
 	{app.ErrWorkerUnavailable, connect.CodeUnavailable},
 	{app.ErrPublishUnavailable, connect.CodeUnavailable},
+	{app.ErrFraudulentClient, connect.CodePermissionDenied},
 	{app.ErrInvalid, connect.CodeInvalidArgument},
 	{domain.ErrBadToken, connect.CodePermissionDenied},
 	{app.ErrUnknownWorker, connect.CodeNotFound},

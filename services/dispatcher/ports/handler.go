@@ -35,8 +35,9 @@ type Readiness interface {
 
 // NewHandler assembles the dispatcher's single HTTP handler.
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
-	validator protovalidate.Validator, ready Readiness, log *slog.Logger) (http.Handler, error) {
-	interceptors := []connect.Interceptor{connectvalidate.NewInterceptor(connectvalidate.WithValidator(validator))}
+	validator protovalidate.Validator, ready Readiness, auditor Auditor, log *slog.Logger) (http.Handler, error) {
+	// The code interceptor is outermost so that it sees validation failures.
+	interceptors := []connect.Interceptor{codeInterceptor{}, connectvalidate.NewInterceptor(connectvalidate.WithValidator(validator))}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
@@ -74,7 +75,7 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
 	})
-	return withRequestContext(mux, cfg.RequestTimeout), nil
+	return withRequestContext(withAudit(mux, auditor), cfg.RequestTimeout), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -12,6 +12,7 @@ type callNote struct {
 	mu       sync.Mutex
 	clientID string
 	eventID  string
+	code     string // Connect code of the outcome, set by codeInterceptor
 }
 
 type noteKey struct{}
@@ -34,10 +35,4 @@ func noteWrite(ctx context.Context, clientID, eventID string) {
 	if eventID != "" {
 		n.eventID = eventID
 	}
-}
-
-func (n *callNote) get() (clientID, eventID string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.clientID, n.eventID
 }

@@ -10,12 +10,16 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/pawnshop/auction/internal/httpserver"
+	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
+	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/workerconnect"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/config"
 	"github.com/pawnshop/auction/services/dispatcher/ports"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 )
 
@@ -23,9 +27,18 @@ import (
 var Module = fx.Module("dispatcher",
 	fx.Provide(
 		newProducer,
-		func(p *kafkapub.Producer, c config.Config) app.Publisher {
-			return kafka.NewPublisher(p, c.PublishTimeout)
+		newRedis,
+		func(p *kafkapub.Producer) *kafka.Broker { return kafka.NewBroker(p) },
+		func(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.WriteBuffer {
+			return redis.NewWriteBuffer(rdb, c.DispatcherID, log.With("component", "write-buffer"))
 		},
+		func(b *kafka.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) app.Publisher {
+			return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
+		},
+		func(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
+			return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
+		},
+		func(f *redis.FraudList) app.Screen { return f },
 		app.NewWrites,
 		func(c config.Config, log *slog.Logger) *app.Membership {
 			return app.NewMembership(app.MembershipConfig{
@@ -35,17 +48,21 @@ var Module = fx.Module("dispatcher",
 			}, workerconnect.Factory(workerconnect.NewHTTPClient()), log.With("component", "membership"))
 		},
 		func(m *app.Membership, c config.Config) *app.Reads { return app.NewReads(m, c.ReadAttemptTimeout) },
+		func(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
+			return kafka.NewAuditLog(p, c.AuditQueueSize, log.With("component", "audit"))
+		},
+		func(a *kafka.AuditLog) ports.Auditor { return a },
 		protovalidate.New,
 		ports.NewAuctionHandler,
 		ports.NewMembershipHandler,
 		newReadiness,
 		func(r *readiness) ports.Readiness { return r },
-		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness, log *slog.Logger) (http.Handler, error) {
-			return ports.NewHandler(ports.HandlerConfig{MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout}, a, m, v, r, log)
+		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness, au ports.Auditor, log *slog.Logger) (http.Handler, error) {
+			return ports.NewHandler(ports.HandlerConfig{MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout}, a, m, v, r, au, log)
 		},
 		newServer,
 	),
-	fx.Invoke(runEviction, func(*Server) {}),
+	fx.Invoke(ensureTopics, runAudit, runBackground, func(*Server) {}),
 )
 
 func newProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.Producer, error) {
@@ -58,11 +75,67 @@ func newProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.
 	return p, nil
 }
 
-func runEviction(lc fx.Lifecycle, m *app.Membership) {
-	ctx, cancel := context.WithCancel(context.Background())
+func newRedis(lc fx.Lifecycle, c config.Config) (*goredis.Client, error) {
+	opts, err := goredis.ParseURL(c.RedisURL.Reveal())
+	if err != nil {
+		return nil, err // config.Load already reported it; unreachable in practice
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = 2 * time.Second
+	opts.WriteTimeout = 2 * time.Second
+	opts.MaxRetries = 1
+	rdb := goredis.NewClient(opts)
+	lc.Append(fx.StopHook(rdb.Close))
+	return rdb, nil
+}
+
+// ensureTopics creates the topics the dispatcher publishes to, so none is
+// left to broker auto-creation. A broker that is down does not stop the
+// dispatcher from starting: writes are buffered until it is back.
+func ensureTopics(lc fx.Lifecycle, c config.Config, log *slog.Logger) {
+	lc.Append(fx.StartHook(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		names := append([]string{topics.LongTermStorage}, topics.Events...)
+		if err := kafkaadmin.EnsureTopics(ctx, c.Brokers(), kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...); err != nil {
+			log.Error("could not ensure topics; continuing (writes are buffered while the broker is away)", "err", err)
+		}
+	}))
+}
+
+func runAudit(lc fx.Lifecycle, a *kafka.AuditLog) {
 	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error { go m.RunEviction(ctx); return nil },
-		OnStop:  func(context.Context) error { cancel(); return nil },
+		OnStart: func(context.Context) error { a.Start(); return nil },
+		OnStop:  func(ctx context.Context) error { a.Close(ctx); return nil },
+	})
+}
+
+// runBackground runs the dispatcher's loops from start to stop: eviction of
+// silent workers, the fraud list follower, the write buffer's replay job and
+// its append follower.
+func runBackground(lc fx.Lifecycle, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b *kafka.Broker, c config.Config, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	replayer := app.NewReplayer(buf, b, c.ReplayInterval, c.PublishTimeout, log.With("component", "replay"))
+	loops := []func(context.Context){m.RunEviction, f.Run, buf.Follow, replayer.Run}
+	done := make(chan struct{}, len(loops))
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			for _, loop := range loops {
+				go func() { loop(ctx); done <- struct{}{} }()
+			}
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			for range loops {
+				select {
+				case <-done:
+				case <-stopCtx.Done():
+					return stopCtx.Err()
+				}
+			}
+			return nil
+		},
 	})
 }
 
@@ -76,15 +149,19 @@ func newServer(lc fx.Lifecycle, c config.Config, h http.Handler, log *slog.Logge
 }
 
 // readiness reports the dispatcher ready when a Kafka broker answers and at
-// least READY_MIN_WORKERS workers joined; it lists the workers as detail.
+// least READY_MIN_WORKERS workers joined. Its detail shows the workers, the
+// fraud list's age, the write buffer's depth and the audit counters.
 type readiness struct {
 	p          *kafkapub.Producer
 	m          *app.Membership
+	f          *redis.FraudList
+	buf        *redis.WriteBuffer
+	audit      *kafka.AuditLog
 	minWorkers int
 }
 
-func newReadiness(p *kafkapub.Producer, m *app.Membership, c config.Config) *readiness {
-	return &readiness{p: p, m: m, minWorkers: c.ReadyMinWorkers}
+func newReadiness(p *kafkapub.Producer, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, a *kafka.AuditLog, c config.Config) *readiness {
+	return &readiness{p: p, m: m, f: f, buf: buf, audit: a, minWorkers: c.ReadyMinWorkers}
 }
 
 func (r *readiness) Ready(ctx context.Context) (bool, map[string]any) {
@@ -106,5 +183,8 @@ func (r *readiness) Ready(ctx context.Context) (bool, map[string]any) {
 		workers = append(workers, map[string]any{"id": w.ID, "address": w.Address, "lastSeen": w.LastSeen.UTC().Format(time.RFC3339Nano)})
 	}
 	detail["workers"] = workers
+	detail["fraudList"] = r.f.Status()
+	detail["writeBuffer"] = r.buf.Status(ctx)
+	detail["audit"] = r.audit.Stats()
 	return ok, detail
 }

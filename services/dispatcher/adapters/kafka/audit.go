@@ -1,0 +1,127 @@
+package kafka
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
+	"google.golang.org/protobuf/proto"
+)
+
+// AuditLog publishes audit records to the long_term_storage topic without
+// ever delaying or failing the request they describe: Record only enqueues
+// into a bounded queue, and a record that finds the queue full is dropped,
+// counted and logged.
+type AuditLog struct {
+	p       *kafkapub.Producer
+	q       chan *eventsv1.AuditRecord
+	log     *slog.Logger
+	dropped atomic.Int64
+	failed  atomic.Int64
+	sent    atomic.Int64
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	once    sync.Once
+}
+
+// NewAuditLog returns an audit log with a queue of size records; Start runs it.
+func NewAuditLog(p *kafkapub.Producer, size int, log *slog.Logger) *AuditLog {
+	return &AuditLog{p: p, q: make(chan *eventsv1.AuditRecord, size), log: log, stop: make(chan struct{})}
+}
+
+// Record enqueues r, or drops it when the queue is full.
+func (a *AuditLog) Record(r *eventsv1.AuditRecord) {
+	select {
+	case a.q <- r:
+	default:
+		a.dropped.Add(1)
+	}
+}
+
+// Start drains the queue in the background.
+func (a *AuditLog) Start() {
+	a.wg.Add(2)
+	go a.drain()
+	go a.report()
+}
+
+func (a *AuditLog) drain() {
+	defer a.wg.Done()
+	for {
+		select {
+		case r := <-a.q:
+			a.publish(r)
+		case <-a.stop:
+			for { // flush what is queued, then stop
+				select {
+				case r := <-a.q:
+					a.publish(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (a *AuditLog) publish(r *eventsv1.AuditRecord) {
+	value, err := proto.Marshal(r)
+	if err != nil {
+		a.failed.Add(1)
+		return
+	}
+	done := make(chan error, 1)
+	if err := a.p.PublishAsync(kafkapub.Message{Topic: topics.LongTermStorage, Key: []byte(r.GetRequestId()), Value: value}, done); err != nil {
+		a.failed.Add(1)
+		return
+	}
+	go func() {
+		if err := <-done; err != nil {
+			a.failed.Add(1)
+		} else {
+			a.sent.Add(1)
+		}
+	}()
+}
+
+// report logs drops and failures when they happen, at most every 10 seconds.
+func (a *AuditLog) report() {
+	defer a.wg.Done()
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	var lastDropped, lastFailed int64
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		d, f := a.dropped.Load(), a.failed.Load()
+		if d != lastDropped || f != lastFailed {
+			a.log.Warn("audit records lost", "dropped_queue_full", d, "failed_to_publish", f, "published", a.sent.Load())
+			lastDropped, lastFailed = d, f
+		}
+	}
+}
+
+// Stats returns the counters, for /readyz.
+func (a *AuditLog) Stats() map[string]any {
+	return map[string]any{"queued": len(a.q), "published": a.sent.Load(), "dropped": a.dropped.Load(), "failed": a.failed.Load()}
+}
+
+// Close stops taking records, publishes what is queued, and returns when
+// done or when ctx ends.
+func (a *AuditLog) Close(ctx context.Context) {
+	a.once.Do(func() { close(a.stop) })
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
