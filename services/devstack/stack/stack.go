@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,6 +181,36 @@ func (s *Stack) startDispatcher(ctx context.Context) error {
 	}
 	s.dispatcherURL = srv.URL()
 	return nil
+}
+
+// RestartDispatcher stops the dispatcher and starts a new one on the same
+// address; its quorum starts empty, so the workers must join again.
+func (s *Stack) RestartDispatcher(ctx context.Context) error {
+	if err := s.dispatcher.Stop(ctx); err != nil {
+		return fmt.Errorf("stop dispatcher: %w", err)
+	}
+	addr := strings.TrimPrefix(s.dispatcherURL, "http://")
+	prev := s.cfg.HTTPAddr
+	s.cfg.HTTPAddr = addr
+	defer func() { s.cfg.HTTPAddr = prev }()
+	return s.startDispatcher(ctx)
+}
+
+// KillWorker stops a worker abruptly: its shutdown gets no time, so it
+// neither leaves the quorum nor stores and commits what it holds, as if the
+// process died. The dispatcher and the other workers must cope.
+func (s *Stack) KillWorker(w *Worker) {
+	s.mu.Lock()
+	for i, x := range s.workers {
+		if x == w {
+			s.workers = append(s.workers[:i], s.workers[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = w.app.Stop(ctx)
 }
 
 // WorkerConfig is the configuration the stack gives a new worker.

@@ -22,16 +22,24 @@ import (
 // startStack runs the platform in-process on random ports with workers.
 func startStack(t testing.TB, workers int) *stack.Stack {
 	t.Helper()
+	return startStackWith(t, stack.Config{Workers: workers})
+}
+
+// startStackWith runs the platform with cfg on random ports and a temporary
+// data directory.
+func startStackWith(t testing.TB, cfg stack.Config) *stack.Stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s, err := stack.Start(ctx, stack.Config{
-		HTTPAddr: "127.0.0.1:0", Workers: workers, DataDir: t.TempDir(),
-		KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", HeartbeatInterval: 200 * time.Millisecond,
-	}, log)
+	cfg.HTTPAddr, cfg.DataDir, cfg.KafkaAddr, cfg.MongoAddr = "127.0.0.1:0", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 200 * time.Millisecond
+	}
+	s, err := stack.Start(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
 	}

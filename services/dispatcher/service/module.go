@@ -12,6 +12,7 @@ import (
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/redislog"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
@@ -75,7 +76,8 @@ func newProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.
 	return p, nil
 }
 
-func newRedis(lc fx.Lifecycle, c config.Config) (*goredis.Client, error) {
+func newRedis(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*goredis.Client, error) {
+	redislog.Install(log)
 	opts, err := goredis.ParseURL(c.RedisURL.Reveal())
 	if err != nil {
 		return nil, err // config.Load already reported it; unreachable in practice

@@ -1,0 +1,222 @@
+// Package app is the feeder's use case: bring the fraudsters list from where
+// it is kept (an S3 object) to where the dispatchers read it (a Redis set),
+// replacing the list in force only with a complete, well-formed one.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pawnshop/auction/internal/fraudlist"
+)
+
+// ObjectInfo describes the stored list as the source reports it.
+type ObjectInfo struct {
+	// ETag changes whenever the object's contents change; empty when the
+	// source gives none (then every pass downloads).
+	ETag string
+	// Size is the object's length in bytes, or -1 when unknown.
+	Size int64
+}
+
+// Source is where the list is kept. Stat is cheap (no body) so that an
+// unchanged list costs one small request per pass.
+type Source interface {
+	Stat(ctx context.Context) (ObjectInfo, error)
+	// Open returns the object's body and what the source said about this
+	// very download (its ETag may differ from an earlier Stat's if the
+	// object was replaced in between). The caller closes the body.
+	Open(ctx context.Context) (io.ReadCloser, ObjectInfo, error)
+}
+
+// Sink is where the list in force lives.
+type Sink interface {
+	// Replace makes ids the whole list in force, atomically for readers,
+	// records version as its version and announces it.
+	Replace(ctx context.Context, ids []string, version string) error
+	// Version returns the version of the list in force, "" when none.
+	Version(ctx context.Context) (string, error)
+}
+
+// ErrTooLarge marks an object over the size limit; the previous list stays.
+var ErrTooLarge = errors.New("fraud list object too large")
+
+// Result is the outcome of one pass.
+type Result struct {
+	// Published is false when the pass found nothing new to publish.
+	Published bool
+	// ETag is the object's ETag as last seen.
+	ETag string
+	// Version is the version now in force (the new one when Published).
+	Version string
+	// IDs is the number of client ids published (zero when not Published).
+	IDs int
+	// Bytes is the size of the object read (zero when not downloaded).
+	Bytes int64
+	// Took is how long the pass took.
+	Took time.Duration
+}
+
+// Feeder runs passes; passes never overlap. It remembers the ETag of the
+// last list it published, to skip unchanged objects, and of the last object
+// it refused, to refuse it again without downloading it again.
+type Feeder struct {
+	src      Source
+	sink     Sink
+	maxBytes int64
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu           sync.Mutex
+	lastETag     string // of the list this feeder last published
+	lastVersion  string // the version it published it as
+	refusedETag  string
+	refusedCause error
+}
+
+// NewFeeder returns the use case: lists come from src, go to sink, and
+// objects over maxBytes are refused.
+func NewFeeder(src Source, sink Sink, maxBytes int64, log *slog.Logger) *Feeder {
+	return &Feeder{src: src, sink: sink, maxBytes: maxBytes, log: log, now: time.Now}
+}
+
+// PassTimeout is the deadline given to each pass when passes run every
+// interval: long enough for a large object on a slow link, and a hung
+// connection still cannot stall the feeder for ever.
+func PassTimeout(interval time.Duration) time.Duration {
+	return max(interval, time.Minute)
+}
+
+// Run does a pass at once and then every interval until ctx ends. A failed
+// pass is logged (by RunOnce) and retried at the next tick; it never ends
+// the loop.
+func (f *Feeder) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		passCtx, cancel := context.WithTimeout(ctx, PassTimeout(interval))
+		_, _ = f.RunOnce(passCtx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce does one pass: it checks the object's ETag, downloads it when it
+// changed (or when the list in Redis is no longer the one this feeder
+// published, e.g. after a Redis restart), checks its size and format, and
+// replaces the list in force. On any failure the list in force is left as it
+// was. It logs the outcome and returns it.
+func (f *Feeder) RunOnce(ctx context.Context) (Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	start := f.now()
+	res, err := f.pass(ctx)
+	res.Took = f.now().Sub(start)
+	tookMS := float64(res.Took.Microseconds()) / 1000
+	switch {
+	case errors.Is(err, ErrTooLarge), errors.Is(err, fraudlist.ErrMalformed):
+		f.log.Error("fraud list refused; the previous list stays in force",
+			"err", err, "etag", res.ETag, "version_in_force", f.lastVersion, "took_ms", tookMS)
+	case err != nil:
+		f.log.Error("fraud list pass failed; the previous list stays in force; retrying at the next pass",
+			"err", err, "etag", res.ETag, "took_ms", tookMS)
+	case res.Published:
+		f.log.Info("fraud list published", "ids", res.IDs, "bytes", res.Bytes, "etag", res.ETag, "version", res.Version, "took_ms", tookMS)
+	default:
+		f.log.Debug("fraud list unchanged", "etag", res.ETag, "version", res.Version, "took_ms", tookMS)
+	}
+	return res, err
+}
+
+func (f *Feeder) pass(ctx context.Context) (Result, error) {
+	info, err := f.src.Stat(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("stat the fraud list object: %w", err)
+	}
+	res := Result{ETag: info.ETag, Version: f.lastVersion}
+	if info.ETag != "" && info.ETag == f.lastETag {
+		inForce, err := f.sink.Version(ctx)
+		if err != nil {
+			return res, fmt.Errorf("read the version in force: %w", err)
+		}
+		if inForce == f.lastVersion {
+			return res, nil
+		}
+		// Redis lost the list (restart without persistence, flush) or
+		// someone else replaced it: publish the object again.
+		f.log.Warn("the list in Redis is not the one last published; publishing again",
+			"version_in_force", inForce, "version_published", f.lastVersion)
+	}
+	if info.ETag != "" && info.ETag == f.refusedETag {
+		return res, fmt.Errorf("unchanged since refused: %w", f.refusedCause)
+	}
+	if info.Size > f.maxBytes {
+		return res, f.refuse(info.ETag, fmt.Errorf("%w: %d bytes, over MAX_OBJECT_BYTES (%d)", ErrTooLarge, info.Size, f.maxBytes))
+	}
+
+	body, got, err := f.src.Open(ctx)
+	if err != nil {
+		return res, fmt.Errorf("download the fraud list object: %w", err)
+	}
+	defer body.Close()
+	if got.ETag == "" {
+		got.ETag = info.ETag
+	}
+	res.ETag = got.ETag
+	if got.Size > f.maxBytes {
+		return res, f.refuse(got.ETag, fmt.Errorf("%w: %d bytes, over MAX_OBJECT_BYTES (%d)", ErrTooLarge, got.Size, f.maxBytes))
+	}
+	// The size announced may be missing or wrong: cap the read as well.
+	data, err := io.ReadAll(io.LimitReader(body, f.maxBytes+1))
+	if err != nil {
+		return res, fmt.Errorf("download the fraud list object: %w", err)
+	}
+	res.Bytes = int64(len(data))
+	if res.Bytes > f.maxBytes {
+		return res, f.refuse(got.ETag, fmt.Errorf("%w: more than MAX_OBJECT_BYTES (%d) bytes read", ErrTooLarge, f.maxBytes))
+	}
+	ids, err := fraudlist.Parse(data)
+	if err != nil {
+		return res, f.refuse(got.ETag, err)
+	}
+
+	version := newVersion(got.ETag, data, f.now())
+	if err := f.sink.Replace(ctx, ids, version); err != nil {
+		return res, fmt.Errorf("publish the fraud list: %w", err)
+	}
+	f.lastETag, f.lastVersion = got.ETag, version
+	f.refusedETag, f.refusedCause = "", nil
+	res.Published, res.Version, res.IDs = true, version, len(ids)
+	return res, nil
+}
+
+// refuse remembers a refused object so that the next passes refuse it again
+// without downloading it, until it changes.
+func (f *Feeder) refuse(etag string, cause error) error {
+	f.refusedETag, f.refusedCause = etag, cause
+	return cause
+}
+
+// newVersion names a published list: the object's ETag (or, without one, a
+// digest of its contents) and the publication time, so that every
+// publication, even of the same object, is a new version.
+func newVersion(etag string, data []byte, at time.Time) string {
+	id := strings.Trim(etag, `"`)
+	if id == "" {
+		sum := sha256.Sum256(data)
+		id = "sha256-" + hex.EncodeToString(sum[:8])
+	}
+	return id + "@" + at.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,103 @@
+// Package config is the feeder's typed configuration, loaded from the
+// environment (and the -once flag) and checked as a whole.
+package config
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config is everything the feeder can be told.
+type Config struct {
+	// S3Endpoint is the base URL of an S3-compatible server; empty means
+	// AWS S3 itself.
+	S3Endpoint     string
+	S3Region       string
+	S3Bucket       string
+	S3Key          string
+	RedisURL       envconfig.Secret
+	FeedInterval   time.Duration
+	MaxObjectBytes int64
+	// Once makes the feeder do a single pass and exit: 0 when the pass
+	// succeeded (or found the list unchanged), 1 when it failed.
+	Once bool
+}
+
+// Load declares and reads every variable; problems are collected in l.
+func Load(l *envconfig.Loader) Config {
+	c := Config{
+		S3Region:       l.String("S3_REGION", "us-east-1", "region of the bucket"),
+		S3Bucket:       l.String("S3_BUCKET", "auction", "bucket holding the fraudsters list"),
+		S3Key:          l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list (one client id per line)"),
+		RedisURL:       l.Secret("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis receiving the fraud list, redis://[user:password@]host:port/db"),
+		FeedInterval:   l.Duration("FEED_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour, "time between two passes"),
+		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
+		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
+	}
+	if u := l.URL("S3_ENDPOINT", "", []string{"http", "https"}, "S3-compatible server such as MinIO, with path-style addressing; empty means AWS S3"); u != nil {
+		c.S3Endpoint = strings.TrimSuffix(u.String(), "/")
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil {
+			l.Fail("REDIS_URL", "not a Redis URL (redis://[user:password@]host:port/db): %v", withoutURL(err))
+		}
+	}
+	return c
+}
+
+// withoutURL drops the URL itself from a parse error: it may hold a
+// password.
+func withoutURL(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// WithFlags takes the feeder's own flag, -once (also --once, -once=true or
+// -once=false), out of args, before the service runner parses the rest. It
+// returns the remaining arguments and a loader that applies the flag over
+// FEED_ONCE, or reports a bad value as a configuration problem. Flags are
+// read up to the first non-flag argument or "--", as the flag package does.
+func WithFlags(args []string) (rest []string, load func(*envconfig.Loader) Config) {
+	var once *bool
+	var bad string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if name != "once" {
+			rest = append(rest, a)
+			continue
+		}
+		v := true
+		if hasValue {
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				bad = value
+				continue
+			}
+			v = b
+		}
+		once = &v
+	}
+	return rest, func(l *envconfig.Loader) Config {
+		c := Load(l)
+		if once != nil {
+			c.Once = *once
+		}
+		if bad != "" {
+			l.Fail("-once", "%q is not a boolean (true or false)", bad)
+		}
+		return c
+	}
+}

@@ -1,0 +1,92 @@
+// Package service wires the feeder's packages into one fx application. The
+// production binary (services/feeder) and the dev stack both use it.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pawnshop/auction/services/feeder/adapters/redis"
+	"github.com/pawnshop/auction/services/feeder/adapters/s3"
+	"github.com/pawnshop/auction/services/feeder/app"
+	"github.com/pawnshop/auction/services/feeder/config"
+	"go.uber.org/fx"
+)
+
+// ExitPassFailed is the exit status of a -once run whose pass failed.
+const ExitPassFailed = 1
+
+// Module is a feeder. It needs a config.Config and a *slog.Logger, and
+// provides the *app.Feeder so that a host (the dev stack) can also run a pass
+// on demand. Started, it does a pass at once and then every FeedInterval
+// until stopped; a failed pass is logged and retried at the next tick. With
+// Config.Once it does a single pass and then shuts the application down, with
+// exit code 0 or ExitPassFailed: do not set Once when hosting the module in a
+// larger application, since the shutdown stops the whole application.
+var Module = fx.Module("feeder",
+	fx.Provide(
+		newSource,
+		newStore,
+		newFeeder,
+	),
+	fx.Invoke(run),
+)
+
+func newSource(c config.Config, log *slog.Logger) (*s3.Source, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s3.New(ctx, s3.Config{Endpoint: c.S3Endpoint, Region: c.S3Region, Bucket: c.S3Bucket, Key: c.S3Key},
+		log.With("component", "s3"))
+}
+
+func newStore(lc fx.Lifecycle, c config.Config) (*redis.Store, error) {
+	s, err := redis.Connect(c.RedisURL.Reveal())
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(s.Close))
+	return s, nil
+}
+
+func newFeeder(c config.Config, src *s3.Source, sink *redis.Store, log *slog.Logger) *app.Feeder {
+	return app.NewFeeder(src, sink, c.MaxObjectBytes, log.With("component", "feeder"))
+}
+
+// run starts the passes in the background at start and waits for the pass
+// under way at stop.
+func run(lc fx.Lifecycle, c config.Config, f *app.Feeder, sd fx.Shutdowner, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				if !c.Once {
+					f.Run(ctx, c.FeedInterval)
+					return
+				}
+				passCtx, cancelPass := context.WithTimeout(ctx, app.PassTimeout(c.FeedInterval))
+				_, err := f.RunOnce(passCtx)
+				cancelPass()
+				code := 0
+				if err != nil {
+					code = ExitPassFailed
+				}
+				log.Info("single pass done; exiting", "exit_code", code)
+				_ = sd.Shutdown(fx.ExitCode(code))
+			}()
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-stopCtx.Done():
+				return fmt.Errorf("feeder did not stop in time: %w", stopCtx.Err())
+			}
+		},
+	})
+}
