@@ -130,7 +130,7 @@ func (f *Feeder) RunOnce(ctx context.Context) (Result, error) {
 		f.log.Error("fraud list refused; the previous list stays in force",
 			"err", err, "etag", res.ETag, "version_in_force", f.lastVersion, "took_ms", tookMS)
 	case err != nil:
-		f.log.Error("fraud list pass failed; the previous list stays in force; retrying at the next pass",
+		f.log.Error("fraud list pass failed; the previous list stays in force",
 			"err", err, "etag", res.ETag, "took_ms", tookMS)
 	case res.Published:
 		f.log.Info("fraud list published", "ids", res.IDs, "bytes", res.Bytes, "etag", res.ETag, "version", res.Version, "took_ms", tookMS)

@@ -31,7 +31,12 @@ type Config struct {
 
 // Load declares and reads every variable; problems are collected in l.
 func Load(l *envconfig.Loader) Config {
+	var endpoint string
+	if u := l.URL("S3_ENDPOINT", "", []string{"http", "https"}, "S3-compatible server such as MinIO, with path-style addressing; empty means AWS S3"); u != nil {
+		endpoint = strings.TrimSuffix(u.String(), "/")
+	}
 	c := Config{
+		S3Endpoint:     endpoint,
 		S3Region:       l.String("S3_REGION", "us-east-1", "region of the bucket"),
 		S3Bucket:       l.String("S3_BUCKET", "auction", "bucket holding the fraudsters list"),
 		S3Key:          l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list (one client id per line)"),
@@ -39,9 +44,6 @@ func Load(l *envconfig.Loader) Config {
 		FeedInterval:   l.Duration("FEED_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour, "time between two passes"),
 		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
 		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
-	}
-	if u := l.URL("S3_ENDPOINT", "", []string{"http", "https"}, "S3-compatible server such as MinIO, with path-style addressing; empty means AWS S3"); u != nil {
-		c.S3Endpoint = strings.TrimSuffix(u.String(), "/")
 	}
 	if c.RedisURL != "" {
 		if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil {

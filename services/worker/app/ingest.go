@@ -20,9 +20,10 @@ type Record struct {
 // Batch is a set of records consumed together.
 type Batch []Record
 
-// Store persists documents idempotently (upsert by Document.ID) in bulk.
+// Store persists documents in bulk, idempotently: a document whose ID is
+// already stored is left as it is (the first delivery wins).
 type Store interface {
-	Upsert(ctx context.Context, collection string, docs []Document) error
+	Save(ctx context.Context, collection string, docs []Document) error
 }
 
 // DeadLetters parks poison records with the reason.
@@ -31,7 +32,7 @@ type DeadLetters interface {
 }
 
 // Ingest stores batches of records: decode each through its topic's flow,
-// write each collection's documents in one bulk upsert, park poison records.
+// write each collection's documents in one bulk insert, park poison records.
 // It returns only when every record is stored or dead-lettered, or ctx ends:
 // a transient store failure is retried with backoff, never dead-lettered.
 // The caller commits the batch's offsets only after Ingest returned nil.
@@ -84,25 +85,23 @@ func (in *Ingest) Store(ctx context.Context, b Batch) error {
 		byCollection[f.Collection()] = append(byCollection[f.Collection()], doc)
 	}
 	for _, coll := range order {
-		if err := in.retry(ctx, "store "+coll, func() error { return in.store.Upsert(ctx, coll, dedupe(byCollection[coll])) }); err != nil {
+		if err := in.retry(ctx, "store "+coll, func() error { return in.store.Save(ctx, coll, dedupe(byCollection[coll])) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// dedupe keeps the last document of each id: one bulk write must not carry
-// two upserts of the same id (the later event wins, as in topic order).
+// dedupe keeps the first document of each id in a batch, the same rule the
+// store applies across batches (the first delivery wins).
 func dedupe(docs []Document) []Document {
-	idx := make(map[string]int, len(docs))
+	seen := make(map[string]bool, len(docs))
 	out := docs[:0:0]
 	for _, d := range docs {
-		if i, ok := idx[d.ID]; ok {
-			out[i] = d
-			continue
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
 		}
-		idx[d.ID] = len(out)
-		out = append(out, d)
 	}
 	return out
 }

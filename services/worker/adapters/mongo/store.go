@@ -93,24 +93,53 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// Upsert implements app.Store: one unordered bulk write of replace-upserts
-// keyed by document id, so a redelivered event replaces itself.
-func (s *Store) Upsert(ctx context.Context, collection string, docs []app.Document) error {
+// Save implements app.Store: one unordered batch insert; a document whose
+// id is already stored is a redelivery and is skipped, so an event never
+// creates a second document. A batch insert (not replace-upserts) is what
+// keeps ingest off one round trip per event: MongoDB, and FerretDB even more
+// so, executes upserts one document at a time.
+func (s *Store) Save(ctx context.Context, collection string, docs []app.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, 0, len(docs))
+	batch := make([]any, 0, len(docs))
 	for _, d := range docs {
 		raw, err := protobson.Marshal(d.Msg)
 		if err != nil {
 			return fmt.Errorf("encode document %s: %w", d.ID, err)
 		}
-		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: d.ID}}).SetReplacement(raw).SetUpsert(true))
+		batch = append(batch, withID(d.ID, raw))
 	}
-	if _, err := s.db.Collection(collection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-		return fmt.Errorf("bulk upsert %d documents into %s: %w", len(docs), collection, err)
+	_, err := s.db.Collection(collection).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+	if err != nil && !onlyDuplicates(err) {
+		return fmt.Errorf("insert %d documents into %s: %w", len(docs), collection, err)
 	}
 	return nil
+}
+
+// withID prepends _id to an encoded document.
+func withID(id string, raw bson.Raw) bson.D {
+	doc := bson.D{{Key: "_id", Value: id}}
+	elems, _ := raw.Elements()
+	for _, e := range elems {
+		doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	return doc
+}
+
+// onlyDuplicates reports whether every failure of a bulk insert is a
+// duplicate key, i.e. the documents were stored by an earlier delivery.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return false
+		}
+	}
+	return true
 }
 
 // Item implements app.ItemReader.

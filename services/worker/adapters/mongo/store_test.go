@@ -42,7 +42,7 @@ func envelope(id string) *eventsv1.Envelope {
 	return &eventsv1.Envelope{EventId: id, AcceptedAt: ts(100), RequestId: "r"}
 }
 
-func TestUpsertIsIdempotentAndHistoryIsAttached(t *testing.T) {
+func TestSaveIsIdempotentAndHistoryIsAttached(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	item := &auctionv1.Item{Id: "i1", Name: "Clock", Category: auctionv1.Category_CATEGORY_COLLECTION, PriceCents: 500,
@@ -54,14 +54,14 @@ func TestUpsertIsIdempotentAndHistoryIsAttached(t *testing.T) {
 	}
 	// The same events delivered twice, the second time in one batch with a new one.
 	for _, batch := range [][]app.Document{{added}, {added}} {
-		if err := s.Upsert(ctx, app.ItemsCollection, batch); err != nil {
+		if err := s.Save(ctx, app.ItemsCollection, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Upsert(ctx, app.BuysCollection, []app.Document{buy("e2", 2000), buy("e1", 1500)}); err != nil {
+	if err := s.Save(ctx, app.BuysCollection, []app.Document{buy("e2", 2000), buy("e1", 1500)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Upsert(ctx, app.BuysCollection, []app.Document{buy("e1", 1500)}); err != nil {
+	if err := s.Save(ctx, app.BuysCollection, []app.Document{buy("e1", 1500)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,7 +91,7 @@ func TestQueriesMatchValuesLiterally(t *testing.T) {
 		docs = append(docs, app.Document{ID: n, Msg: &eventsv1.ItemAdded{Envelope: envelope("e-" + n),
 			Item: &auctionv1.Item{Id: n, Name: n, Category: auctionv1.Category_CATEGORY_MOTOR, PriceCents: 1, State: auctionv1.State_STATE_NEW, CreatedAt: ts(1)}}})
 	}
-	if err := s.Upsert(ctx, app.ItemsCollection, docs); err != nil {
+	if err := s.Save(ctx, app.ItemsCollection, docs); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Items(ctx, app.Filter{Name: `{"$ne": null}`}, "", 10)

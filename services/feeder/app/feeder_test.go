@@ -1,0 +1,318 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pawnshop/auction/internal/fraudlist"
+	"github.com/pawnshop/auction/services/feeder/app"
+)
+
+// fakeSource is one object whose contents, ETag and announced size a test
+// changes at will; it counts downloads.
+type fakeSource struct {
+	mu      sync.Mutex
+	data    []byte
+	etag    string
+	size    int64 // announced size; -1 unknown; 0 means len(data)
+	statErr error
+	opens   int
+}
+
+func (s *fakeSource) put(data, etag string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data, s.etag, s.size = []byte(data), etag, 0
+}
+
+func (s *fakeSource) info() app.ObjectInfo {
+	size := s.size
+	if size == 0 {
+		size = int64(len(s.data))
+	}
+	return app.ObjectInfo{ETag: s.etag, Size: size}
+}
+
+func (s *fakeSource) Stat(context.Context) (app.ObjectInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info(), s.statErr
+}
+
+func (s *fakeSource) Open(context.Context) (io.ReadCloser, app.ObjectInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opens++
+	return io.NopCloser(bytes.NewReader(s.data)), s.info(), nil
+}
+
+func (s *fakeSource) downloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opens
+}
+
+// fakeSink is the list in force.
+type fakeSink struct {
+	mu         sync.Mutex
+	ids        []string
+	version    string
+	replaces   int
+	replaceErr error
+}
+
+func (s *fakeSink) Replace(_ context.Context, ids []string, version string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replaceErr != nil {
+		return s.replaceErr
+	}
+	s.ids, s.version = slices.Clone(ids), version
+	s.replaces++
+	return nil
+}
+
+func (s *fakeSink) Version(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version, nil
+}
+
+func (s *fakeSink) state() ([]string, string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids, s.version, s.replaces
+}
+
+// logBuffer collects the feeder's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newFeeder(t *testing.T, max int64) (*app.Feeder, *fakeSource, *fakeSink, *logBuffer) {
+	t.Helper()
+	src, sink, logs := &fakeSource{}, &fakeSink{}, &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return app.NewFeeder(src, sink, max, log), src, sink, logs
+}
+
+func runOnce(t *testing.T, f *app.Feeder) (app.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f.RunOnce(ctx)
+}
+
+func mustPublish(t *testing.T, f *app.Feeder, wantIDs int) app.Result {
+	t.Helper()
+	res, err := runOnce(t, f)
+	if err != nil || !res.Published || res.IDs != wantIDs || res.Version == "" {
+		t.Fatalf("want a publication of %d ids; got %+v, %v", wantIDs, res, err)
+	}
+	return res
+}
+
+func TestPublishesThenSkipsAnUnchangedETag(t *testing.T) {
+	f, src, sink, logs := newFeeder(t, 1<<20)
+	src.put("# fraudsters\nmallory\neve\nmallory\n", `"e1"`)
+	res := mustPublish(t, f, 2)
+	if !strings.HasPrefix(res.Version, "e1@") || res.ETag != `"e1"` {
+		t.Fatalf("version %q etag %q", res.Version, res.ETag)
+	}
+	ids, version, _ := sink.state()
+	if !slices.Equal(ids, []string{"mallory", "eve"}) || version != res.Version {
+		t.Fatalf("sink holds %q %q", ids, version)
+	}
+	if !strings.Contains(logs.String(), `"msg":"fraud list published","ids":2`) || !strings.Contains(logs.String(), `"took_ms"`) {
+		t.Errorf("no structured success line:\n%s", logs)
+	}
+
+	again, err := runOnce(t, f)
+	if err != nil || again.Published || again.Version != res.Version {
+		t.Fatalf("unchanged ETag: %+v, %v", again, err)
+	}
+	if n := src.downloads(); n != 1 {
+		t.Fatalf("the unchanged object was downloaded again (%d downloads)", n)
+	}
+	if _, _, n := sink.state(); n != 1 {
+		t.Fatalf("%d replacements, want 1", n)
+	}
+
+	// A new ETag is a new list: removals take effect.
+	src.put("eve\n", `"e2"`)
+	mustPublish(t, f, 1)
+	if ids, _, _ := sink.state(); !slices.Equal(ids, []string{"eve"}) {
+		t.Fatalf("sink holds %q", ids)
+	}
+}
+
+func TestRepublishesWhenRedisLostTheList(t *testing.T) {
+	f, src, sink, logs := newFeeder(t, 1<<20)
+	src.put("mallory\n", `"e1"`)
+	first := mustPublish(t, f, 1)
+	// Redis restarted empty: the version in force is gone.
+	sink.mu.Lock()
+	sink.ids, sink.version = nil, ""
+	sink.mu.Unlock()
+	second := mustPublish(t, f, 1)
+	if second.Version == first.Version {
+		t.Fatal("republished under the same version")
+	}
+	if !strings.Contains(logs.String(), "not the one last published") {
+		t.Errorf("no warning about the lost list:\n%s", logs)
+	}
+}
+
+func TestRefusesAnOversizedObjectAndKeepsThePreviousList(t *testing.T) {
+	f, src, sink, logs := newFeeder(t, 16)
+	src.put("mallory\n", `"small"`)
+	prev := mustPublish(t, f, 1)
+
+	// Announced too large: refused before any download.
+	src.put("mallory\neve\ntrent\nvictor\n", `"big"`)
+	res, err := runOnce(t, f)
+	if !errors.Is(err, app.ErrTooLarge) || res.Published {
+		t.Fatalf("want ErrTooLarge, got %+v, %v", res, err)
+	}
+	if n := src.downloads(); n != 1 {
+		t.Fatalf("an oversized object was downloaded (%d downloads)", n)
+	}
+	if ids, version, _ := sink.state(); !slices.Equal(ids, []string{"mallory"}) || version != prev.Version {
+		t.Fatalf("the previous list was replaced: %q %q", ids, version)
+	}
+	if !strings.Contains(logs.String(), "fraud list refused; the previous list stays in force") {
+		t.Errorf("no clear refusal line:\n%s", logs)
+	}
+	// Refused again at the next pass, still without a download.
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrTooLarge) || src.downloads() != 1 {
+		t.Fatalf("second pass: %v, %d downloads", err, src.downloads())
+	}
+
+	// Size unknown (or understated): the capped read refuses it.
+	src.mu.Lock()
+	src.etag, src.size = `"sneaky"`, -1
+	src.mu.Unlock()
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrTooLarge) {
+		t.Fatalf("unknown size: want ErrTooLarge, got %v", err)
+	}
+	if ids, _, _ := sink.state(); !slices.Equal(ids, []string{"mallory"}) {
+		t.Fatalf("the previous list was replaced: %q", ids)
+	}
+
+	// Fixed: published again.
+	src.put("eve\n", `"small2"`)
+	mustPublish(t, f, 1)
+}
+
+func TestRefusesAMalformedObjectAndKeepsThePreviousList(t *testing.T) {
+	f, src, sink, logs := newFeeder(t, 1<<20)
+	src.put("mallory\neve\n", `"good"`)
+	prev := mustPublish(t, f, 2)
+
+	src.put("mallory\nthis is not, an id\n", `"bad"`)
+	res, err := runOnce(t, f)
+	if !errors.Is(err, fraudlist.ErrMalformed) || res.Published {
+		t.Fatalf("want ErrMalformed, got %+v, %v", res, err)
+	}
+	if ids, version, _ := sink.state(); !slices.Equal(ids, []string{"mallory", "eve"}) || version != prev.Version {
+		t.Fatalf("the previous list was replaced: %q %q", ids, version)
+	}
+	if !strings.Contains(logs.String(), "line 2") {
+		t.Errorf("the refusal does not say where:\n%s", logs)
+	}
+	if _, err := runOnce(t, f); !errors.Is(err, fraudlist.ErrMalformed) || src.downloads() != 2 {
+		t.Fatalf("the same bad object: %v after %d downloads, want a refusal without a new download", err, src.downloads())
+	}
+}
+
+func TestEmptyListClears(t *testing.T) {
+	f, src, sink, _ := newFeeder(t, 1<<20)
+	src.put("mallory\n", `"one"`)
+	mustPublish(t, f, 1)
+	src.put("# nobody left\n\n", `"none"`)
+	res := mustPublish(t, f, 0)
+	ids, version, _ := sink.state()
+	if len(ids) != 0 || version != res.Version {
+		t.Fatalf("sink holds %q %q", ids, version)
+	}
+}
+
+func TestFailuresAreRetried(t *testing.T) {
+	f, src, sink, _ := newFeeder(t, 1<<20)
+	src.put("mallory\n", `"e1"`)
+
+	src.statErr = errors.New("s3 is down")
+	if _, err := runOnce(t, f); err == nil || !strings.Contains(err.Error(), "s3 is down") {
+		t.Fatalf("want the source's error, got %v", err)
+	}
+	src.statErr = nil
+
+	sink.replaceErr = errors.New("redis is down")
+	if _, err := runOnce(t, f); err == nil || !strings.Contains(err.Error(), "redis is down") {
+		t.Fatalf("want the sink's error, got %v", err)
+	}
+	sink.replaceErr = nil
+	// Same ETag, but it never made it: the next pass publishes it.
+	mustPublish(t, f, 1)
+}
+
+func TestNoETagUsesAContentDigest(t *testing.T) {
+	f, src, _, _ := newFeeder(t, 1<<20)
+	src.put("mallory\n", "")
+	res := mustPublish(t, f, 1)
+	if !strings.HasPrefix(res.Version, "sha256-") {
+		t.Fatalf("version %q", res.Version)
+	}
+	// Without an ETag nothing can be skipped.
+	mustPublish(t, f, 1)
+}
+
+func TestRunPassesEveryIntervalAndSurvivesFailures(t *testing.T) {
+	f, src, sink, _ := newFeeder(t, 1<<20)
+	src.put("bad line\n", `"bad"`)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(ctx, 10*time.Millisecond)
+	}()
+	time.Sleep(30 * time.Millisecond) // a few refused passes
+	src.put("mallory\n", `"good"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ids, _, _ := sink.state(); slices.Equal(ids, []string{"mallory"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never published the fixed list")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/services/feeder/config"
+)
+
+func TestDefaults(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(nil))
+	c := config.Load(l)
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		S3Region: "us-east-1", S3Bucket: "auction", S3Key: "fraud/fraudsters.txt",
+		RedisURL: "redis://127.0.0.1:6379/0", FeedInterval: 30 * time.Second, MaxObjectBytes: 10 << 20,
+	}
+	if c != want {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	var usage strings.Builder
+	l.Usage(&usage)
+	for _, v := range []string{"S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_KEY", "REDIS_URL", "FEED_INTERVAL", "MAX_OBJECT_BYTES", "FEED_ONCE"} {
+		if !strings.Contains(usage.String(), v) {
+			t.Errorf("-help does not list %s", v)
+		}
+	}
+}
+
+func TestParsesAndTrimsTheEndpoint(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(map[string]string{
+		"S3_ENDPOINT": "http://127.0.0.1:9000/", "REDIS_URL": "redis://:hunter2@10.0.0.1:6380/3", "MAX_OBJECT_BYTES": "1MiB", "FEED_INTERVAL": "250ms",
+	}))
+	c := config.Load(l)
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c.S3Endpoint != "http://127.0.0.1:9000" || c.MaxObjectBytes != 1<<20 || c.FeedInterval != 250*time.Millisecond {
+		t.Fatalf("%+v", c)
+	}
+	if c.RedisURL.Reveal() != "redis://:hunter2@10.0.0.1:6380/3" {
+		t.Fatalf("REDIS_URL %q", c.RedisURL.Reveal())
+	}
+	// service.Run logs the configuration this way.
+	if logged := fmt.Sprintf("%+v", c); strings.Contains(logged, "hunter2") {
+		t.Fatalf("the Redis password shows in the logged config: %s", logged)
+	}
+}
+
+func TestReportsEveryProblemAtOnceWithoutLeakingThePassword(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(map[string]string{
+		"S3_ENDPOINT":      "ftp://host",
+		"REDIS_URL":        "redis://:hunter2@host:6379/notanumber",
+		"FEED_INTERVAL":    "often",
+		"MAX_OBJECT_BYTES": "huge",
+		"FEED_ONCE":        "maybe",
+	}))
+	config.Load(l)
+	err := l.Err()
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, v := range []string{"S3_ENDPOINT:", "REDIS_URL:", "FEED_INTERVAL:", "MAX_OBJECT_BYTES:", "FEED_ONCE:"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("the error does not name %s: %v", v, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the error leaks the password: %v", err)
+	}
+
+	// A URL that does not even parse must not leak it either.
+	l = envconfig.New(envconfig.FromMap(map[string]string{"REDIS_URL": "redis://:hunter2@host:port with space/0"}))
+	config.Load(l)
+	if err := l.Err(); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("want an error without the password, got %v", err)
+	}
+}
+
+func TestOnceFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		env      map[string]string
+		rest     []string
+		once     bool
+		badValue bool
+	}{
+		{args: nil},
+		{args: []string{"-once"}, once: true},
+		{args: []string{"--once"}, once: true},
+		{args: []string{"-once=false"}, env: map[string]string{"FEED_ONCE": "true"}},
+		{args: []string{"-help"}, rest: []string{"-help"}},
+		{args: []string{"-once", "-help"}, rest: []string{"-help"}, once: true},
+		{args: []string{"--", "-once"}, rest: []string{"--", "-once"}},
+		{args: []string{"arg", "-once"}, rest: []string{"arg", "-once"}},
+		{args: nil, env: map[string]string{"FEED_ONCE": "1"}, once: true},
+		{args: []string{"-once=sometimes"}, badValue: true},
+	} {
+		rest, load := config.WithFlags(tc.args)
+		l := envconfig.New(envconfig.FromMap(tc.env))
+		c := load(l)
+		if !slices.Equal(rest, tc.rest) || c.Once != tc.once {
+			t.Errorf("%q %v: rest %q once %v; want %q %v", tc.args, tc.env, rest, c.Once, tc.rest, tc.once)
+		}
+		if err := l.Err(); (err != nil) != tc.badValue || (err != nil && !strings.Contains(err.Error(), "-once:")) {
+			t.Errorf("%q: error %v", tc.args, err)
+		}
+	}
+}

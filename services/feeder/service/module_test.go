@@ -1,0 +1,152 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pawnshop/auction/internal/embedded"
+	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/fraudlist"
+	"github.com/pawnshop/auction/services/feeder/app"
+	"github.com/pawnshop/auction/services/feeder/config"
+	feeder "github.com/pawnshop/auction/services/feeder/service"
+	"go.uber.org/fx"
+)
+
+const key = "fraud/fraudsters.txt"
+
+type env struct {
+	s3    *embedded.S3
+	redis *embedded.Redis
+	cfg   config.Config
+}
+
+func start(t *testing.T, seed map[string][]byte) env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := embedded.StartS3(ctx, embedded.S3Config{Bucket: "auction", Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	r, err := embedded.StartRedis(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	l := envconfig.New(envconfig.FromMap(map[string]string{
+		"S3_ENDPOINT": s.Endpoint(), "REDIS_URL": r.URL(), "FEED_INTERVAL": "100ms",
+	}))
+	cfg := config.Load(l)
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return env{s3: s, redis: r, cfg: cfg}
+}
+
+func newApp(t *testing.T, cfg config.Config, populate ...any) *fx.App {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a := fx.New(fx.Supply(cfg, log), feeder.Module, fx.NopLogger, fx.Populate(populate...))
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// runOnceApp starts the module in -once mode and returns its exit code.
+func runOnceApp(t *testing.T, cfg config.Config) int {
+	t.Helper()
+	cfg.Once = true
+	a := newApp(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sig fx.ShutdownSignal
+	select {
+	case sig = <-a.Wait():
+	case <-ctx.Done():
+		t.Fatal("-once did not shut the application down")
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sig.ExitCode
+}
+
+func TestOnceExitsZeroAfterAPublication(t *testing.T) {
+	e := start(t, map[string][]byte{key: []byte("mallory\neve\n")})
+	if code := runOnceApp(t, e.cfg); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	got, err := e.redis.Miniredis().Members(fraudlist.SetKey)
+	if err != nil || !slices.Equal(got, []string{"eve", "mallory"}) {
+		t.Fatalf("set %q, %v", got, err)
+	}
+}
+
+func TestOnceExitsNonZeroWhenThePassFails(t *testing.T) {
+	e := start(t, nil) // no object
+	if code := runOnceApp(t, e.cfg); code != feeder.ExitPassFailed {
+		t.Fatalf("exit code %d, want %d", code, feeder.ExitPassFailed)
+	}
+	e = start(t, map[string][]byte{key: []byte("not a valid list\n")})
+	if code := runOnceApp(t, e.cfg); code != feeder.ExitPassFailed {
+		t.Fatalf("malformed list: exit code %d, want %d", code, feeder.ExitPassFailed)
+	}
+}
+
+func TestRunsEveryIntervalAndOnDemand(t *testing.T) {
+	e := start(t, map[string][]byte{key: []byte("mallory\n")})
+	var f *app.Feeder
+	a := newApp(t, e.cfg, &f)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := a.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor := func(want ...string) {
+		t.Helper()
+		for {
+			got, _ := e.redis.Miniredis().Members(fraudlist.SetKey)
+			if slices.Equal(got, want) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("set %q, want %q", got, want)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("mallory")
+
+	// Replace the object the way the README says: an unsigned curl PUT.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, e.s3.Endpoint()+"/auction/"+key, strings.NewReader("eve\ntrent\n"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	waitFor("eve", "trent")
+
+	// The dev stack can force a pass; nothing changed, so nothing is published.
+	res, err := f.RunOnce(ctx)
+	if err != nil || res.Published {
+		t.Fatalf("on-demand pass: %+v, %v", res, err)
+	}
+}
