@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,14 +19,21 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// testDeadline bounds each test as a whole; every wait below derives from
-// it, so a protocol mismatch fails the test instead of hanging it.
-const testDeadline = 300 * time.Second
+// kafkaDeadline bounds each Kafka test as a whole; every wait derives from
+// it, so a protocol mismatch fails the test instead of hanging it. The tests
+// take about 2 s, with or without -race.
+const kafkaDeadline = 30 * time.Second
 
-// testContext returns a context that ends at the test's deadline.
-func testContext(tb testing.TB) context.Context {
+// mongoDeadline bounds each MongoDB test. It is generous because FerretDB's
+// SQLite backend runs as transpiled C (modernc.org/sqlite), which -race and
+// the checkptr checks it implies slow down about 25 times: the 1,000 upserts
+// take 2 s normally and about 50 s with -race.
+const mongoDeadline = 3 * time.Minute
+
+// testContext returns a context that ends after d or when the test ends.
+func testContext(tb testing.TB, d time.Duration) context.Context {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	tb.Cleanup(cancel)
 	return ctx
 }
@@ -35,7 +43,7 @@ func testContext(tb testing.TB) context.Context {
 func remainingMs(ctx context.Context) int {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		return int(testDeadline.Milliseconds())
+		return -1 // librdkafka: wait indefinitely
 	}
 	return max(int(time.Until(deadline).Milliseconds()), 0)
 }
@@ -253,7 +261,7 @@ func keys(prefix string, n int) []string {
 // idempotent producer, and a cooperative-sticky consumer group with manual
 // commits that resumes from its committed offsets after a restart.
 func TestKafkaConfluentClient(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testContext(t, kafkaDeadline)
 	k := startTestKafka(t, ctx, 0)
 	logs := rdkafkaLogs(t)
 	const (
@@ -354,7 +362,7 @@ func TestKafkaConfluentClient(t *testing.T) {
 // creates on its own, as it does when a producer writes to an unknown topic,
 // gets KafkaConfig.Partitions partitions and not one.
 func TestKafkaAutoCreatedTopicsUsePartitions(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testContext(t, kafkaDeadline)
 	const partitions = 3
 	k := startTestKafka(t, ctx, partitions)
 	logs := rdkafkaLogs(t)
@@ -394,19 +402,22 @@ func startTestMongo(tb testing.TB, ctx context.Context, dir string) *Mongo {
 	return m
 }
 
-// connectMongo connects the official driver to m. The returned disconnect
-// must run before m.Close, or Close waits out FerretDB's grace period for
-// open connections; it also runs at cleanup.
+// connectMongo connects the official driver to m; every operation is bounded
+// by the ctx it is given. Call the returned disconnect before m.Close, or
+// Close waits out FerretDB's grace period for open connections; it also runs
+// at cleanup, which t.Cleanup orders before m's Close.
 func connectMongo(tb testing.TB, ctx context.Context, m *Mongo) (*mongo.Client, func()) {
 	tb.Helper()
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetTimeout(200 * time.Second))
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
 	if err != nil {
 		tb.Fatalf("mongo.Connect(%s): %v", m.URI(), err)
 	}
 	var once sync.Once
 	disconnect := func() {
 		once.Do(func() {
-			if err := client.Disconnect(context.WithoutCancel(ctx)); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := client.Disconnect(ctx); err != nil {
 				tb.Errorf("Disconnect: %v", err)
 			}
 		})
@@ -426,11 +437,31 @@ type lotItem struct {
 	Price int64  `bson:"price"`
 }
 
+// upsertItems returns one ReplaceOne upsert keyed by _id per item i in
+// [from, to), priced at price(i).
+func upsertItems(from, to int, price func(i int) int64) []mongo.WriteModel {
+	models := make([]mongo.WriteModel, 0, to-from)
+	for i := from; i < to; i++ {
+		item := lotItem{
+			ID:    fmt.Sprintf("item-%04d", i),
+			SKU:   fmt.Sprintf("sku-%04d", i),
+			Lot:   i % 10,
+			Price: price(i),
+		}
+		models = append(models, mongo.NewReplaceOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: item.ID}}).
+			SetReplacement(item).
+			SetUpsert(true))
+	}
+	return models
+}
+
 // TestMongoDriverV2 drives the embedded server with the official driver:
 // an unordered bulk of upserts, an index, queries, and a restart on the same
 // data directory that keeps the data.
 func TestMongoDriverV2(t *testing.T) {
-	ctx := testContext(t)
+	t.Parallel() // with TestStartMongoTempDir: two servers at once
+	ctx := testContext(t, mongoDeadline)
 	dir := filepath.Join(t.TempDir(), "mongo-data") // does not exist yet
 	const n = 1000
 
@@ -438,27 +469,23 @@ func TestMongoDriverV2(t *testing.T) {
 	client, disconnect := connectMongo(t, ctx, m)
 	coll := client.Database("auction").Collection("items")
 
-	models := make([]mongo.WriteModel, n)
-	for i := range models {
-		item := lotItem{
-			ID:    fmt.Sprintf("item-%04d", i),
-			SKU:   fmt.Sprintf("sku-%04d", i),
-			Lot:   i % 10,
-			Price: int64(i) * 100,
-		}
-		models[i] = mongo.NewReplaceOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: item.ID}}).
-			SetReplacement(item).
-			SetUpsert(true)
-	}
-	bw := time.Now()
-	res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	t.Logf("TIMING BulkWrite %v", time.Since(bw))
+	unordered := options.BulkWrite().SetOrdered(false)
+	res, err := coll.BulkWrite(ctx, upsertItems(0, n, func(i int) int64 { return int64(i) * 100 }), unordered)
 	if err != nil {
 		t.Fatalf("BulkWrite: %v", err)
 	}
-	if res.UpsertedCount != n {
-		t.Fatalf("BulkWrite upserted %d documents, want %d (result %+v)", res.UpsertedCount, n, res)
+	if res.UpsertedCount != n || res.MatchedCount != 0 {
+		t.Fatalf("BulkWrite upserted %d and matched %d documents, want %d and 0 (%+v)", res.UpsertedCount, res.MatchedCount, n, res)
+	}
+	// Upserts that match existing documents replace them. FerretDB v1
+	// deadlocks on an update command with more than 100 statements that
+	// match (see Mongo), so this bulk stays well below that.
+	res, err = coll.BulkWrite(ctx, upsertItems(0, 10, func(i int) int64 { return int64(i)*100 + 1 }), unordered)
+	if err != nil {
+		t.Fatalf("BulkWrite over existing documents: %v", err)
+	}
+	if res.MatchedCount != 10 || res.ModifiedCount != 10 || res.UpsertedCount != 0 {
+		t.Fatalf("BulkWrite over existing documents: %+v, want 10 matched and modified", res)
 	}
 
 	name, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -479,7 +506,8 @@ func TestMongoDriverV2(t *testing.T) {
 	if want := (lotItem{ID: "item-0042", SKU: "sku-0042", Lot: 2, Price: 4200}); item != want {
 		t.Fatalf("FindOne by sku = %+v, want %+v", item, want)
 	}
-	cur, err := coll.Find(ctx, bson.D{{Key: "sku", Value: bson.D{{Key: "$in", Value: bson.A{"sku-0001", "sku-0500", "sku-9999"}}}}})
+	cur, err := coll.Find(ctx, bson.D{{Key: "sku", Value: bson.D{{Key: "$in", Value: bson.A{"sku-0001", "sku-0500", "sku-9999"}}}}},
+		options.Find().SetSort(bson.D{{Key: "sku", Value: 1}}))
 	if err != nil {
 		t.Fatalf("Find by sku: %v", err)
 	}
@@ -487,8 +515,8 @@ func TestMongoDriverV2(t *testing.T) {
 	if err := cur.All(ctx, &found); err != nil {
 		t.Fatalf("Find by sku: %v", err)
 	}
-	if len(found) != 2 {
-		t.Fatalf("Find by sku $in found %d documents, want 2: %+v", len(found), found)
+	if len(found) != 2 || found[0].ID != "item-0001" || found[0].Price != 101 || found[1].ID != "item-0500" {
+		t.Fatalf("Find by sku $in = %+v, want item-0001 (re-upserted) and item-0500", found)
 	}
 	if count, err := coll.CountDocuments(ctx, bson.D{}); err != nil || count != n {
 		t.Fatalf("CountDocuments = %d, %v; want %d", count, err, n)
@@ -496,29 +524,28 @@ func TestMongoDriverV2(t *testing.T) {
 	if count, err := coll.CountDocuments(ctx, bson.D{{Key: "lot", Value: 3}}); err != nil || count != n/10 {
 		t.Fatalf("CountDocuments(lot 3) = %d, %v; want %d", count, err, n/10)
 	}
+	// The unique index is enforced.
+	_, err = coll.InsertOne(ctx, lotItem{ID: "dup", SKU: "sku-0007"})
+	if !mongo.IsDuplicateKeyError(err) {
+		t.Fatalf("InsertOne with a duplicate sku: err = %v, want a duplicate key error", err)
+	}
 
 	// Restart on the same data directory.
 	disconnect()
-	start := time.Now()
 	m.Close()
-	t.Logf("Close took %v", time.Since(start))
-
-	m2 := startTestMongo(t, ctx, dir)
-	if m2.URI() == m.URI() {
-		t.Logf("restarted server reuses %s", m2.URI())
-	}
-	client2, _ := connectMongo(t, ctx, m2)
-	coll2 := client2.Database("auction").Collection("items")
-	if count, err := coll2.CountDocuments(ctx, bson.D{}); err != nil || count != n {
+	m = startTestMongo(t, ctx, dir)
+	client, _ = connectMongo(t, ctx, m)
+	coll = client.Database("auction").Collection("items")
+	if count, err := coll.CountDocuments(ctx, bson.D{}); err != nil || count != n {
 		t.Fatalf("after restart CountDocuments = %d, %v; want %d", count, err, n)
 	}
-	if err := coll2.FindOne(ctx, bson.D{{Key: "sku", Value: "sku-0999"}}).Decode(&item); err != nil {
+	if err := coll.FindOne(ctx, bson.D{{Key: "sku", Value: "sku-0999"}}).Decode(&item); err != nil {
 		t.Fatalf("after restart FindOne by sku: %v", err)
 	}
-	if item.ID != "item-0999" || item.Price != 99900 {
-		t.Fatalf("after restart FindOne by sku = %+v", item)
+	if want := (lotItem{ID: "item-0999", SKU: "sku-0999", Lot: 9, Price: 99900}); item != want {
+		t.Fatalf("after restart FindOne by sku = %+v, want %+v", item, want)
 	}
-	specs, err := coll2.Indexes().ListSpecifications(ctx)
+	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		t.Fatalf("ListSpecifications: %v", err)
 	}
@@ -526,7 +553,7 @@ func TestMongoDriverV2(t *testing.T) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	if !strings.Contains(strings.Join(names, ","), "sku_1") {
+	if !slices.Contains(names, "sku_1") {
 		t.Fatalf("after restart indexes = %v, want sku_1 among them", names)
 	}
 }
@@ -534,7 +561,8 @@ func TestMongoDriverV2(t *testing.T) {
 // TestStartMongoTempDir checks that without a DataDir the server uses a
 // temporary directory that Close removes.
 func TestStartMongoTempDir(t *testing.T) {
-	ctx := testContext(t)
+	t.Parallel()
+	ctx := testContext(t, mongoDeadline)
 	m, err := StartMongo(ctx, MongoConfig{})
 	if err != nil {
 		t.Fatalf("StartMongo: %v", err)
@@ -545,9 +573,24 @@ func TestStartMongoTempDir(t *testing.T) {
 		t.Fatalf("InsertOne: %v", err)
 	}
 	dir := m.DataDir()
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("data directory: %v", err)
+	}
 	disconnect()
 	m.Close()
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("temporary data directory %s still exists after Close (stat: %v)", dir, err)
+	}
+}
+
+// TestStartMongoRejectsUnsafeDataDir checks that a data directory FerretDB
+// would mishandle is refused instead of storing the data elsewhere.
+func TestStartMongoRejectsUnsafeDataDir(t *testing.T) {
+	for _, name := range []string{"a#b", "a?b", "a%20b"} {
+		m, err := StartMongo(t.Context(), MongoConfig{DataDir: filepath.Join(t.TempDir(), name)})
+		if err == nil {
+			m.Close()
+			t.Errorf("StartMongo accepted data directory %q", name)
+		}
 	}
 }

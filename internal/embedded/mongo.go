@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -40,6 +41,20 @@ type MongoConfig struct {
 // can use the official MongoDB driver against a real server without a
 // mongod binary or a container. It is a standalone server (no replica set),
 // so it supports neither transactions nor change streams.
+//
+// FerretDB v1.24 with SQLite has limits that code under test must respect:
+//
+//   - An update command (one UpdateMany/ReplaceOne/BulkWrite call, which the
+//     driver sends as one command) with more than 100 statements that match
+//     existing documents never returns: each matched statement keeps a
+//     SQLite connection until the command ends and the pool has 100, so the
+//     101st waits for ever. Split such bulks into chunks of at most 100.
+//   - A lookup by _id does not use the _id index (the index expression and
+//     the query expression differ), so every upsert or find by _id scans the
+//     collection: 1,000 upserts into an empty collection take about 2 s, and
+//     about 25 times that under -race, which slows SQLite's transpiled C.
+//   - The driver's endSessions on Disconnect fails (not implemented); the
+//     driver ignores that.
 type Mongo struct {
 	uri     string
 	dataDir string
@@ -88,6 +103,12 @@ func StartMongo(ctx context.Context, cfg MongoConfig) (m *Mongo, err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("embedded mongo: %w", err)
 	}
+	// FerretDB decodes the SQLite URI and pastes the raw path back into the
+	// URIs it opens, so these characters end the path or get decoded a
+	// second time: "a#b" or "a?b" silently puts the files somewhere else.
+	if strings.ContainsAny(dir, "%?#") {
+		return nil, fmt.Errorf("embedded mongo: data directory %q contains one of %%?#, which FerretDB mishandles", dir)
+	}
 
 	ferretNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -101,12 +122,6 @@ func StartMongo(ctx context.Context, cfg MongoConfig) (m *Mongo, err error) {
 		return nil, fmt.Errorf("embedded mongo: %w", err)
 	}
 
-	// New has already bound the listener, so MongoDBURI does not block.
-	uri, err := reachableURI(f.MongoDBURI())
-	if err != nil {
-		return nil, fmt.Errorf("embedded mongo: %w", err)
-	}
-
 	// Run must not use ctx: the server outlives the start-up call.
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -114,6 +129,14 @@ func StartMongo(ctx context.Context, cfg MongoConfig) (m *Mongo, err error) {
 		defer close(done)
 		_ = f.Run(runCtx) // always nil in v1
 	}()
+
+	// New has already bound the listener, so MongoDBURI does not block.
+	uri, err := reachableURI(f.MongoDBURI())
+	if err != nil {
+		stop()
+		<-done
+		return nil, fmt.Errorf("embedded mongo: %w", err)
+	}
 
 	return &Mongo{uri: uri, dataDir: dir, tempDir: tempDir, stop: stop, done: done}, nil
 }
@@ -140,9 +163,9 @@ func (m *Mongo) Close() {
 	})
 }
 
-// sqliteURL returns the FerretDB SQLite backend URI for dir. FerretDB wants a
-// "file:" URI naming an existing directory, and rejects it unless the path
-// ends with a slash; building it with net/url escapes odd characters in dir.
+// sqliteURL returns the FerretDB SQLite backend URI for the absolute
+// directory dir. FerretDB wants a "file:" URI naming an existing directory
+// and rejects it unless the path ends with a slash.
 func sqliteURL(dir string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String()
 }
