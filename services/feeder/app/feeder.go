@@ -65,9 +65,10 @@ type Result struct {
 	Took time.Duration
 }
 
-// Feeder runs passes; passes never overlap. It remembers the ETag of the
-// last list it published, to skip unchanged objects, and of the last object
-// it refused, to refuse it again without downloading it again.
+// Feeder runs passes; passes never overlap. An object whose ETag is the one
+// the version in force was made from is not downloaded again. The feeder
+// also remembers the last object it refused, to refuse it again without
+// downloading it again.
 type Feeder struct {
 	src      Source
 	sink     Sink
@@ -76,8 +77,8 @@ type Feeder struct {
 	now      func() time.Time
 
 	mu           sync.Mutex
-	lastETag     string // of the list this feeder last published
-	lastVersion  string // the version it published it as
+	lastETag     string // of the object last published or found in force
+	lastVersion  string // its version
 	refusedETag  string
 	refusedCause error
 }
@@ -113,9 +114,9 @@ func (f *Feeder) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// RunOnce does one pass: it checks the object's ETag, downloads it when it
-// changed (or when the list in Redis is no longer the one this feeder
-// published, e.g. after a Redis restart), checks its size and format, and
+// RunOnce does one pass: it checks the object's ETag, downloads it unless
+// the version in force was made from that very object (so a Redis that lost
+// the list gets it again), checks its size and format, and
 // replaces the list in force. On any failure the list in force is left as it
 // was. It logs the outcome and returns it.
 func (f *Feeder) RunOnce(ctx context.Context) (Result, error) {
@@ -146,18 +147,26 @@ func (f *Feeder) pass(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("stat the fraud list object: %w", err)
 	}
 	res := Result{ETag: info.ETag, Version: f.lastVersion}
-	if info.ETag != "" && info.ETag == f.lastETag {
+	if info.ETag != "" {
 		inForce, err := f.sink.Version(ctx)
 		if err != nil {
 			return res, fmt.Errorf("read the version in force: %w", err)
 		}
-		if inForce == f.lastVersion {
+		// The list in force comes from this very object, published by this
+		// feeder or by another (a second replica, this one before a
+		// restart): nothing to do. Publishing it again would only make
+		// every dispatcher reload.
+		if objectOf(inForce) == objectID(info.ETag, nil) {
+			f.lastETag, f.lastVersion = info.ETag, inForce
+			res.Version = inForce
 			return res, nil
 		}
-		// Redis lost the list (restart without persistence, flush) or
-		// someone else replaced it: publish the object again.
-		f.log.Warn("the list in Redis is not the one last published; publishing again",
-			"version_in_force", inForce, "version_published", f.lastVersion)
+		if info.ETag == f.lastETag {
+			// Redis lost the list (restart without persistence, flush) or
+			// someone put another one there: publish the object again.
+			f.log.Warn("the list in Redis is not the one last published; publishing again",
+				"version_in_force", inForce, "version_published", f.lastVersion)
+		}
 	}
 	if info.ETag != "" && info.ETag == f.refusedETag {
 		return res, fmt.Errorf("unchanged since refused: %w", f.refusedCause)
@@ -209,14 +218,29 @@ func (f *Feeder) refuse(etag string, cause error) error {
 	return cause
 }
 
-// newVersion names a published list: the object's ETag (or, without one, a
-// digest of its contents) and the publication time, so that every
-// publication, even of the same object, is a new version.
-func newVersion(etag string, data []byte, at time.Time) string {
-	id := strings.Trim(etag, `"`)
-	if id == "" {
-		sum := sha256.Sum256(data)
-		id = "sha256-" + hex.EncodeToString(sum[:8])
+// objectOf returns the object part of a version made by newVersion, "" for
+// any other string.
+func objectOf(version string) string {
+	id, _, ok := strings.Cut(version, "@")
+	if !ok {
+		return ""
 	}
-	return id + "@" + at.UTC().Format(time.RFC3339Nano)
+	return id
+}
+
+// newVersion names a published list: the object's id (see objectID) and
+// the publication time, so that every publication, even of the same object,
+// is a new version.
+func newVersion(etag string, data []byte, at time.Time) string {
+	return objectID(etag, data) + "@" + at.UTC().Format(time.RFC3339Nano)
+}
+
+// objectID identifies an object's contents: its ETag without the quotes or,
+// without one, a digest of the contents.
+func objectID(etag string, data []byte) string {
+	if id := strings.Trim(etag, `"`); id != "" {
+		return id
+	}
+	sum := sha256.Sum256(data)
+	return "sha256-" + hex.EncodeToString(sum[:8])
 }

@@ -184,6 +184,23 @@ func TestRepublishesWhenRedisLostTheList(t *testing.T) {
 	}
 }
 
+func TestListAlreadyInForceIsNotPublishedAgain(t *testing.T) {
+	f, src, sink, _ := newFeeder(t, 1<<20)
+	// Another replica (or this feeder before a restart) published it.
+	src.put("mallory\n", `"e1"`)
+	sink.version = "e1@2026-01-01T00:00:00Z"
+	res, err := runOnce(t, f)
+	if err != nil || res.Published || res.Version != "e1@2026-01-01T00:00:00Z" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if src.downloads() != 0 {
+		t.Fatal("the object in force was downloaded")
+	}
+	// A new object is published over it.
+	src.put("eve\n", `"e2"`)
+	mustPublish(t, f, 1)
+}
+
 func TestRefusesAnOversizedObjectAndKeepsThePreviousList(t *testing.T) {
 	f, src, sink, logs := newFeeder(t, 16)
 	src.put("mallory\n", `"small"`)

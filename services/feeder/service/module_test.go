@@ -83,7 +83,7 @@ func runOnceApp(t *testing.T, cfg config.Config) int {
 	return sig.ExitCode
 }
 
-func TestOnceExitsZeroAfterAPublication(t *testing.T) {
+func TestOnceExitsZeroAfterAPublicationFromS3ToRedis(t *testing.T) {
 	e := start(t, map[string][]byte{key: []byte("mallory\neve\n")})
 	if code := runOnceApp(t, e.cfg); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -105,7 +105,7 @@ func TestOnceExitsNonZeroWhenThePassFails(t *testing.T) {
 	}
 }
 
-func TestRunsEveryIntervalAndOnDemand(t *testing.T) {
+func TestRunsEveryIntervalAndOnDemandFromS3ToRedis(t *testing.T) {
 	e := start(t, map[string][]byte{key: []byte("mallory\n")})
 	var f *app.Feeder
 	a := newApp(t, e.cfg, &f)

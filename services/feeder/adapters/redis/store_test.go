@@ -134,7 +134,7 @@ func awaitVersion(t *testing.T, ctx context.Context, sub *goredis.PubSub, versio
 	}
 }
 
-func TestReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
+func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -231,7 +231,7 @@ func TestReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 	}
 }
 
-func TestReplaceFailsCleanlyWhenRedisIsDown(t *testing.T) {
+func TestRedisReplaceFailsCleanlyWhenDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := embedded.StartRedis(ctx, "")
@@ -263,7 +263,7 @@ func TestReplaceFailsCleanlyWhenRedisIsDown(t *testing.T) {
 	}
 }
 
-func TestConnectRejectsABadURL(t *testing.T) {
+func TestRedisConnectRejectsABadURL(t *testing.T) {
 	if _, err := redis.Connect("http://nope"); err == nil {
 		t.Fatal("want an error")
 	}

@@ -92,7 +92,7 @@ func newSource(t *testing.T, endpoint string, logs io.Writer) *s3.Source {
 	return src
 }
 
-func TestStatAndOpenAgainstGofakes3(t *testing.T) {
+func TestS3StatAndOpenAgainstGofakes3(t *testing.T) {
 	isolateAWS(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "dev")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "devsecret")
@@ -139,7 +139,7 @@ func TestStatAndOpenAgainstGofakes3(t *testing.T) {
 	}
 }
 
-func TestNoCredentialsMeansAnonymousForACustomEndpoint(t *testing.T) {
+func TestS3NoCredentialsMeansAnonymousForACustomEndpoint(t *testing.T) {
 	isolateAWS(t)
 	s := startS3(t, map[string][]byte{key: []byte("mallory\n")})
 	rec := &recorder{}
@@ -162,7 +162,7 @@ func TestNoCredentialsMeansAnonymousForACustomEndpoint(t *testing.T) {
 	}
 }
 
-func TestMissingObjectIsAnError(t *testing.T) {
+func TestS3MissingObjectIsAnError(t *testing.T) {
 	isolateAWS(t)
 	s := startS3(t, nil)
 	src := newSource(t, s.Endpoint(), io.Discard)
