@@ -4,6 +4,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,20 +22,35 @@ import (
 // variable through l, so -help can list them.
 type Loader[C any] func(l *envconfig.Loader) C
 
+// Flags declares a service's command-line flags on fs; a flag overrides
+// the value the environment gave c.
+type Flags[C any] func(fs *flag.FlagSet, c *C)
+
 // Run is the whole main function of a service: parse flags, load config,
-// run app(cfg) until SIGINT/SIGTERM. It exits 2 on bad configuration and 1
-// when the application fails to start or stop.
-func Run[C any](name, summary string, load Loader[C], app func(C, *slog.Logger) fx.Option) {
-	os.Exit(run(name, summary, os.Args[1:], os.Stderr, load, app))
+// run app(cfg) until SIGINT/SIGTERM or until the app shuts itself down. It
+// exits 2 on bad configuration or flags, 1 when the application fails to
+// start or stop, and otherwise with the app's own exit code.
+func Run[C any](name, summary string, load Loader[C], app func(C, *slog.Logger) fx.Option, flags ...Flags[C]) {
+	os.Exit(run(name, summary, os.Args[1:], os.Stderr, load, app, flags...))
 }
 
-func run[C any](name, summary string, args []string, stderr io.Writer, load Loader[C], app func(C, *slog.Logger) fx.Option) int {
+func run[C any](name, summary string, args []string, stderr io.Writer, load Loader[C], app func(C, *slog.Logger) fx.Option, flags ...Flags[C]) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	l := envconfig.New(nil)
 	cfg := load(l)
+	for _, f := range flags {
+		f(fs, &cfg)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s: %s\n\nConfiguration (environment variables):\n", name, summary)
+		fmt.Fprintf(stderr, "%s: %s\n", name, summary)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(stderr, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+		fmt.Fprintf(stderr, "\nConfiguration (environment variables):\n")
 		l.Usage(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,8 +70,24 @@ func run[C any](name, summary string, args []string, stderr io.Writer, load Load
 		log.Error("cannot build the application", "err", err)
 		return 1
 	}
-	a.Run()
-	return 0
+	return runUntilDone(a)
+}
+
+// runUntilDone starts a, waits for a signal or for a to shut itself down,
+// stops it, and returns the exit code.
+func runUntilDone(a *fx.App) int {
+	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
+	defer cancel()
+	if err := a.Start(startCtx); err != nil {
+		return 1
+	}
+	sig := <-a.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), a.StopTimeout())
+	defer cancelStop()
+	if err := a.Stop(stopCtx); err != nil {
+		return 1
+	}
+	return sig.ExitCode
 }
 
 func indent(err error) string {

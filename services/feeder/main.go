@@ -3,8 +3,8 @@
 package main
 
 import (
+	"flag"
 	"log/slog"
-	"os"
 
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/services/feeder/config"
@@ -13,11 +13,11 @@ import (
 )
 
 func main() {
-	// service.Run parses os.Args itself and knows no -once: take it out first.
-	rest, load := config.WithFlags(os.Args[1:])
-	os.Args = append(os.Args[:1:1], rest...)
-	service.Run("feeder", "loads the fraudsters list from S3 into Redis", load,
+	service.Run("feeder", "loads the fraudsters list from S3 into Redis", config.Load,
 		func(c config.Config, log *slog.Logger) fx.Option {
 			return fx.Options(fx.Supply(c, log), feeder.Module)
+		},
+		func(fs *flag.FlagSet, c *config.Config) {
+			fs.BoolVar(&c.Once, "once", c.Once, "run one pass, then exit 0 if it succeeded and 1 if not")
 		})
 }

@@ -5,7 +5,6 @@ package config
 import (
 	"errors"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,44 +61,3 @@ func withoutURL(err error) error {
 	return err
 }
 
-// WithFlags takes the feeder's own flag, -once (also --once, -once=true or
-// -once=false), out of args, before the service runner parses the rest. It
-// returns the remaining arguments and a loader that applies the flag over
-// FEED_ONCE, or reports a bad value as a configuration problem. Flags are
-// read up to the first non-flag argument or "--", as the flag package does.
-func WithFlags(args []string) (rest []string, load func(*envconfig.Loader) Config) {
-	var once *bool
-	var bad string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
-		if name != "once" {
-			rest = append(rest, a)
-			continue
-		}
-		v := true
-		if hasValue {
-			b, err := strconv.ParseBool(value)
-			if err != nil {
-				bad = value
-				continue
-			}
-			v = b
-		}
-		once = &v
-	}
-	return rest, func(l *envconfig.Loader) Config {
-		c := Load(l)
-		if once != nil {
-			c.Once = *once
-		}
-		if bad != "" {
-			l.Fail("-once", "%q is not a boolean (true or false)", bad)
-		}
-		return c
-	}
-}

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,33 +82,3 @@ func TestReportsEveryProblemAtOnceWithoutLeakingThePassword(t *testing.T) {
 	}
 }
 
-func TestOnceFlag(t *testing.T) {
-	for _, tc := range []struct {
-		args     []string
-		env      map[string]string
-		rest     []string
-		once     bool
-		badValue bool
-	}{
-		{args: nil},
-		{args: []string{"-once"}, once: true},
-		{args: []string{"--once"}, once: true},
-		{args: []string{"-once=false"}, env: map[string]string{"FEED_ONCE": "true"}},
-		{args: []string{"-help"}, rest: []string{"-help"}},
-		{args: []string{"-once", "-help"}, rest: []string{"-help"}, once: true},
-		{args: []string{"--", "-once"}, rest: []string{"--", "-once"}},
-		{args: []string{"arg", "-once"}, rest: []string{"arg", "-once"}},
-		{args: nil, env: map[string]string{"FEED_ONCE": "1"}, once: true},
-		{args: []string{"-once=sometimes"}, badValue: true},
-	} {
-		rest, load := config.WithFlags(tc.args)
-		l := envconfig.New(envconfig.FromMap(tc.env))
-		c := load(l)
-		if !slices.Equal(rest, tc.rest) || c.Once != tc.once {
-			t.Errorf("%q %v: rest %q once %v; want %q %v", tc.args, tc.env, rest, c.Once, tc.rest, tc.once)
-		}
-		if err := l.Err(); (err != nil) != tc.badValue || (err != nil && !strings.Contains(err.Error(), "-once:")) {
-			t.Errorf("%q: error %v", tc.args, err)
-		}
-	}
-}
