@@ -60,4 +60,3 @@ func withoutURL(err error) error {
 	}
 	return err
 }
-

@@ -81,4 +81,3 @@ func TestReportsEveryProblemAtOnceWithoutLeakingThePassword(t *testing.T) {
 		t.Fatalf("want an error without the password, got %v", err)
 	}
 }
-
