@@ -1,7 +1,8 @@
 // Command devstack runs the whole platform in one process on embedded
-// defaults: Kafka (kfake), MongoDB (FerretDB on SQLite), the dispatcher and
-// workers joined over loopback. KAFKA_BROKERS and MONGO_URI replace the
-// embedded servers with real ones.
+// defaults: Kafka (kfake), MongoDB (FerretDB on SQLite), Redis (miniredis),
+// S3 (gofakes3, seeded with a sample fraud list), the dispatcher, workers
+// joined over loopback, and the feeder. KAFKA_BROKERS, MONGO_URI, REDIS_URL
+// and S3_ENDPOINT replace the embedded servers with real ones.
 package main
 
 import (
@@ -31,6 +32,12 @@ func load(l *envconfig.Loader) stack.Config {
 		KafkaAddr:         l.Addr("KAFKA_ADDR", "127.0.0.1:9092", "embedded Kafka listen address (-kafka-addr)"),
 		MongoAddr:         l.Addr("MONGO_ADDR", "127.0.0.1:27017", "embedded MongoDB listen address (-mongo-addr)"),
 		MongoURI:          envconfig.Secret(l.String("MONGO_URI", "", "a real MongoDB to use instead of the embedded one")),
+		RedisURL:          envconfig.Secret(l.String("REDIS_URL", "", "a real Redis to use instead of the embedded one")),
+		S3Addr:            l.Addr("S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address (-s3-addr)"),
+		S3Endpoint:        l.String("S3_ENDPOINT", "", "a real S3-compatible server to use instead of the embedded one"),
+		S3Bucket:          l.String("S3_BUCKET", "auction", "bucket of the fraudsters list"),
+		S3Key:             l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list"),
+		FeedInterval:      l.Duration("FEED_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour, "feeder period (-feed-interval)"),
 		Partitions:        l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic"),
 		HeartbeatInterval: l.Duration("HEARTBEAT_INTERVAL", time.Second, 10*time.Millisecond, time.Minute, "membership heartbeat interval"),
 	}
@@ -52,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded database's files")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", cfg.KafkaAddr, "embedded Kafka listen address")
 	fs.StringVar(&cfg.MongoAddr, "mongo-addr", cfg.MongoAddr, "embedded MongoDB listen address")
+	fs.StringVar(&cfg.S3Addr, "s3-addr", cfg.S3Addr, "embedded S3 listen address")
+	fs.DurationVar(&cfg.FeedInterval, "feed-interval", cfg.FeedInterval, "feeder period")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "devstack: the whole auction platform in one process\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -64,10 +73,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	for _, a := range []struct{ name, v string }{{"-http-addr", cfg.HTTPAddr}, {"-kafka-addr", cfg.KafkaAddr}, {"-mongo-addr", cfg.MongoAddr}} {
+	for _, a := range []struct{ name, v string }{{"-http-addr", cfg.HTTPAddr}, {"-kafka-addr", cfg.KafkaAddr}, {"-mongo-addr", cfg.MongoAddr}, {"-s3-addr", cfg.S3Addr}} {
 		if err := envconfig.CheckAddr(a.v); err != nil {
 			l.Fail(a.name, "%v", err)
 		}
+	}
+	if cfg.FeedInterval < 100*time.Millisecond {
+		l.Fail("-feed-interval", "%s is shorter than 100ms", cfg.FeedInterval)
 	}
 	if cfg.Workers < 0 || cfg.Workers > 64 {
 		l.Fail("-workers", "%d is out of range [0, 64]", cfg.Workers)
@@ -96,9 +108,12 @@ The auction platform is ready.
   Health           %[1]s/healthz  %[1]s/readyz
   Kafka            %[3]v
   MongoDB          %[4]s
+  Redis            %[6]s
+  S3               %[7]s  (fraud list: %[7]s/%[8]s/%[9]s, fed every %[10]s)
   Workers          %[5]d
 Ctrl-C stops everything.
-`, u, cfg.HTTPAddr, s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers)
+`, u, cfg.HTTPAddr, s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
+		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: shutting down")
 	if err := s.Close(context.Background()); err != nil {
@@ -108,9 +123,10 @@ Ctrl-C stops everything.
 	return 0
 }
 
+// redacted hides a configured URL, which may carry credentials.
 func redacted(uri string, external bool) string {
 	if external {
-		return "(MONGO_URI)"
+		return "(as configured)"
 	}
 	return uri
 }

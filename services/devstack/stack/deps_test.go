@@ -9,7 +9,7 @@ import (
 // TestProductionBinariesDoNotLinkStandIns guards the rule that only tests and
 // the dev stack use the embedded Kafka, MongoDB, S3 and Redis.
 func TestProductionBinariesDoNotLinkStandIns(t *testing.T) {
-	for _, bin := range []string{"dispatcher", "worker"} {
+	for _, bin := range []string{"dispatcher", "worker", "feeder"} {
 		out, err := exec.Command("go", "list", "-deps", "github.com/pawnshop/auction/services/"+bin).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list %s: %v\n%s", bin, err, out)

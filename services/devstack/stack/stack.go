@@ -1,7 +1,7 @@
 // Package stack runs the whole platform in one process: an embedded Kafka
-// (kfake) and MongoDB (FerretDB on SQLite) unless real ones are configured,
-// the dispatcher, and workers that join it through the real membership RPC
-// over loopback. The dev stack command, the end-to-end tests and the
+// (kfake), MongoDB (FerretDB on SQLite), Redis (miniredis) and S3 (gofakes3)
+// unless real ones are configured, the dispatcher, workers that join it
+// through the real membership RPC over loopback, and the feeder. The dev stack command, the end-to-end tests and the
 // benchmarks all start it through Start.
 package stack
 
@@ -23,6 +23,9 @@ import (
 	"github.com/pawnshop/auction/internal/service"
 	dconfig "github.com/pawnshop/auction/services/dispatcher/config"
 	dispatcher "github.com/pawnshop/auction/services/dispatcher/service"
+	feederapp "github.com/pawnshop/auction/services/feeder/app"
+	feederconfig "github.com/pawnshop/auction/services/feeder/config"
+	feeder "github.com/pawnshop/auction/services/feeder/service"
 	wconfig "github.com/pawnshop/auction/services/worker/config"
 	worker "github.com/pawnshop/auction/services/worker/service"
 	"go.uber.org/fx"
@@ -45,6 +48,15 @@ type Config struct {
 	MongoURI     envconfig.Secret
 	// RedisURL, when set, replaces the embedded Redis (miniredis).
 	RedisURL envconfig.Secret
+	// S3Addr is the embedded S3's listen address; S3Endpoint, when set,
+	// replaces it with a real S3-compatible server.
+	S3Addr     string
+	S3Endpoint string
+	// S3Bucket and S3Key locate the fraudsters list.
+	S3Bucket string
+	S3Key    string
+	// FeedInterval is the feeder's period.
+	FeedInterval time.Duration
 	// PublishTimeout bounds the dispatcher's wait for the broker (default
 	// the dispatcher's own default).
 	PublishTimeout time.Duration
@@ -65,6 +77,10 @@ type Stack struct {
 	kafka    *embedded.Kafka
 	mongo    *embedded.Mongo
 	redis    *embedded.Redis
+	s3       *embedded.S3
+	s3URL    string
+	feeder   *fx.App
+	feed     *feederapp.Feeder
 	brokers  []string
 	mongoURI string
 	redisURL string
@@ -130,6 +146,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		}
 		s.redisURL = s.redis.URL()
 	}
+	if cfg.S3Bucket == "" {
+		cfg.S3Bucket, s.cfg.S3Bucket = "auction", "auction"
+	}
+	if cfg.S3Key == "" {
+		cfg.S3Key, s.cfg.S3Key = "fraud/fraudsters.txt", "fraud/fraudsters.txt"
+	}
+	if cfg.S3Endpoint != "" {
+		s.s3URL = cfg.S3Endpoint
+	} else {
+		s.s3, err = embedded.StartS3(ctx, embedded.S3Config{Addr: cfg.S3Addr, Bucket: cfg.S3Bucket,
+			Seed: map[string][]byte{cfg.S3Key: []byte(SampleFraudsters)}})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded s3: %w", err)
+		}
+		s.s3URL = s.s3.Endpoint()
+	}
 	if err := s.startDispatcher(ctx); err != nil {
 		return nil, err
 	}
@@ -137,6 +169,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		if _, err := s.StartWorker(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startFeeder(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
@@ -212,6 +247,44 @@ func (s *Stack) KillWorker(w *Worker) {
 	cancel()
 	_ = w.app.Stop(ctx)
 }
+
+// SampleFraudsters is the fraud list the embedded S3 starts with.
+const SampleFraudsters = `# Clients refused by the dispatcher (one id per line; # starts a comment).
+mallory
+eve@example.com
+`
+
+// FeederConfig is the configuration the stack gives its feeder.
+func (s *Stack) FeederConfig() feederconfig.Config {
+	c := feederconfig.Load(envconfig.New(envconfig.FromMap(nil)))
+	c.S3Endpoint = s.s3URL
+	c.S3Bucket = s.cfg.S3Bucket
+	c.S3Key = s.cfg.S3Key
+	c.RedisURL = envconfig.Secret(s.redisURL)
+	if s.cfg.FeedInterval > 0 {
+		c.FeedInterval = s.cfg.FeedInterval
+	}
+	c.Once = false
+	return c
+}
+
+func (s *Stack) startFeeder(ctx context.Context) error {
+	log := s.log.With("service", "feeder")
+	s.feeder = fx.New(fx.Supply(s.FeederConfig(), log), feeder.Module, fx.Populate(&s.feed),
+		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	if err := s.feeder.Start(ctx); err != nil {
+		return fmt.Errorf("start feeder: %w", err)
+	}
+	return nil
+}
+
+// Feed runs one feeder pass now: S3 to Redis, announced to the dispatcher.
+func (s *Stack) Feed(ctx context.Context) (feederapp.Result, error) {
+	return s.feed.RunOnce(ctx)
+}
+
+// S3Endpoint is the S3 endpoint in use.
+func (s *Stack) S3Endpoint() string { return s.s3URL }
 
 // WorkerConfig is the configuration the stack gives a new worker.
 func (s *Stack) WorkerConfig(id string) wconfig.Config {
@@ -326,6 +399,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var errs []error
+	if s.feeder != nil {
+		errs = append(errs, s.feeder.Stop(ctx))
+	}
 	for _, w := range s.Workers() {
 		errs = append(errs, s.StopWorker(ctx, w))
 	}
@@ -337,6 +413,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.redis != nil {
 		s.redis.Close()
+	}
+	if s.s3 != nil {
+		s.s3.Close()
 	}
 	if s.kafka != nil {
 		s.kafka.Close()
