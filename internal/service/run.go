@@ -38,6 +38,7 @@ func run[C any](name, summary string, args []string, stderr io.Writer, load Load
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	l := envconfig.New(nil)
+	level := l.OneOf("LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "log level of the JSON logs on stderr")
 	cfg := load(l)
 	for _, f := range flags {
 		f(fs, &cfg)
@@ -59,7 +60,7 @@ func run[C any](name, summary string, args []string, stderr io.Writer, load Load
 		}
 		return 2
 	}
-	log := NewLogger(os.Getenv("LOG_LEVEL")).With("service", name)
+	log := NewLogger(level).With("service", name)
 	if err := l.Err(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n(run %s -help for every variable)\n", name, indent(err), name)
 		return 2
