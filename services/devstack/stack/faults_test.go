@@ -288,3 +288,50 @@ func TestDispatcherRestart(t *testing.T) {
 		t.Fatalf("read after restart: %d %v", code, body)
 	}
 }
+
+// TestPoisonEventGoesToTheDeadLetterTopic: a record a worker cannot decode
+// is parked on items.dlq with the reason in a header, and ingestion goes on.
+func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
+	s := startStack(t, 1)
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(s.Brokers(), ","), "log_level": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	topic := "items"
+	done := make(chan kafka.Event, 1)
+	if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key: []byte("poison"), Value: []byte("this is not protobuf \xff\xff")}, done); err != nil {
+		t.Fatal(err)
+	}
+	if m := (<-done).(*kafka.Message); m.TopicPartition.Error != nil {
+		t.Fatal(m.TopicPartition.Error)
+	}
+	code, added := call(t, s, "POST", "/item/add", `{"id":"after-poison","name":"p","category":"CATEGORY_READING","priceCents":1,"state":"STATE_NEW"}`)
+	if code != http.StatusAccepted {
+		t.Fatal(code, added)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if code, _ := fetchItem(t, s, "after-poison"); code != http.StatusOK {
+			return fmt.Errorf("ingest stopped behind the poison record: %d", code)
+		}
+		return nil
+	})
+	var reason string
+	eventually(t, 10*time.Second, func() error {
+		for _, m := range readTopic(t, s, "items.dlq") {
+			for _, h := range m.Headers {
+				if h.Key == "dlq-reason" && string(m.Key) == "poison" {
+					reason = string(h.Value)
+				}
+			}
+		}
+		if reason == "" {
+			return fmt.Errorf("the poison record is not on items.dlq")
+		}
+		return nil
+	})
+	if !strings.Contains(reason, "decode") {
+		t.Errorf("dead-letter reason %q does not say what went wrong", reason)
+	}
+}

@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"buf.build/go/protovalidate"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/topics"
+	"github.com/pawnshop/auction/services/worker/app"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+type fakeStore struct {
+	failures int // fail this many calls first
+	saved    map[string][]string
+}
+
+func (s *fakeStore) Save(_ context.Context, coll string, docs []app.Document) error {
+	if s.failures > 0 {
+		s.failures--
+		return errors.New("mongodb: connection refused")
+	}
+	for _, d := range docs {
+		s.saved[coll] = append(s.saved[coll], d.ID)
+	}
+	return nil
+}
+
+type fakeDLQ struct{ parked []string }
+
+func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, reason string) error {
+	d.parked = append(d.parked, r.Topic+": "+reason)
+	return nil
+}
+
+func newIngest(t testing.TB, store app.Store, dlq app.DeadLetters) *app.Ingest {
+	t.Helper()
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := app.NewIngest(app.Flows(v), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	in.MinBackoff, in.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	return in
+}
+
+func record(t testing.TB, topic string, m proto.Message) app.Record {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.Record{Topic: topic, Value: b}
+}
+
+func buy(eventID, item string) *eventsv1.ItemBought {
+	now := timestamppb.New(time.Unix(1700000000, 0))
+	return &eventsv1.ItemBought{
+		Envelope: &eventsv1.Envelope{EventId: eventID, AcceptedAt: now, RequestId: "r"},
+		Buy:      &auctionv1.Buy{ClientId: "c", ItemId: item, PriceCents: 5, Date: now},
+	}
+}
+
+const (
+	ev1 = "0b9e7c4e-2f58-4f7e-9a43-7f1d2c1e5a10"
+	ev2 = "1b9e7c4e-2f58-4f7e-9a43-7f1d2c1e5a10"
+)
+
+func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
+	store, dlq := &fakeStore{saved: map[string][]string{}}, &fakeDLQ{}
+	invalid := buy("not-a-uuid", "i1")
+	batch := app.Batch{
+		{Topic: topics.BuyActions, Value: []byte("\xff\xff not protobuf")},
+		record(t, topics.BuyActions, invalid),
+		record(t, topics.BuyActions, buy(ev1, "i1")),
+	}
+	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.parked) != 2 {
+		t.Fatalf("dead-lettered %v, want the undecodable and the invalid record", dlq.parked)
+	}
+	if got := store.saved[app.BuysCollection]; len(got) != 1 || got[0] != ev1 {
+		t.Fatalf("stored %v, want the valid event only", got)
+	}
+}
+
+func TestTransientStoreErrorsAreRetriedNotDeadLettered(t *testing.T) {
+	store, dlq := &fakeStore{failures: 3, saved: map[string][]string{}}, &fakeDLQ{}
+	batch := app.Batch{record(t, topics.BuyActions, buy(ev1, "i1")), record(t, topics.BuyActions, buy(ev2, "i1")),
+		record(t, topics.BuyActions, buy(ev1, "i1"))} // a redelivery inside the batch
+	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.parked) != 0 {
+		t.Fatalf("a store failure must never dead-letter: %v", dlq.parked)
+	}
+	if got := store.saved[app.BuysCollection]; len(got) != 2 {
+		t.Fatalf("stored %v, want both events once", got)
+	}
+}
+
+func TestStoreGivesUpOnlyWhenStopped(t *testing.T) {
+	store := &fakeStore{failures: 1 << 30, saved: map[string][]string{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := newIngest(t, store, &fakeDLQ{}).Store(ctx, app.Batch{record(t, topics.BuyActions, buy(ev1, "i1"))})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's error so the batch is not committed", err)
+	}
+}
