@@ -26,6 +26,10 @@ type Config struct {
 	Linger time.Duration
 	// ClientID names the producer in broker logs.
 	ClientID string
+	// OnDelivery, when set, hears every delivery report (err nil when the
+	// broker acknowledged), for metrics. It runs on the report loop: keep it
+	// cheap.
+	OnDelivery func(topic string, err error)
 }
 
 // ErrClosed is returned by Publish after Close.
@@ -108,6 +112,9 @@ func (pr *Producer) drain(p *kafka.Producer) {
 	for ev := range p.Events() {
 		switch e := ev.(type) {
 		case *kafka.Message:
+			if pr.cfg.OnDelivery != nil && e.TopicPartition.Topic != nil {
+				pr.cfg.OnDelivery(*e.TopicPartition.Topic, e.TopicPartition.Error)
+			}
 			if done, ok := e.Opaque.(chan error); ok {
 				done <- e.TopicPartition.Error
 			}

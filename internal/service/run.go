@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/requestid"
+	"github.com/pawnshop/auction/internal/telemetry"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 )
@@ -66,7 +69,18 @@ func run[C any](name, summary string, args []string, stderr io.Writer, load Load
 		return 2
 	}
 	log.Info("configuration loaded", "config", fmt.Sprintf("%+v", cfg))
-	a := fx.New(app(cfg, log), fx.WithLogger(func() fxevent.Logger { return FxLogger(log) }))
+	shutdownTracing, err := telemetry.Setup(context.Background(), name)
+	if err != nil {
+		log.Error("cannot set up tracing", "err", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(ctx)
+	}()
+	reg := telemetry.NewRegistry()
+	a := fx.New(app(cfg, log), telemetry.Metrics(reg, reg), fx.WithLogger(func() fxevent.Logger { return FxLogger(log) }))
 	if err := a.Err(); err != nil {
 		log.Error("cannot build the application", "err", err)
 		return 1
@@ -95,14 +109,15 @@ func indent(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", "\n  - ")
 }
 
-// NewLogger returns a JSON slog logger at level ("debug", "info", "warn",
+// NewLogger returns a JSON slog logger, which adds the request id to records
+// logged with a request's context, at level ("debug", "info", "warn",
 // "error"; default info).
 func NewLogger(level string) *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		lv = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	return slog.New(requestid.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv})})
 }
 
 // FxLogger routes fx's own events to log, quietly: its wiring details at

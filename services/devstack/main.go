@@ -18,6 +18,7 @@ import (
 
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/service"
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/devstack/stack"
 )
 
@@ -92,6 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	shutdownTracing, err := telemetry.Setup(ctx, "devstack")
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
+		return 1
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	s, err := stack.Start(startCtx, cfg, log)
 	cancel()
@@ -105,7 +112,7 @@ The auction platform is ready.
   REST API         %[1]s/item/...  (curl examples in README.md)
   Connect / gRPC   %[1]s  (grpcurl -plaintext %[2]s list)
   OpenAPI          %[1]s/openapi.json
-  Health           %[1]s/healthz  %[1]s/readyz
+  Health           %[1]s/healthz  %[1]s/readyz  %[1]s/metrics
   Kafka            %[3]v
   MongoDB          %[4]s
   Redis            %[6]s

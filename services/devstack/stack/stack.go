@@ -21,6 +21,7 @@ import (
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/service"
+	"github.com/pawnshop/auction/internal/telemetry"
 	dconfig "github.com/pawnshop/auction/services/dispatcher/config"
 	dispatcher "github.com/pawnshop/auction/services/dispatcher/service"
 	feederapp "github.com/pawnshop/auction/services/feeder/app"
@@ -28,6 +29,7 @@ import (
 	feeder "github.com/pawnshop/auction/services/feeder/service"
 	wconfig "github.com/pawnshop/auction/services/worker/config"
 	worker "github.com/pawnshop/auction/services/worker/service"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 )
@@ -87,6 +89,9 @@ type Stack struct {
 
 	dispatcher    *fx.App
 	dispatcherURL string
+	// metrics is the process's registry, shared by all the stack's services;
+	// the dispatcher serves it at /metrics.
+	metrics *prometheus.Registry
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -113,7 +118,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
-	s := &Stack{cfg: cfg, log: log, token: randomToken()}
+	s := &Stack{cfg: cfg, log: log, token: randomToken(), metrics: telemetry.NewRegistry()}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.Background())
@@ -209,7 +214,7 @@ func (s *Stack) DispatcherConfig() dconfig.Config {
 func (s *Stack) startDispatcher(ctx context.Context) error {
 	var srv *dispatcher.Server
 	log := s.log.With("service", "dispatcher")
-	s.dispatcher = fx.New(fx.Supply(s.DispatcherConfig(), log), dispatcher.Module, fx.Populate(&srv),
+	s.dispatcher = fx.New(fx.Supply(s.DispatcherConfig(), log), telemetry.Metrics(s.metrics, s.metrics), dispatcher.Module, fx.Populate(&srv),
 		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
@@ -270,7 +275,7 @@ func (s *Stack) FeederConfig() feederconfig.Config {
 
 func (s *Stack) startFeeder(ctx context.Context) error {
 	log := s.log.With("service", "feeder")
-	s.feeder = fx.New(fx.Supply(s.FeederConfig(), log), feeder.Module, fx.Populate(&s.feed),
+	s.feeder = fx.New(fx.Supply(s.FeederConfig(), log), telemetry.Metrics(s.metrics, s.metrics), feeder.Module, fx.Populate(&s.feed),
 		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
 	if err := s.feeder.Start(ctx); err != nil {
 		return fmt.Errorf("start feeder: %w", err)
@@ -313,7 +318,8 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 // token or a taken id).
 func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worker, error) {
 	log := s.log.With("service", "worker", "worker", cfg.WorkerID)
-	a := fx.New(fx.Supply(cfg, log), worker.Module, fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": cfg.WorkerID}, s.metrics)
+	a := fx.New(fx.Supply(cfg, log), telemetry.Metrics(reg, s.metrics), worker.Module, fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
 	if err := a.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.WorkerID, err)
 	}

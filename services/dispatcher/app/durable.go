@@ -7,7 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -52,6 +56,8 @@ func Encode(e Event) (Message, error) {
 	}, nil
 }
 
+var tracer = otel.Tracer("github.com/pawnshop/auction/services/dispatcher/app")
+
 // DurablePublisher makes every accepted write durable in the broker or, when
 // the broker fails or is slower than the publish timeout, in the buffer. An
 // item whose events are waiting in the buffer has its new events buffered
@@ -75,11 +81,18 @@ func (p *DurablePublisher) Publish(ctx context.Context, e Event) (WriteStatus, e
 	if err != nil {
 		return 0, err
 	}
+	ctx, span := tracer.Start(ctx, "publish "+m.Topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "kafka"), attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("auction.event_id", m.ID)))
+	defer span.End()
+	// The event carries the trace to the worker that stores it, also when
+	// it travels through the write buffer.
+	telemetry.Inject(ctx, m.Headers)
 	if p.buffer.MayHold() {
 		held, err := p.buffer.Holds(ctx, m.Key)
 		switch {
 		case err != nil:
-			p.log.Warn("cannot check the write buffer; publishing directly", "key", m.Key, "err", err)
+			p.log.WarnContext(ctx, "cannot check the write buffer; publishing directly", "key", m.Key, "err", err)
 		case held:
 			return p.toBuffer(ctx, m, errors.New("earlier events of this item are buffered"))
 		}
@@ -99,9 +112,9 @@ func (p *DurablePublisher) toBuffer(ctx context.Context, m Message, why error) (
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := p.buffer.Append(bctx, m); err != nil {
-		p.log.Error("write refused: neither the broker nor the write buffer took it", "event_id", m.ID, "broker_err", why, "buffer_err", err)
+		p.log.ErrorContext(ctx, "write refused: neither the broker nor the write buffer took it", "event_id", m.ID, "broker_err", why, "buffer_err", err)
 		return 0, fmt.Errorf("%w: broker: %w; buffer: %w", ErrPublishUnavailable, why, err)
 	}
-	p.log.Warn("event buffered", "event_id", m.ID, "topic", m.Topic, "key", m.Key, "why", why)
+	p.log.WarnContext(ctx, "event buffered", "event_id", m.ID, "topic", m.Topic, "key", m.Key, "why", why)
 	return Buffered, nil
 }

@@ -135,8 +135,8 @@ func codeFromHTTP(status int) string {
 	return connect.CodeUnknown.String()
 }
 
-// withAudit writes an audit record at the end of every public API call.
-func withAudit(next http.Handler, auditor Auditor) http.Handler {
+// withAudit ends every public API call with an audit record and its metrics.
+func withAudit(next http.Handler, auditor Auditor, metrics *Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !audited(r.URL.Path) {
 			next.ServeHTTP(w, r)
@@ -164,12 +164,15 @@ func withAudit(next http.Handler, auditor Auditor) http.Handler {
 				}
 			}
 		}
+		route, protocol, latency := routeOf(r), protocolOf(r), time.Since(start)
+		metrics.requests.WithLabelValues(route, protocol, code).Inc()
+		metrics.duration.WithLabelValues(route, protocol).Observe(latency.Seconds())
 		auditor.Record(&eventsv1.AuditRecord{
-			Route:      routeOf(r),
-			Protocol:   protocolOf(r),
+			Route:      route,
+			Protocol:   protocol,
 			Status:     code,
 			HttpStatus: int32(status),
-			Latency:    durationpb.New(time.Since(start)),
+			Latency:    durationpb.New(latency),
 			RequestId:  requestid.FromContext(r.Context()),
 			ClientId:   clientID,
 			EventId:    eventID,

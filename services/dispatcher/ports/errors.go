@@ -9,7 +9,6 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/domain"
 )
@@ -44,7 +43,7 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 	for _, pe := range publicErrors {
 		if errors.Is(err, pe.target) {
 			if pe.code == connect.CodeUnavailable {
-				log.WarnContext(ctx, "request failed", "code", pe.code.String(), "err", err, "request_id", requestid.FromContext(ctx))
+				log.WarnContext(ctx, "request failed", "code", pe.code.String(), "err", err)
 			}
 			return connect.NewError(pe.code, pe.target)
 		}
@@ -55,6 +54,6 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, errors.New("the request was canceled"))
 	}
-	log.ErrorContext(ctx, "internal error", "err", err, "request_id", requestid.FromContext(ctx))
+	log.ErrorContext(ctx, "internal error", "err", err)
 	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi"
+	"github.com/pawnshop/auction/openapi/swaggerui"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // HandlerConfig bounds every call.
@@ -35,7 +39,7 @@ type Readiness interface {
 
 // NewHandler assembles the dispatcher's single HTTP handler.
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
-	validator protovalidate.Validator, ready Readiness, auditor Auditor, log *slog.Logger) (http.Handler, error) {
+	validator protovalidate.Validator, ready Readiness, auditor Auditor, metrics *Metrics, gatherer prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
 	// The code interceptor is outermost so that it sees validation failures.
 	interceptors := []connect.Interceptor{codeInterceptor{}, connectvalidate.NewInterceptor(connectvalidate.WithValidator(validator))}
 	opts := []connect.HandlerOption{
@@ -71,11 +75,18 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 		}
 		writeJSON(w, code, detail)
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
 	})
-	return withRequestContext(withAudit(mux, auditor), cfg.RequestTimeout), nil
+	// Swagger UI on /openapi.json, from assets embedded in the binary.
+	mux.Handle(swaggerui.Prefix, swaggerui.Handler())
+	mux.Handle("GET /docs", http.RedirectHandler(swaggerui.Prefix, http.StatusMovedPermanently))
+	traced := otelhttp.NewHandler(withAudit(mux, auditor, metrics), "dispatcher",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return routeOf(r) }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return audited(r.URL.Path) }))
+	return withRequestContext(traced, cfg.RequestTimeout), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

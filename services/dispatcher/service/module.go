@@ -20,13 +20,17 @@ import (
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/config"
 	"github.com/pawnshop/auction/services/dispatcher/ports"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 )
 
-// Module is the dispatcher. It needs a config.Config and a *slog.Logger.
+// Module is the dispatcher. It needs a config.Config, a *slog.Logger, and a
+// prometheus.Registerer and Gatherer for its metrics.
 var Module = fx.Module("dispatcher",
 	fx.Provide(
+		producedCounter,
+		ports.NewMetrics,
 		newProducer,
 		newRedis,
 		func(p *kafkapub.Producer) *kafka.Broker { return kafka.NewBroker(p) },
@@ -58,16 +62,24 @@ var Module = fx.Module("dispatcher",
 		ports.NewMembershipHandler,
 		newReadiness,
 		func(r *readiness) ports.Readiness { return r },
-		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness, au ports.Auditor, log *slog.Logger) (http.Handler, error) {
-			return ports.NewHandler(ports.HandlerConfig{MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout}, a, m, v, r, au, log)
+		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
+			au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
+			return ports.NewHandler(ports.HandlerConfig{MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout}, a, m, v, r, au, pm, g, log)
 		},
 		newServer,
 	),
-	fx.Invoke(ensureTopics, runAudit, runBackground, func(*Server) {}),
+	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, func(*Server) {}),
 )
 
-func newProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.Producer, error) {
-	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher"},
+func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafkapub.Producer, error) {
+	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher",
+		OnDelivery: func(topic string, err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			produced.WithLabelValues(topic, result).Inc()
+		}},
 		log.With("component", "kafka"))
 	if err != nil {
 		return nil, err

@@ -6,6 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/pawnshop/auction/internal/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Record is one consumed Kafka record.
@@ -15,6 +21,8 @@ type Record struct {
 	Offset    int64
 	Key       []byte
 	Value     []byte
+	// Headers carry the event id and the trace context of the write.
+	Headers map[string]string
 }
 
 // Batch is a set of records consumed together.
@@ -63,11 +71,28 @@ func (in *Ingest) Topics() []string {
 	return out
 }
 
-// Store stores one batch.
-func (in *Ingest) Store(ctx context.Context, b Batch) error {
+// Store stores one batch. Each record gets a span in the trace of the write
+// that produced it, ended when the batch is stored; the MongoDB write of each
+// collection is a span linked to the records it carries.
+func (in *Ingest) Store(ctx context.Context, b Batch) (err error) {
 	byCollection := map[string][]Document{}
 	var order []string
+	links := map[string][]trace.Link{}
+	spans := make([]trace.Span, 0, len(b))
+	defer func() {
+		for _, s := range spans {
+			if err != nil {
+				s.SetStatus(codes.Error, err.Error())
+			}
+			s.End()
+		}
+	}()
 	for _, r := range b {
+		rctx, span := tracer.Start(telemetry.Extract(ctx, r.Headers), "ingest "+r.Topic,
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.system", "kafka"), attribute.String("messaging.source.name", r.Topic),
+				attribute.Int("messaging.kafka.partition", int(r.Partition)), attribute.Int64("messaging.kafka.offset", r.Offset)))
+		spans = append(spans, span)
 		f, ok := in.flows[r.Topic]
 		if !ok {
 			return fmt.Errorf("no ingest flow for topic %q", r.Topic)
@@ -83,14 +108,25 @@ func (in *Ingest) Store(ctx context.Context, b Batch) error {
 			order = append(order, f.Collection())
 		}
 		byCollection[f.Collection()] = append(byCollection[f.Collection()], doc)
+		links[f.Collection()] = append(links[f.Collection()], trace.LinkFromContext(rctx))
 	}
 	for _, coll := range order {
-		if err := in.retry(ctx, "store "+coll, func() error { return in.store.Save(ctx, coll, dedupe(byCollection[coll])) }); err != nil {
+		sctx, span := tracer.Start(ctx, "mongodb insert "+coll, trace.WithLinks(links[coll]...),
+			trace.WithAttributes(attribute.String("db.system", "mongodb"), attribute.String("db.collection.name", coll),
+				attribute.Int("db.operation.batch.size", len(byCollection[coll]))))
+		err := in.retry(sctx, "store "+coll, func() error { return in.store.Save(sctx, coll, dedupe(byCollection[coll])) })
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+var tracer = otel.Tracer("github.com/pawnshop/auction/services/worker/app")
 
 // dedupe keeps the first document of each id in a batch, the same rule the
 // store applies across batches (the first delivery wins).

@@ -26,13 +26,16 @@ import (
 	"github.com/pawnshop/auction/services/worker/app"
 	"github.com/pawnshop/auction/services/worker/config"
 	"github.com/pawnshop/auction/services/worker/ports"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 )
 
 // ExitRejected is the exit status of a worker whose join was rejected.
 const ExitRejected = 3
 
-// Module is a worker. It needs a config.Config and a *slog.Logger. Start
+// Module is a worker. It needs a config.Config, a *slog.Logger, and a
+// prometheus.Registerer and Gatherer for its metrics (served at /metrics). Start
 // order: MongoDB (ping, indexes), topics, ingest, bind the RPC port, then
 // join; the RPC server serves only once joined. Stop runs in reverse: leave,
 // drain reads, drain ingest (store and commit), disconnect.
@@ -52,13 +55,18 @@ var Module = fx.Module("worker",
 	fx.Invoke(ensureTopics, runConsumer, runMembership),
 )
 
-func newStore(lc fx.Lifecycle, c config.Config) (*mongo.Store, error) {
+func newStore(lc fx.Lifecycle, c config.Config, reg prometheus.Registerer) (*mongo.Store, error) {
+	metrics, err := mongo.NewStoreMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	s, err := mongo.Connect(ctx, c.MongoURI.Reveal(), c.MongoDatabase)
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics = metrics
 	lc.Append(fx.Hook{
 		OnStart: s.EnsureIndexes,
 		OnStop:  s.Close,
@@ -90,10 +98,19 @@ func ensureTopics(lc fx.Lifecycle, c config.Config) {
 	}))
 }
 
-func newConsumer(c config.Config, in *app.Ingest, log *slog.Logger) (*kafka.Consumer, error) {
-	return kafka.NewConsumer(kafka.ConsumerConfig{
+func newConsumer(c config.Config, in *app.Ingest, reg prometheus.Registerer, log *slog.Logger) (*kafka.Consumer, error) {
+	metrics, err := kafka.NewConsumerMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: c.Brokers(), Group: c.KafkaGroup, BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
 	}, in, topics.Events, log.With("component", "consumer"))
+	if err != nil {
+		return nil, err
+	}
+	cons.Metrics = metrics
+	return cons, nil
 }
 
 // runConsumer runs the ingest loop from start to stop; on stop it lets the
@@ -129,8 +146,9 @@ func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *s
 // Server is the worker's RPC server.
 type Server struct{ *httpserver.Server }
 
-func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, log *slog.Logger) *Server {
+func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer, log *slog.Logger) *Server {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.Handle(clusterv1connect.NewWorkerServiceHandler(h,
 		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v)))))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(clusterv1connect.WorkerServiceName)))

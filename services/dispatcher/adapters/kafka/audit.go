@@ -109,6 +109,9 @@ func (a *AuditLog) report() {
 	}
 }
 
+// Dropped is how many records were dropped because the queue was full.
+func (a *AuditLog) Dropped() int64 { return a.dropped.Load() }
+
 // Stats returns the counters, for /readyz.
 func (a *AuditLog) Stats() map[string]any {
 	return map[string]any{"queued": len(a.q), "published": a.sent.Load(), "dropped": a.dropped.Load(), "failed": a.failed.Load()}

@@ -122,6 +122,9 @@ func (f *FraudList) Age() (time.Duration, string) {
 	return time.Since(s.loadedAt), s.version
 }
 
+// Size is the number of clients on the list in force.
+func (f *FraudList) Size() int { return len(f.current.Load().ids) }
+
 // Status describes the list in force for /readyz.
 func (f *FraudList) Status() map[string]any {
 	s := f.current.Load()

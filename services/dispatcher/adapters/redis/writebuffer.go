@@ -61,6 +61,8 @@ type WriteBuffer struct {
 	log   *slog.Logger
 	// mayHold is the local hint behind MayHold.
 	mayHold atomic.Bool
+	// depth is the depth seen by the last Depth call, for metrics.
+	depth atomic.Int64
 }
 
 var (
@@ -176,6 +178,7 @@ func (b *WriteBuffer) Depth(ctx context.Context) (int64, time.Duration, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("write buffer length: %w", err)
 	}
+	b.depth.Store(n)
 	if n == 0 {
 		b.mayHold.Store(false)
 		return 0, 0, nil
@@ -187,6 +190,9 @@ func (b *WriteBuffer) Depth(ctx context.Context) (int64, time.Duration, error) {
 	}
 	return n, entryAge(first[0].ID), nil
 }
+
+// LastDepth is the depth seen by the last Depth call (every replay interval).
+func (b *WriteBuffer) LastDepth() int64 { return b.depth.Load() }
 
 // entryAge reads the age of a stream entry from its id ("<ms>-<seq>").
 func entryAge(id string) time.Duration {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/pawnshop/auction/services/worker/app"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConsumerConfig configures the consumer.
@@ -49,6 +50,9 @@ type Consumer struct {
 	// offsets are committed; an error skips the commit. Tests use it to stop
 	// the flow between store and commit.
 	BeforeCommit func(app.Batch) error
+
+	// Metrics, when set, counts stored records and tracks consumer lag.
+	Metrics *ConsumerMetrics
 
 	closeOnce sync.Once
 }
@@ -96,10 +100,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if len(c.pending) == 0 {
 				deadline = time.Now().Add(c.cfg.BatchWait)
 			}
-			c.pending = append(c.pending, app.Record{
+			rec := app.Record{
 				Topic: *e.TopicPartition.Topic, Partition: e.TopicPartition.Partition,
 				Offset: int64(e.TopicPartition.Offset), Key: e.Key, Value: e.Value,
-			})
+			}
+			if len(e.Headers) > 0 {
+				rec.Headers = make(map[string]string, len(e.Headers))
+				for _, h := range e.Headers {
+					rec.Headers[h.Key] = string(h.Value)
+				}
+			}
+			c.pending = append(c.pending, rec)
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("kafka consumer fatal error: %w", e)
@@ -130,7 +141,52 @@ func (c *Consumer) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	return c.commit(batch)
+	if err := c.commit(batch); err != nil {
+		return err
+	}
+	c.observe(batch)
+	return nil
+}
+
+// ConsumerMetrics counts what the consumer committed and how far behind the
+// end of each partition it is.
+type ConsumerMetrics struct {
+	Committed *prometheus.CounterVec // by topic
+	Lag       *prometheus.GaugeVec   // by topic, partition
+}
+
+// NewConsumerMetrics registers the consumer's metrics on reg.
+func NewConsumerMetrics(reg prometheus.Registerer) (*ConsumerMetrics, error) {
+	m := &ConsumerMetrics{
+		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auction_worker_records_committed_total",
+			Help: "Kafka records stored (or dead-lettered) and committed, by topic."}, []string{"topic"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auction_worker_consumer_lag",
+			Help: "Records between the last committed offset and the end of the partition, at the last commit."}, []string{"topic", "partition"}),
+	}
+	for _, col := range []prometheus.Collector{m.Committed, m.Lag} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe updates the metrics after a commit; the high watermarks come from
+// librdkafka's cache (no request to the broker).
+func (c *Consumer) observe(b app.Batch) {
+	if c.Metrics == nil {
+		return
+	}
+	last := map[string]app.Record{}
+	for _, r := range b {
+		c.Metrics.Committed.WithLabelValues(r.Topic).Inc()
+		last[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] = r
+	}
+	for _, r := range last {
+		if _, high, err := c.c.GetWatermarkOffsets(r.Topic, r.Partition); err == nil && high >= 0 {
+			c.Metrics.Lag.WithLabelValues(r.Topic, fmt.Sprint(r.Partition)).Set(float64(max(high-(r.Offset+1), 0)))
+		}
+	}
 }
 
 // commit commits, per partition, the offset after the batch's last record.

@@ -12,6 +12,7 @@ import (
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/protobson"
 	"github.com/pawnshop/auction/services/worker/app"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -21,6 +22,31 @@ import (
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	// Metrics, when set, observes every batch write.
+	Metrics *StoreMetrics
+}
+
+// StoreMetrics observes the batch writes: their sizes and latencies by
+// collection.
+type StoreMetrics struct {
+	BatchSize *prometheus.HistogramVec
+	Duration  *prometheus.HistogramVec
+}
+
+// NewStoreMetrics registers the store's metrics on reg.
+func NewStoreMetrics(reg prometheus.Registerer) (*StoreMetrics, error) {
+	m := &StoreMetrics{
+		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auction_worker_mongo_batch_size",
+			Help: "Documents per MongoDB batch write, by collection.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"collection"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auction_worker_mongo_write_duration_seconds",
+			Help: "Latency of MongoDB batch writes, by collection and result.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"collection", "result"}),
+	}
+	for _, c := range []prometheus.Collector{m.BatchSize, m.Duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 var (
@@ -110,8 +136,20 @@ func (s *Store) Save(ctx context.Context, collection string, docs []app.Document
 		}
 		batch = append(batch, withID(d.ID, raw))
 	}
+	start := time.Now()
 	_, err := s.db.Collection(collection).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-	if err != nil && !onlyDuplicates(err) {
+	if err != nil && onlyDuplicates(err) {
+		err = nil
+	}
+	if s.Metrics != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		s.Metrics.BatchSize.WithLabelValues(collection).Observe(float64(len(docs)))
+		s.Metrics.Duration.WithLabelValues(collection, result).Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
 		return fmt.Errorf("insert %d documents into %s: %w", len(docs), collection, err)
 	}
 	return nil

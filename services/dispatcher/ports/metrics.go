@@ -1,0 +1,33 @@
+package ports
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics counts and times the public API calls, by route or procedure,
+// protocol and outcome code.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the request metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auction_dispatcher_requests_total",
+			Help: "Public API calls by route or procedure, protocol and Connect code.",
+		}, []string{"route", "protocol", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "auction_dispatcher_request_duration_seconds",
+			Help:    "Latency of public API calls by route or procedure and protocol.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route", "protocol"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
