@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"google.golang.org/protobuf/proto"
 )
 
 // Store is the worker's MongoDB database.
@@ -87,12 +88,41 @@ const (
 	itemState    = "item.state"
 )
 
-// actionCollections names, per action collection, the event field that holds
-// the action.
-var actionCollections = []struct{ coll, field string }{
-	{app.BuysCollection, "buy"},
-	{app.SellsCollection, "sell"},
-	{app.PawnsCollection, "pawn"},
+// actionCollection is one action collection: the event field that holds
+// the action, and how its documents join their items.
+type actionCollection struct {
+	coll, field string
+	attach      func(cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error
+}
+
+var actionCollections = []actionCollection{
+	{app.BuysCollection, "buy", attachActions(func(e *eventsv1.ItemBought) *auctionv1.Buy { return e.GetBuy() },
+		func(it *auctionv1.ItemWithHistory, a *auctionv1.Buy) { it.Buys = append(it.Buys, a) })},
+	{app.SellsCollection, "sell", attachActions(func(e *eventsv1.ItemSold) *auctionv1.Sell { return e.GetSell() },
+		func(it *auctionv1.ItemWithHistory, a *auctionv1.Sell) { it.Sells = append(it.Sells, a) })},
+	{app.PawnsCollection, "pawn", attachActions(func(e *eventsv1.ItemPawned) *auctionv1.Pawn { return e.GetPawn() },
+		func(it *auctionv1.ItemWithHistory, a *auctionv1.Pawn) { it.Pawns = append(it.Pawns, a) })},
+}
+
+// attachActions decodes each event document of a cursor through the
+// registry's protobuf codec and appends its action to its item.
+func attachActions[E any, PE interface {
+	*E
+	proto.Message
+}, A interface{ GetItemId() string }](action func(PE) A, add func(*auctionv1.ItemWithHistory, A)) func(*mongo.Cursor, map[string]*auctionv1.ItemWithHistory) error {
+	return func(cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error {
+		for cur.Next(context.Background()) {
+			ev := PE(new(E))
+			if err := cur.Decode(ev); err != nil {
+				return fmt.Errorf("decode %s document: %w", ev.ProtoReflect().Descriptor().FullName(), err)
+			}
+			a := action(ev)
+			if it := byID[a.GetItemId()]; it != nil {
+				add(it, a)
+			}
+		}
+		return cur.Err()
+	}
 }
 
 // EnsureIndexes creates the indexes the fetches use: items by name, category
@@ -251,7 +281,7 @@ func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int
 
 func decodeItem(raw bson.Raw) (*auctionv1.Item, error) {
 	var ev eventsv1.ItemAdded
-	if err := protobson.Unmarshal(raw, &ev); err != nil {
+	if err := protobson.Unmarshal(raw, &ev); err != nil { // the codec the registry uses, on a raw document
 		return nil, fmt.Errorf("decode item document: %w", err)
 	}
 	return ev.GetItem(), nil
@@ -280,47 +310,11 @@ func (s *Store) attachHistory(ctx context.Context, items []*auctionv1.ItemWithHi
 		if err != nil {
 			return fmt.Errorf("find %s: %w", a.coll, err)
 		}
-		err = decodeActions(ctx, cur, a.coll, byID)
+		err = a.attach(cur, byID)
 		_ = cur.Close(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("read %s: %w", a.coll, err)
 		}
-	}
-	return nil
-}
-
-// decodeActions appends each action document of cur to its item.
-func decodeActions(ctx context.Context, cur *mongo.Cursor, coll string, byID map[string]*auctionv1.ItemWithHistory) error {
-	for cur.Next(ctx) {
-		switch coll {
-		case app.BuysCollection:
-			var ev eventsv1.ItemBought
-			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
-				return fmt.Errorf("decode %s document: %w", coll, err)
-			}
-			if it := byID[ev.GetBuy().GetItemId()]; it != nil {
-				it.Buys = append(it.Buys, ev.GetBuy())
-			}
-		case app.SellsCollection:
-			var ev eventsv1.ItemSold
-			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
-				return fmt.Errorf("decode %s document: %w", coll, err)
-			}
-			if it := byID[ev.GetSell().GetItemId()]; it != nil {
-				it.Sells = append(it.Sells, ev.GetSell())
-			}
-		case app.PawnsCollection:
-			var ev eventsv1.ItemPawned
-			if err := protobson.Unmarshal(cur.Current, &ev); err != nil {
-				return fmt.Errorf("decode %s document: %w", coll, err)
-			}
-			if it := byID[ev.GetPawn().GetItemId()]; it != nil {
-				it.Pawns = append(it.Pawns, ev.GetPawn())
-			}
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", coll, err)
 	}
 	return nil
 }
