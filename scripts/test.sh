@@ -2,7 +2,12 @@
 # test.sh runs the project's tests: every Go package, with the race detector.
 # It needs no running service: the tests start the embedded Kafka, MongoDB and
 # S3 stand-ins themselves and use the Redis at REDIS_URL (default 127.0.0.1:6379)
-# or an embedded one.
+# or an embedded one. The TypeScript client test needs Node.js 20+ and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The TypeScript client's dependencies, which TestTSClient needs: installed
+# from the lockfile when missing or older than it.
+if [ ! -d clients/ts/node_modules ] || [ clients/ts/package-lock.json -nt clients/ts/node_modules/.package-lock.json ]; then
+  npm ci --prefix clients/ts --no-audit --no-fund --loglevel=error
+fi
 go test -race -count=1 -timeout 20m ./...
