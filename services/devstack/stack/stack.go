@@ -100,9 +100,10 @@ type Stack struct {
 
 // Worker is one in-process worker application.
 type Worker struct {
-	ID   string
-	app  *fx.App
-	exit chan int
+	ID    string
+	label string // its metrics' worker label
+	app   *fx.App
+	exit  chan int
 }
 
 // Exited returns a channel that receives the worker's exit code if it stops
@@ -318,12 +319,13 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 // token or a taken id).
 func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worker, error) {
 	log := s.log.With("service", "worker", "worker", cfg.WorkerID)
-	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": cfg.WorkerID}, s.metrics)
+	label := s.metricsLabel(cfg.WorkerID)
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": label}, s.metrics)
 	a := fx.New(fx.Supply(cfg, log), telemetry.Metrics(reg, s.metrics), worker.Module, fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
 	if err := a.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.WorkerID, err)
 	}
-	w := &Worker{ID: cfg.WorkerID, app: a, exit: make(chan int, 1)}
+	w := &Worker{ID: cfg.WorkerID, label: label, app: a, exit: make(chan int, 1)}
 	go func() {
 		sig := <-a.Wait()
 		w.exit <- sig.ExitCode
@@ -332,6 +334,25 @@ func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worke
 	s.workers = append(s.workers, w)
 	s.mu.Unlock()
 	return w, nil
+}
+
+// metricsLabel is the worker label of a new worker's series: its id, made
+// unique when a running worker of the stack has the same id (a test of the
+// dispatcher's duplicate-id rule), since one registry serves them all.
+func (s *Stack) metricsLabel(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	label := id
+	for n := 2; ; n++ {
+		taken := false
+		for _, w := range s.workers {
+			taken = taken || w.label == label
+		}
+		if !taken {
+			return label
+		}
+		label = fmt.Sprintf("%s#%d", id, n)
+	}
 }
 
 // StopWorker stops a worker gracefully (it leaves, drains, commits).

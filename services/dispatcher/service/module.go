@@ -13,6 +13,7 @@ import (
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/redislog"
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
@@ -28,6 +29,7 @@ import (
 // Module is the dispatcher. It needs a config.Config, a *slog.Logger, and a
 // prometheus.Registerer and Gatherer for its metrics.
 var Module = fx.Module("dispatcher",
+	telemetry.ScopeMetrics,
 	fx.Provide(
 		producedCounter,
 		ports.NewMetrics,

@@ -19,6 +19,7 @@ import (
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/adapters/dispatcherconnect"
 	"github.com/pawnshop/auction/services/worker/adapters/kafka"
@@ -40,6 +41,7 @@ const ExitRejected = 3
 // join; the RPC server serves only once joined. Stop runs in reverse: leave,
 // drain reads, drain ingest (store and commit), disconnect.
 var Module = fx.Module("worker",
+	telemetry.ScopeMetrics,
 	fx.Provide(
 		newStore,
 		func(s *mongo.Store) app.ItemReader { return s },
