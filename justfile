@@ -28,18 +28,26 @@ lint: tools
     unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l); test -z "$unformatted" || { echo "gofmt: these files need formatting: $unformatted" >&2; exit 1; }
     go vet ./...
 
-# Regenerate, then fail if gen/ or openapi/ differ from what is committed.
-check-generated: generate
+# Copy the Swagger UI assets of the pinned swagger-ui-dist (tools/package.json) into openapi/swaggerui/dist.
+swaggerui: tools
+    bash scripts/swaggerui.sh
+
+# Regenerate (code and Swagger UI assets), then fail if gen/ or openapi/ differ from what is committed.
+check-generated: generate swaggerui
     @git add -N gen openapi
-    @git diff --exit-code --stat -- gen openapi || { echo "gen/ or openapi/ is stale: run 'just generate' and commit" >&2; exit 1; }
+    @git diff --exit-code --stat -- gen openapi || { echo "gen/ or openapi/ is stale: run 'just generate swaggerui' and commit" >&2; exit 1; }
 
 # Run the tests (the README's test command).
 test:
     bash scripts/test.sh
 
-# Run the whole platform in one process on embedded backends.
-dev *ARGS:
+# Run the whole platform in one process on embedded backends (the dev stack).
+run *ARGS:
     go run ./services/devstack {{ARGS}}
+
+# Run the platform in containers on real Kafka, MongoDB, Redis and MinIO (needs a Docker engine; see README "Docker").
+up *ARGS:
+    docker compose -f docker/compose.yaml up --build {{ARGS}}
 
 # Everything CI runs.
 ci: lint check-generated test

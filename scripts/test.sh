@@ -10,4 +10,11 @@ cd "$(dirname "$0")/.."
 if [ ! -d clients/ts/node_modules ] || [ clients/ts/package-lock.json -nt clients/ts/node_modules/.package-lock.json ]; then
   npm ci --prefix clients/ts --no-audit --no-fund --loglevel=error
 fi
+# The browser tests (services/devstack/stack/browser_test.go) drive Debian's
+# Chromium with playwright-core, pinned in e2e/browser/package-lock.json;
+# install it when missing or when the lockfile changed (npm registry only).
+if [ ! -f e2e/browser/node_modules/playwright-core/package.json ] ||
+  [ e2e/browser/package-lock.json -nt e2e/browser/node_modules/.package-lock.json ]; then
+  npm ci --prefix e2e/browser --no-audit --no-fund --loglevel=error
+fi
 go test -race -count=1 -timeout 20m ./...
