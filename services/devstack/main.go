@@ -111,6 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 The auction platform is ready.
   REST API         %[1]s/item/...  (curl examples in README.md)
   Connect / gRPC   %[1]s  (grpcurl -plaintext %[2]s list)
+  Swagger UI       %[1]s/docs/
   OpenAPI          %[1]s/openapi.json
   Health           %[1]s/healthz  %[1]s/readyz  %[1]s/metrics
   Kafka            %[3]v
