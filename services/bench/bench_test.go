@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuickRun runs the harness in quick mode on the embedded stack and
+// checks the JSON it writes: every scenario is there with a ratio and its
+// rounds, and the memory section is filled. It asserts no timing.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole platform")
+	}
+	// The embedded backends only: a developer's KAFKA_BROKERS, MONGO_URI or
+	// REDIS_URL must not send the test's load elsewhere.
+	for _, v := range []string{"KAFKA_BROKERS", "MONGO_URI", "REDIS_URL"} {
+		t.Setenv(v, "")
+	}
+	out := filepath.Join(t.TempDir(), "results.json")
+	o, err := parseOptions([]string{"-quick", "-out", out}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	var log io.Writer = io.Discard
+	if testing.Verbose() {
+		log = os.Stderr
+		o.Verbose = true
+	}
+	if _, err := run(ctx, o, log); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Mode      string
+		Scenarios []struct {
+			Name   string
+			Ratio  *float64
+			Rounds []struct{ Side string }
+		}
+		Memory struct {
+			InProcess []struct {
+				HWMMiB float64 `json:"vmHWMMiB"`
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("results are not JSON: %v", err)
+	}
+	if res.Mode != "quick" {
+		t.Errorf("mode %q, want quick", res.Mode)
+	}
+	want := []string{"ingest.1w", "ingest.2w", "read.query", "read.rpc", "read.hop.query", "read.hop.rpc",
+		"write.rest", "write.connect", "freshness.light", "freshness"}
+	got := map[string]bool{}
+	for _, s := range res.Scenarios {
+		got[s.Name] = true
+		if s.Ratio == nil {
+			t.Errorf("%s has no ratio", s.Name)
+		}
+		sides := map[string]int{}
+		for _, r := range s.Rounds {
+			sides[r.Side]++
+		}
+		if sides["platform"] < 3 || (!strings.HasPrefix(s.Name, "freshness") && sides["baseline"] < 3) {
+			t.Errorf("%s: rounds %v, want at least 3 of each side", s.Name, sides)
+		}
+	}
+	for _, name := range want {
+		if !got[name] {
+			t.Errorf("scenario %s is missing from the results", name)
+		}
+	}
+	if len(res.Memory.InProcess) == 0 || res.Memory.InProcess[len(res.Memory.InProcess)-1].HWMMiB <= 0 {
+		t.Errorf("no peak memory recorded: %+v", res.Memory)
+	}
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// Sample is the outcome of one measured run.
+type Sample struct {
+	// Rate is operations (requests, events) per second.
+	Rate float64 `json:"rate"`
+	// P50 and P99 are latencies in milliseconds (zero when the run has none).
+	P50 float64 `json:"p50Ms"`
+	P99 float64 `json:"p99Ms"`
+	// N is how many operations succeeded; Errors how many failed.
+	N       int     `json:"n"`
+	Errors  int     `json:"errors"`
+	Seconds float64 `json:"seconds"`
+	// ErrorKinds counts the failures by kind (HTTP status, Connect code).
+	ErrorKinds map[string]int `json:"errorKinds,omitempty"`
+	// StartupMs is the time before a run's work could start (ingest: from
+	// starting the workers to their first partition assignment).
+	StartupMs float64 `json:"startupMs,omitempty"`
+	// BatchDocs is the mean documents per InsertMany of the workers (ingest).
+	BatchDocs float64 `json:"batchDocs,omitempty"`
+	// RebalanceMs is how long after the first worker the last one got
+	// partitions (ingest with several workers).
+	RebalanceMs float64 `json:"rebalanceMs,omitempty"`
+	// AloneMs is the median latency of a few calls made one at a time
+	// before the load (read path).
+	AloneMs float64 `json:"aloneMs,omitempty"`
+	// Uncommitted counts ingested events whose offsets the workers never
+	// committed.
+	Uncommitted int `json:"uncommitted,omitempty"`
+	// Note carries what else the run observed (for example buffered writes).
+	Note string `json:"note,omitempty"`
+}
+
+// opTimeout bounds one call of a load generator.
+const opTimeout = 15 * time.Second
+
+// closedLoop runs op from conc goroutines, each starting its next call when
+// the last one returned, until d elapsed or max calls were started or ctx
+// ended: the load is bounded in time and in count. Calls in flight at the end
+// finish (each is bounded by opTimeout) and count, so a slow system's rate is
+// completed calls over the time until the last one returned. op gets the
+// call's index.
+func closedLoop(ctx context.Context, conc int, d time.Duration, max int, op func(ctx context.Context, i int) error) Sample {
+	return closedLoopT(ctx, conc, d, max, opTimeout, op)
+}
+
+// closedLoopT is closedLoop with another bound on one call.
+func closedLoopT(ctx context.Context, conc int, d time.Duration, max int, timeout time.Duration, op func(ctx context.Context, i int) error) Sample {
+	var next atomic.Int64
+	lat := make([][]time.Duration, conc)
+	errs := make([]map[string]int, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for g := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if i >= max {
+					return
+				}
+				t := time.Now()
+				octx, cancel := context.WithTimeout(ctx, timeout)
+				err := op(octx, i)
+				cancel()
+				if err != nil {
+					if errs[g] == nil {
+						errs[g] = map[string]int{}
+					}
+					errs[g][errKind(err)]++
+					continue
+				}
+				lat[g] = append(lat[g], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	kinds := map[string]int{}
+	nerr := 0
+	for g := range conc {
+		all = append(all, lat[g]...)
+		for k, n := range errs[g] {
+			kinds[k] += n
+			nerr += n
+		}
+	}
+	s := summarize(all, nerr, elapsed)
+	if len(kinds) > 0 {
+		s.ErrorKinds = kinds
+	}
+	return s
+}
+
+// errKind classifies a failed call for the report: the HTTP status or the
+// Connect code, else the start of the message.
+func errKind(err error) string {
+	if code := connect.CodeOf(err); code != connect.CodeUnknown {
+		return "connect " + code.String()
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "status "); i >= 0 {
+		return msg[i:min(len(msg), i+10)]
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return msg[:min(len(msg), 60)]
+}
+
+// describeErrors lists the commonest error kinds, most frequent first.
+func describeErrors(kinds map[string]int) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(kinds))
+	for k := range kinds {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return kinds[b] - kinds[a] })
+	var parts []string
+	for _, k := range keys[:min(3, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, kinds[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func summarize(lat []time.Duration, errs int, elapsed time.Duration) Sample {
+	s := Sample{N: len(lat), Errors: errs, Seconds: elapsed.Seconds()}
+	if elapsed > 0 {
+		s.Rate = float64(len(lat)) / elapsed.Seconds()
+	}
+	s.P50, s.P99 = percentileMs(lat, 0.50), percentileMs(lat, 0.99)
+	return s
+}
+
+// percentileMs returns the q-quantile of lat in milliseconds (nearest rank).
+func percentileMs(lat []time.Duration, q float64) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	k := int(math.Ceil(q*float64(len(s)))) - 1
+	k = min(max(k, 0), len(s)-1)
+	return float64(s[k].Microseconds()) / 1000
+}
+
+// median returns the median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianSample is the per-field median of samples; counts are summed.
+func medianSample(samples []Sample) Sample {
+	var rate, p50, p99, up, batch, reb, alone []float64
+	var out Sample
+	for _, s := range samples {
+		for k, n := range s.ErrorKinds {
+			if out.ErrorKinds == nil {
+				out.ErrorKinds = map[string]int{}
+			}
+			out.ErrorKinds[k] += n
+		}
+		rate, p50, p99, up = append(rate, s.Rate), append(p50, s.P50), append(p99, s.P99), append(up, s.StartupMs)
+		batch, reb, alone = append(batch, s.BatchDocs), append(reb, s.RebalanceMs), append(alone, s.AloneMs)
+		out.N += s.N
+		out.Errors += s.Errors
+		out.Uncommitted += s.Uncommitted
+		out.Seconds += s.Seconds
+	}
+	out.Rate, out.P50, out.P99, out.StartupMs = median(rate), median(p50), median(p99), median(up)
+	out.BatchDocs, out.RebalanceMs, out.AloneMs = median(batch), median(reb), median(alone)
+	// Notes stay with their rounds; a scenario writes its own summary note.
+	return out
+}

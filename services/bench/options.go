@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options are the harness's settings. Every load is bounded in time (Duration
+// per measured run, Timeout for the whole program) and in count (MaxRequests
+// per run, Items for the data set).
+type Options struct {
+	Quick       bool
+	Rounds      int
+	Concurrency int
+	Duration    time.Duration
+	Out         string
+	// Items is the data set: each item has an add, a buy, a sell and a pawn
+	// event, so the ingest backlog is 4×Items events.
+	Items int
+	// MaxRequests bounds every closed-loop run.
+	MaxRequests int
+	// Processes runs a dispatcher and a worker as separate processes at the
+	// end to measure their own peak resident memory.
+	Processes bool
+	Timeout   time.Duration
+	Verbose   bool
+	// Profile, when set, is a directory that receives a CPU profile of
+	// this process for each side of each scenario's first round.
+	Profile string
+	// Scenarios selects what runs (all by default).
+	Scenarios map[string]bool
+}
+
+// allScenarios are the scenario names of -scenarios, in the order they run.
+var allScenarios = []string{"ingest", "read", "write", "freshness", "memory"}
+
+// Defaults of the full run and of -quick.
+func defaults(quick bool) Options {
+	if quick {
+		return Options{Quick: true, Rounds: 3, Concurrency: 8, Duration: 400 * time.Millisecond, Out: "bench-results.json",
+			Items: 250, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute}
+	}
+	return Options{Rounds: 3, Concurrency: 32, Duration: 8 * time.Second, Out: "bench-results.json",
+		Items: 12_500, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute}
+}
+
+// parseOptions reads the flags; with -quick, the flags not given take the
+// quick defaults.
+func parseOptions(args []string, stderr io.Writer) (Options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := defaults(false)
+	var o Options
+	fs.BoolVar(&o.Quick, "quick", false, "small counts and short runs (under a minute; what CI runs)")
+	fs.IntVar(&o.Rounds, "rounds", d.Rounds, "rounds per scenario, baseline and platform alternating (at least 3)")
+	fs.IntVar(&o.Concurrency, "concurrency", d.Concurrency, "requests in flight in the write and read scenarios (quick: 8)")
+	fs.DurationVar(&o.Duration, "duration", d.Duration, "length of one measured run (quick: 400ms)")
+	fs.StringVar(&o.Out, "out", d.Out, "JSON results file")
+	fs.IntVar(&o.Items, "items", d.Items, "items in the data set, each with a buy, a sell and a pawn: the ingest backlog is 4× this (quick: 250)")
+	fs.IntVar(&o.MaxRequests, "max-requests", d.MaxRequests, "most requests of one measured run (quick: 20000)")
+	fs.BoolVar(&o.Processes, "processes", d.Processes, "measure memory of a dispatcher and a worker run as separate processes (quick: false)")
+	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
+	fs.BoolVar(&o.Verbose, "v", false, "log the platform's warnings and the harness's progress to stderr")
+	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round into this directory (go tool pprof)")
+	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run (freshness without write runs at 100 writes/s)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `bench: benchmarks of the auction platform against baselines, over loopback.
+
+Starts the dev stack in-process (embedded Kafka, MongoDB, Redis, S3; set
+KAFKA_BROKERS, MONGO_URI, REDIS_URL to use real ones), runs each scenario's
+baseline and the platform in alternation, prints a Markdown table and writes
+the JSON results. See BENCHMARKS.md.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.Quick {
+		q := defaults(true)
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		apply := func(name string, f func()) {
+			if !set[name] {
+				f()
+			}
+		}
+		apply("concurrency", func() { o.Concurrency = q.Concurrency })
+		apply("duration", func() { o.Duration = q.Duration })
+		apply("items", func() { o.Items = q.Items })
+		apply("max-requests", func() { o.MaxRequests = q.MaxRequests })
+		apply("processes", func() { o.Processes = q.Processes })
+		apply("timeout", func() { o.Timeout = q.Timeout })
+	}
+	var errs []error
+	o.Scenarios = map[string]bool{}
+	for _, name := range strings.Split(*scenarios, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(allScenarios, name) {
+			errs = append(errs, fmt.Errorf("-scenarios: unknown %q (known: %s)", name, strings.Join(allScenarios, ", ")))
+		}
+		o.Scenarios[name] = true
+	}
+	if o.Rounds < 3 {
+		errs = append(errs, fmt.Errorf("-rounds %d: at least 3", o.Rounds))
+	}
+	if o.Concurrency < 1 || o.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("-concurrency %d: 1 to 1024", o.Concurrency))
+	}
+	if o.Duration < 50*time.Millisecond || o.Duration > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("-duration %s: 50ms to 10m", o.Duration))
+	}
+	if o.Items < 10 || o.Items > 1_000_000 {
+		errs = append(errs, fmt.Errorf("-items %d: 10 to 1000000", o.Items))
+	}
+	if o.MaxRequests < 1 {
+		errs = append(errs, fmt.Errorf("-max-requests %d: at least 1", o.MaxRequests))
+	}
+	if o.Timeout < 10*time.Second {
+		errs = append(errs, fmt.Errorf("-timeout %s: at least 10s", o.Timeout))
+	}
+	return o, errors.Join(errs...)
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	freshTarget   = 250 * time.Millisecond
+	freshPoll     = 10 * time.Millisecond // the probes' resolution
+	freshGiveUp   = 5 * time.Second
+	probesPerSec  = 20
+	probesInLine  = 8   // most probes polling at once: the harness's own read load stays bounded
+	freshLight    = 100 // writes/s of the light row
+	baselineFresh = "target"
+)
+
+// scenarioFreshness measures the time from a write's acknowledgement until
+// GET /item/fetch/{id} returns it, while writes arrive at half the REST write
+// path's peak rate (the issue's target), and at a light 100 writes/s, which
+// shows the pipeline's own latency. Each row runs two fresh workers on a
+// fresh database with a group positioned at the end of the topics (no
+// backlog).
+func (b *bench) scenarioFreshness(ctx context.Context) error {
+	b.res.Baselines[baselineFresh] = fmt.Sprintf("no baseline program: the issue's target, p99 under %s on the dev stack; the ratio is "+
+		"the target over the measured p99 (at least 1 meets it). Writes (REST POST /item/add with an explicit id) are sent open-loop "+
+		"at the row's rate for the run's duration (late writes are dropped after twice that); %d writes per second are probes "+
+		"(at most %d polling at once), each polled with GET /item/fetch/{id} every %s from its 202 on; a probe whose polling gives up "+
+		"(no poll answered 200 by %s) counts as an error and as %s. The ingest lag is how many written events the workers had not committed when "+
+		"the sending stopped.", freshTarget, probesPerSec, probesInLine, freshPoll, freshGiveUp, freshGiveUp)
+	if err := b.freshRow(ctx, "freshness.light", freshLight); err != nil {
+		return err
+	}
+	rate := b.writePeak / 2
+	if rate == 0 {
+		rate = 2 * freshLight // the write path did not run
+	}
+	return b.freshRow(ctx, "freshness", rate)
+}
+
+// freshRow runs the rounds of one freshness row at rate writes/s.
+func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
+	tag := map[string]string{"freshness": "fresh", "freshness.light": "light"}[name]
+	ids := []string{tag + "-" + b.run + "-1", tag + "-" + b.run + "-2"}
+	ends, err := b.admin.ends()
+	if err != nil {
+		return err
+	}
+	group := fmt.Sprintf("bench-%s-%s", b.run, tag)
+	if err := b.admin.position(ctx, group, ends); err != nil {
+		return err
+	}
+	workers, err := b.startWorkers(ctx, ids, group, b.db(tag))
+	if err != nil {
+		return err
+	}
+	defer b.stopWorkers(workers)
+	if _, err := b.workerAddresses(ctx, ids); err != nil {
+		return err
+	}
+	// Steady state first: both workers hold partitions (the second one's
+	// join moves partitions away from the first), and a write goes through.
+	deadline := time.Now().Add(time.Minute)
+	for _, id := range ids {
+		for {
+			if _, ok := b.hook.firstAssigned(id); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("worker %s got no partitions within a minute", id)
+			}
+			if err := ctxSleep(ctx, 20*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range 2 {
+		warm := fmt.Sprintf("%s-%s-warm-%d", tag, b.run, k)
+		if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(warm), nil); err != nil {
+			return err
+		}
+		if _, err := b.untilReadable(ctx, warm, time.Minute); err != nil {
+			return fmt.Errorf("warm-up item never became readable: %w", err)
+		}
+	}
+	sc := &Scenario{Name: name, Title: fmt.Sprintf("Freshness at %.0f writes/s: ack → readable", rate), Metric: "freshness",
+		Baseline: baselineFresh, Target: 1, Goal: fmt.Sprintf("p99 < %d ms", freshTarget.Milliseconds())}
+	if name == "freshness" {
+		sc.Title = fmt.Sprintf("Freshness at %.0f writes/s (half the REST peak): ack → readable", rate)
+	}
+	var lags []float64
+	for r := 1; r <= b.o.Rounds; r++ {
+		var s Sample
+		var lag int64
+		b.profiled(name, r, func() { s, lag = b.freshRound(ctx, tag, r, rate, group, ends) })
+		lags = append(lags, float64(lag))
+		sc.Rounds = append(sc.Rounds, Round{r, "platform", s})
+		b.say("%s round %d: %s; ingest lag %d", name, r, describe(s, "freshness"), lag)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	sc.finish()
+	var sent, planned []float64
+	for _, r := range sc.Rounds {
+		sent, planned = append(sent, r.Sample.Rate), append(planned, rate)
+	}
+	var dropped []string
+	for _, r := range sc.Rounds {
+		if r.Sample.Note != "" {
+			dropped = append(dropped, r.Sample.Note)
+		}
+	}
+	sc.Platform.Note = fmt.Sprintf("%.0f writes/s sent of %.0f, %d probes, ingest lag when the sending stopped %.0f events (medians)",
+		median(sent), rate, sc.Platform.N, median(lags))
+	if len(dropped) > 0 {
+		sc.Platform.Note += "; " + dropped[len(dropped)-1] + " (last round)"
+	}
+	if sc.Platform.P99 > 0 {
+		sc.Ratio = float64(freshTarget.Milliseconds()) / sc.Platform.P99
+	}
+	b.res.add(sc)
+	return nil
+}
+
+func itemBody(id string) string {
+	return `{"id":"` + id + `","name":"Fresh lamp","category":"CATEGORY_DECORATION","priceCents":1999,"state":"STATE_GOOD","ageMonths":1}`
+}
+
+// freshRound sends writes at rate for the run's duration and probes some.
+// It returns the probes' freshness and the ingest lag of group (positioned
+// at from) when the sending stopped.
+func (b *bench) freshRound(ctx context.Context, tag string, round int, rate float64, group string, from Offsets) (Sample, int64) {
+	interval := time.Duration(float64(time.Second) / rate)
+	every := max(1, int(math.Round(rate/probesPerSec)))
+	sem := make(chan struct{}, 4*b.o.Concurrency)
+	probes := make(chan struct{}, probesInLine)
+	var (
+		wg                     sync.WaitGroup
+		mu                     sync.Mutex
+		lat                    []time.Duration
+		errs, sent, late, skip atomic.Int64
+	)
+	start := time.Now()
+	end := start.Add(b.o.Duration)
+	stopBy := start.Add(2 * b.o.Duration)
+	planned := 0
+	for i := 0; i < b.o.MaxRequests; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if due.After(end) {
+			break
+		}
+		planned++
+		if time.Now().After(stopBy) {
+			late.Add(1) // the platform is so far behind that this write is dropped
+			continue
+		}
+		if err := ctxSleep(ctx, time.Until(due)); err != nil {
+			break
+		}
+		sem <- struct{}{}
+		probe := false
+		if i%every == 0 {
+			select {
+			case probes <- struct{}{}:
+				probe = true
+			default:
+				skip.Add(1)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if probe {
+				defer func() { <-probes }()
+			}
+			id := fmt.Sprintf("%s-%s-r%d-%d", tag, b.run, round, i)
+			if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(id), nil); err != nil {
+				errs.Add(1)
+				return
+			}
+			sent.Add(1)
+			if !probe {
+				return
+			}
+			d, err := b.untilReadable(ctx, id, freshGiveUp)
+			if err != nil {
+				errs.Add(1)
+				d = freshGiveUp
+			}
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+		}()
+	}
+	sendTime := time.Since(start)
+	// Commits first: a commit made between the two reads can only make
+	// the lag look larger, never negative.
+	var lag int64 = -1
+	if c, err := b.admin.committedSince(ctx, group, from); err == nil {
+		if now, err := b.admin.ends(); err == nil {
+			lag = -c
+			for t, parts := range now {
+				for p, o := range parts {
+					lag += o - from[t][p]
+				}
+			}
+		}
+	}
+	wg.Wait()
+	s := summarize(lat, int(errs.Load()), sendTime)
+	s.Rate = float64(sent.Load()) / sendTime.Seconds()
+	var notes []string
+	if n := late.Load(); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d writes dropped, not sendable within twice the run", n, planned))
+	}
+	if n := skip.Load(); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d probes skipped, %d already polling", n, probesInLine))
+	}
+	s.Note = strings.Join(notes, "; ")
+	return s, lag
+}
+
+// untilReadable polls GET /item/fetch/{id} until it answers 200 and returns
+// how long that took.
+func (b *bench) untilReadable(ctx context.Context, id string, giveUp time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		err := b.get(ctx, b.s.URL()+"/item/fetch/"+id, http.StatusOK)
+		if err == nil {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > giveUp {
+			return 0, err
+		}
+		if err := ctxSleep(ctx, freshPoll); err != nil {
+			return 0, err
+		}
+	}
+}

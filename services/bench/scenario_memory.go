@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// scenarioMemory measures the peak resident memory of a dispatcher and of a
+// worker as separate processes: in the dev stack they share this process
+// with the brokers, the database and the load generator, whose peak (also
+// reported, phase by phase) says nothing about either service alone. Both
+// are built from ./services/dispatcher and ./services/worker, run on the dev
+// stack's backends (the worker on a fresh database) and driven with writes
+// and reads of the written items for twice the run duration; their VmHWM is
+// read from /proc/<pid>/status.
+func (b *bench) scenarioMemory(ctx context.Context) error {
+	b.res.Memory.Note = "In-process rows: the whole bench process (embedded Kafka keeps every topic in memory, FerretDB, miniredis, " +
+		"the dispatcher, the workers, the baselines and the load generator); VmHWM never goes down, so each row is the peak so far."
+	if !b.o.Processes {
+		b.res.Memory.Note += " The separate dispatcher and worker processes were not measured (-processes=false; off in quick mode)."
+		return nil
+	}
+	b.res.Memory.Note += " Process rows: a dispatcher and a worker built from ./services/dispatcher and ./services/worker, run as " +
+		"their own processes on the same backends, under the load shown."
+	dir, err := os.MkdirTemp("", "auction-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, svc := range []string{"dispatcher", "worker"} {
+		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, svc), "github.com/pawnshop/auction/services/"+svc)
+		if out, err := build.CombinedOutput(); err != nil {
+			b.res.Memory.Note += fmt.Sprintf(" Not measured: building the %s failed: %v: %s", svc, err, strings.TrimSpace(string(out)))
+			return nil
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	url := "http://" + port
+	token := runID() + runID()
+	disp, err := startProcess(filepath.Join(dir, "dispatcher"), "HTTP_ADDR="+port, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
+		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error")
+	if err != nil {
+		return err
+	}
+	defer disp.stop()
+	ends, err := b.admin.ends()
+	if err != nil {
+		return err
+	}
+	group := fmt.Sprintf("bench-%s-process", b.run)
+	if err := b.admin.position(ctx, group, ends); err != nil {
+		return err
+	}
+	db := b.db("process")
+	work, err := startProcess(filepath.Join(dir, "worker"), "WORKER_ID=bench-process-worker", "HTTP_ADDR=127.0.0.1:0", "DISPATCHER_URL="+url,
+		"CLUSTER_TOKEN="+token, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","), "KAFKA_GROUP="+group,
+		"MONGO_URI="+b.s.MongoURI(), "MONGO_DATABASE="+db, "LOG_LEVEL=error")
+	if err != nil {
+		return err
+	}
+	defer work.stop()
+	if err := b.waitStatus(ctx, url+"/readyz", http.StatusOK, time.Minute); err != nil {
+		return fmt.Errorf("the process dispatcher and worker did not become ready: %w", err)
+	}
+	half := max(1, b.o.Concurrency/2)
+	d := 2 * b.o.Duration
+	var wg sync.WaitGroup
+	var writes, reads Sample
+	var written atomic.Int64 // items 0..written-1 were acknowledged
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		var acked sync.Mutex
+		writes = closedLoop(ctx, half, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
+			if err := b.post(ctx, url+"/item/add", itemBody(fmt.Sprintf("mem-%s-%d", b.run, i)), nil); err != nil {
+				return err
+			}
+			acked.Lock()
+			written.Store(max(written.Load(), int64(i)))
+			acked.Unlock()
+			return nil
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		// Reads of written items: 200 when stored, 404 while not yet.
+		reads = closedLoop(ctx, half, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
+			n := written.Load()
+			if n == 0 {
+				return ctxSleep(ctx, 5*time.Millisecond)
+			}
+			err := b.get(ctx, url+"/item/fetch/"+fmt.Sprintf("mem-%s-%d", b.run, int64(i*7919)%n), http.StatusOK)
+			if err != nil && strings.Contains(err.Error(), "status 404") {
+				return nil
+			}
+			return err
+		})
+	}()
+	wg.Wait()
+	load := fmt.Sprintf("%.0fs of writes (%d in flight, %.0f/s) and reads (%d in flight, %.0f/s, %d errors) through it", d.Seconds(),
+		half, writes.Rate, half, reads.Rate, reads.Errors)
+	b.res.Memory.Processes = append(b.res.Memory.Processes,
+		Process{Name: "dispatcher process", HWMMiB: disp.hwm(), Load: load},
+		Process{Name: "worker process", HWMMiB: work.hwm(), Load: load + "; it also ingests the writes"})
+	return nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+func startProcess(bin string, env ...string) (*process, error) {
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return &process{cmd: cmd}, nil
+}
+
+func (p *process) hwm() float64 {
+	return procField(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmHWM") / 1024
+}
+
+// stop asks the process to shut down and kills it after 20 seconds.
+func (p *process) stop() {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	})
+}
+
+// waitStatus polls url until it answers want.
+func (b *bench) waitStatus(ctx context.Context, url string, want int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = b.get(ctx, url, want); last == nil {
+			return nil
+		}
+		if err := ctxSleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errors.New("timed out"), last)
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
+	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/services/devstack/stack"
+	wmongo "github.com/pawnshop/auction/services/worker/adapters/mongo"
+	wapp "github.com/pawnshop/auction/services/worker/app"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// readTimeout bounds one read: long enough for a baseline read waiting
+// behind FerretDB's full scans to finish (the platform applies its own
+// READ_ATTEMPT_TIMEOUT and REQUEST_TIMEOUT).
+const readTimeout = time.Minute
+
+const (
+	baselineQuery = "direct query"
+	baselineRPC   = "worker RPC"
+)
+
+// scenarioRead measures GET /item/fetch/{id} through the dispatcher and a
+// worker against the worker's fetch RPC called directly and against a
+// minimal handler running the same MongoDB queries, at a fixed concurrency,
+// on two databases: the data set (every item with a buy, a sell and a pawn),
+// and a small one (hopItems items, no history) on which the database's work
+// is small, which shows what the dispatcher and worker hops themselves cost.
+// FerretDB-on-SQLite filters in full scans (only an _id lookup is pushed down
+// to SQLite, and even that scans the table), so on the dev stack a read's
+// cost grows with the collections; a real MongoDB uses the worker's indexes.
+func (b *bench) scenarioRead(ctx context.Context) error {
+	b.res.Baselines[baselineQuery] = "a minimal net/http handler in this program, GET /item/{id}: the worker's MongoDB adapter " +
+		"(services/worker/adapters/mongo Store.Item: the item by _id, then its buys, sells and pawns) on the same database, " +
+		"the answer as protojson GetItemResponse, as the dispatcher's REST route answers."
+	b.res.Baselines[baselineRPC] = "the worker's FetchItem RPC called directly with the generated Connect client " +
+		"(binary protobuf, as the dispatcher calls it), alternating over the 2 workers' addresses from the dispatcher's /readyz."
+	if err := b.readOn(ctx, "read", fmt.Sprintf("%d items with history", len(b.data.ItemIDs)), b.data.Docs, b.data.ItemIDs); err != nil {
+		return err
+	}
+	n := min(hopItems, len(b.data.ItemIDs))
+	small := map[string][]wapp.Document{wapp.ItemsCollection: b.data.Docs[wapp.ItemsCollection][:n]}
+	return b.readOn(ctx, "read.hop", fmt.Sprintf("%d items, no history", n), small, b.data.ItemIDs[:n])
+}
+
+// hopItems is the size of the read path's small database.
+const hopItems = 250
+
+// readOn loads docs into a fresh database, starts two workers on it and
+// runs the read rounds, each side in turn.
+func (b *bench) readOn(ctx context.Context, name, label string, docs map[string][]wapp.Document, items []string) error {
+	db := b.db(strings.ReplaceAll(name, ".", "_"))
+	if err := b.ensureIndexes(ctx, db); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := b.bulkLoad(ctx, db, docs, 2, b.s.WorkerConfig("x").BatchSize); err != nil {
+		return fmt.Errorf("load the data set: %w", err)
+	}
+	if err := b.checkStored(ctx, db, docs); err != nil {
+		return err
+	}
+	b.say("%s: %s loaded in %s", name, label, time.Since(t).Round(time.Millisecond))
+	ids := []string{name + "-" + b.run + "-1", name + "-" + b.run + "-2"}
+	workers, err := b.startWorkersAtEnd(ctx, ids, name, db)
+	if err != nil {
+		return err
+	}
+	defer b.stopWorkers(workers)
+	addrs, err := b.workerAddresses(ctx, ids)
+	if err != nil {
+		return err
+	}
+	st, err := wmongo.Connect(ctx, b.s.MongoURI(), db)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	queryURL, stop, err := serve(queryHandler(st))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var rpcs []clusterv1connect.WorkerServiceClient
+	for _, a := range addrs {
+		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.http, a))
+	}
+
+	sides := map[string]func(off int) func(context.Context, int) error{
+		"platform": func(off int) func(context.Context, int) error {
+			return func(ctx context.Context, i int) error {
+				return b.get(ctx, b.s.URL()+"/item/fetch/"+items[(i*7919+off)%len(items)], http.StatusOK)
+			}
+		},
+		"query": func(off int) func(context.Context, int) error {
+			return func(ctx context.Context, i int) error {
+				return b.get(ctx, queryURL+"/item/"+items[(i*7919+off)%len(items)], http.StatusOK)
+			}
+		},
+		"rpc": func(off int) func(context.Context, int) error {
+			return func(ctx context.Context, i int) error {
+				id := items[(i*7919+off)%len(items)]
+				res, err := rpcs[i%len(rpcs)].FetchItem(ctx, connect.NewRequest(&clusterv1.FetchItemRequest{Id: id}))
+				if err != nil {
+					return err
+				}
+				if res.Msg.GetItem().GetItem().GetId() != id {
+					return errors.New("wrong item")
+				}
+				return nil
+			}
+		},
+	}
+	vsQuery := &Scenario{Name: name + ".query", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
+		Baseline: baselineQuery, Target: 0.7, Goal: "≥ 0.7× baseline"}
+	vsRPC := &Scenario{Name: name + ".rpc", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
+		Baseline: baselineRPC, Goal: "(no target: the dispatcher hop)"}
+	// Warm-up (connections, caches), then three calls per side one at a
+	// time: a read's latency without load.
+	alone := map[string]float64{}
+	for _, side := range []string{"query", "platform", "rpc"} {
+		var ds []float64
+		for i := range 4 {
+			wctx, cancel := context.WithTimeout(ctx, readTimeout)
+			t := time.Now()
+			err := sides[side](0)(wctx, i)
+			cancel()
+			if i > 0 && err == nil {
+				ds = append(ds, float64(time.Since(t).Microseconds())/1000)
+			}
+		}
+		alone[side] = median(ds)
+	}
+	order := []string{"query", "platform", "rpc"}
+	for r := 1; r <= b.o.Rounds; r++ {
+		got := map[string]Sample{}
+		for k := range order { // rotate the order each round
+			side := order[(k+r-1)%len(order)]
+			b.profiled(name+"-"+side, r, func() {
+				got[side] = closedLoopT(ctx, b.o.Concurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(len(items))))
+			})
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		for side, smp := range got {
+			smp.AloneMs = alone[side]
+			got[side] = smp
+		}
+		q, p, c := got["query"], got["platform"], got["rpc"]
+		vsQuery.Rounds = append(vsQuery.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
+		vsRPC.Rounds = append(vsRPC.Rounds, Round{r, "baseline", c}, Round{r, "platform", p})
+		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors)",
+			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors)
+	}
+	vsQuery.finish()
+	vsRPC.finish()
+	b.res.add(vsQuery)
+	b.res.add(vsRPC)
+	return nil
+}
+
+// startWorkersAtEnd starts workers on db whose new consumer group starts at
+// the current end of the topics: they serve reads and ingest only what is
+// written from now on.
+func (b *bench) startWorkersAtEnd(ctx context.Context, ids []string, name, db string) ([]*stack.Worker, error) {
+	ends, err := b.admin.ends()
+	if err != nil {
+		return nil, err
+	}
+	group := fmt.Sprintf("bench-%s-%s", b.run, name)
+	if err := b.admin.position(ctx, group, ends); err != nil {
+		return nil, err
+	}
+	return b.startWorkers(ctx, ids, group, db)
+}
+
+// queryHandler is the direct-query baseline.
+func queryHandler(st *wmongo.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /item/{id}", func(w http.ResponseWriter, r *http.Request) {
+		item, err := st.Item(r.Context(), r.PathValue("id"))
+		if errors.Is(err, wapp.ErrNotFound) {
+			http.Error(w, `{"code":"not_found"}`, http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, `{"code":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		body, err := protojson.Marshal(&auctionv1.GetItemResponse{Item: item})
+		if err != nil {
+			http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	return mux
+}
+
+// serve runs h on a loopback port and returns its base URL.
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// get sends a GET and reads the whole answer; a status other than want is an error.
+func (b *bench) get(ctx context.Context, url string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != want {
+		return fmt.Errorf("GET: status %d", res.StatusCode)
+	}
+	return nil
+}
+
+// workerAddresses waits until the dispatcher's /readyz lists every worker
+// in ids and returns their addresses.
+func (b *bench) workerAddresses(ctx context.Context, ids []string) ([]string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ready struct {
+			Workers []struct{ ID, Address string } `json:"workers"`
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.s.URL()+"/readyz", nil)
+		if res, err := b.http.Do(req); err == nil {
+			_ = json.NewDecoder(res.Body).Decode(&ready)
+			res.Body.Close()
+		}
+		var addrs []string
+		for _, w := range ready.Workers {
+			if slices.Contains(ids, w.ID) {
+				addrs = append(addrs, w.Address)
+			}
+		}
+		if len(addrs) == len(ids) {
+			return addrs, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("workers %v did not all join the dispatcher: /readyz lists %+v", ids, ready.Workers)
+		}
+		if err := ctxSleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
