@@ -9,8 +9,12 @@ import "errors"
 var (
 	// ErrNoWorkers: no worker has joined, so nothing can serve a read.
 	ErrNoWorkers = errors.New("no worker has joined the dispatcher; reads are unavailable until one joins")
-	// ErrWorkerUnavailable: the chosen workers failed or timed out.
+	// ErrWorkerUnavailable: the chosen worker cannot be reached or said it
+	// is unavailable; it is taken out of the quorum at once.
 	ErrWorkerUnavailable = errors.New("workers are unavailable")
+	// ErrWorkerSlow: the chosen workers did not answer in time. A slow worker
+	// is not a dead one: it stays in the quorum.
+	ErrWorkerSlow = errors.New("workers did not answer in time")
 	// ErrNotFound: the item does not exist.
 	ErrNotFound = errors.New("item not found")
 	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.

@@ -91,8 +91,9 @@ func (r *Reads) ListItems(ctx context.Context, req *auctionv1.ListItemsRequest) 
 var ErrInvalid = errors.New("invalid request")
 
 // route runs call on a random worker; when that worker is unavailable or
-// exceeds the attempt timeout it is marked down and call runs once more on
-// another worker.
+// exceeds the attempt timeout, call runs once more on another worker. Only an
+// unavailable worker is marked down: a slow one (an overloaded database) stays
+// in the quorum, so that slowness does not turn into an outage.
 func route[T any](ctx context.Context, r *Reads, call func(context.Context, WorkerClient) (T, error)) (T, error) {
 	var zero T
 	tried := ""
@@ -112,14 +113,19 @@ func route[T any](ctx context.Context, r *Reads, call func(context.Context, Work
 		if err == nil {
 			return res, nil
 		}
-		if !errors.Is(err, ErrWorkerUnavailable) && !timedOut {
+		unavailable := errors.Is(err, ErrWorkerUnavailable)
+		if !unavailable && !timedOut && !errors.Is(err, ErrWorkerSlow) {
 			return zero, err
 		}
 		if ctx.Err() != nil {
 			return zero, fmt.Errorf("read: %w", context.Cause(ctx))
 		}
-		r.pool.MarkDown(id)
-		lastErr = fmt.Errorf("worker %s: %w", id, ErrWorkerUnavailable)
+		if unavailable && !timedOut {
+			r.pool.MarkDown(id)
+			lastErr = fmt.Errorf("worker %s: %w: %w", id, ErrWorkerUnavailable, err)
+		} else {
+			lastErr = fmt.Errorf("worker %s: %w", id, ErrWorkerSlow)
+		}
 		tried = id
 	}
 	return zero, lastErr

@@ -77,19 +77,23 @@ func TestReadRetriesOnceOnAnotherWorker(t *testing.T) {
 
 func TestReadRetriesAfterTimeout(t *testing.T) {
 	slow, good := &fakeWorker{delay: time.Second}, &fakeWorker{}
-	if _, err := NewReads(pool(slow, good), 20*time.Millisecond).GetItem(context.Background(), "x"); err != nil {
+	p := pool(slow, good)
+	if _, err := NewReads(p, 20*time.Millisecond).GetItem(context.Background(), "x"); err != nil {
 		t.Fatalf("a slow worker should be retried on another: %v", err)
 	}
 	if good.calls != 1 {
 		t.Errorf("second worker calls: %d", good.calls)
 	}
+	if len(p.down) != 0 {
+		t.Errorf("a slow worker is not a dead one, but it was marked down: %v", p.down)
+	}
 }
 
 func TestReadGivesUpAfterTwoWorkers(t *testing.T) {
-	a, b, c := &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{}
+	a, b, c := &fakeWorker{err: ErrWorkerUnavailable}, &fakeWorker{err: ErrWorkerSlow}, &fakeWorker{}
 	_, err := NewReads(pool(a, b, c), time.Second).GetItem(context.Background(), "x")
-	if !errors.Is(err, ErrWorkerUnavailable) || c.calls != 0 {
-		t.Fatalf("want one retry only, then ErrWorkerUnavailable: %v (third calls %d)", err, c.calls)
+	if !errors.Is(err, ErrWorkerSlow) || c.calls != 0 {
+		t.Fatalf("want one retry only, then the last failure: %v (third calls %d)", err, c.calls)
 	}
 }
 

@@ -22,6 +22,7 @@ var publicErrors = []struct {
 	{app.ErrNotFound, connect.CodeNotFound},
 	{app.ErrNoWorkers, connect.CodeUnavailable},
 	{app.ErrWorkerUnavailable, connect.CodeUnavailable},
+	{app.ErrWorkerSlow, connect.CodeUnavailable},
 	{app.ErrPublishUnavailable, connect.CodeUnavailable},
 	{app.ErrFraudulentClient, connect.CodePermissionDenied},
 	{app.ErrInvalid, connect.CodeInvalidArgument},

@@ -152,7 +152,9 @@ func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validato
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.Handle(clusterv1connect.NewWorkerServiceHandler(h,
-		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v)))))
+		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v))),
+		// Small responses are not worth gzip's CPU.
+		connect.WithCompressMinBytes(4096)))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(clusterv1connect.WorkerServiceName)))
 	return &Server{httpserver.New("worker", c.HTTPAddr, mux, log)}
 }

@@ -26,10 +26,12 @@ func NewHTTPClient() *http.Client {
 	}}
 }
 
-// Factory returns an app.ClientFactory over httpClient.
+// Factory returns an app.ClientFactory over httpClient. Responses are not
+// compressed: they are small and travel a fast network, where gzip is pure
+// CPU cost.
 func Factory(httpClient *http.Client) app.ClientFactory {
 	return func(address string) app.WorkerClient {
-		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient, address)}
+		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient, address, connect.WithAcceptCompression("gzip", nil, nil))}
 	}
 }
 
@@ -51,7 +53,9 @@ func mapError(err error) error {
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
 		return fmt.Errorf("%w: %w", app.ErrNotFound, err)
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
+	case connect.CodeDeadlineExceeded:
+		return fmt.Errorf("%w: %w", app.ErrWorkerSlow, err)
+	case connect.CodeUnavailable:
 		return fmt.Errorf("%w: %w", app.ErrWorkerUnavailable, err)
 	}
 	var netErr net.Error

@@ -68,9 +68,10 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 		"enable.auto.offset.store":      false,
 		"auto.offset.reset":             "earliest",
 		"session.timeout.ms":            10000,
-		"heartbeat.interval.ms":         1000,
-		"max.poll.interval.ms":          300000,
-		"log_level":                     3,
+		// Frequent heartbeats make a joining worker's rebalance start sooner.
+		"heartbeat.interval.ms": 300,
+		"max.poll.interval.ms":  300000,
+		"log_level":             3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create kafka consumer: %w", err)
@@ -142,10 +143,32 @@ func (c *Consumer) flush(ctx context.Context) error {
 		}
 	}
 	if err := c.commit(batch); err != nil {
+		c.rewind(batch)
 		return err
 	}
 	c.observe(batch)
 	return nil
+}
+
+// rewind moves the consumer back to the first record of a batch whose commit
+// failed, on every partition still assigned, so the batch is consumed (and,
+// idempotently, stored) again and its offsets get committed. Partitions that
+// were revoked restart from their committed offset at their next owner.
+func (c *Consumer) rewind(b app.Batch) {
+	first := map[string]kafka.TopicPartition{}
+	for _, r := range b {
+		k := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+		if p, ok := first[k]; !ok || int64(p.Offset) > r.Offset {
+			topic := r.Topic
+			first[k] = kafka.TopicPartition{Topic: &topic, Partition: r.Partition, Offset: kafka.Offset(r.Offset)}
+		}
+	}
+	for _, p := range first {
+		if err := c.c.Seek(p, 0); err != nil {
+			c.log.Debug("cannot rewind a partition after a failed commit; its next owner starts from its committed offset",
+				"topic", *p.Topic, "partition", p.Partition, "err", err)
+		}
+	}
 }
 
 // ConsumerMetrics counts what the consumer committed and how far behind the
