@@ -67,7 +67,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
 	fs.BoolVar(&o.Verbose, "v", false, "log the platform's warnings and the harness's progress to stderr")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round into this directory (go tool pprof)")
-	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run (freshness without write runs at 100 writes/s)")
+	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run (without write, freshness's main row runs at 200 writes/s)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `bench: benchmarks of the auction platform against baselines, over loopback.
 
