@@ -5,13 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pawnshop/auction/services/devstack/stack"
+	"github.com/pawnshop/auction/services/devstack/stack/stacktest"
 )
 
 // result is one run of the command line.
@@ -42,20 +41,7 @@ func (r result) json(t *testing.T) map[string]any {
 // startStack runs the platform in-process on random ports.
 func startStack(t *testing.T) *stack.Stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{HTTPAddr: "127.0.0.1:0", Workers: 1, DataDir: t.TempDir(),
-		KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", HeartbeatInterval: 200 * time.Millisecond},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Errorf("close stack: %v", err)
-		}
-	})
-	return s
+	return stacktest.Start(t, stack.Config{Workers: 1})
 }
 
 func TestRunHelp(t *testing.T) {

@@ -14,9 +14,6 @@ import (
 // checks the JSON it writes: every scenario is there with a ratio and its
 // rounds, and the memory section is filled. It asserts no timing.
 func TestQuickRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole platform")
-	}
 	// The embedded backends only: a developer's KAFKA_BROKERS, MONGO_URI or
 	// REDIS_URL must not send the test's load elsewhere.
 	for _, v := range []string{"KAFKA_BROKERS", "MONGO_URI", "REDIS_URL"} {

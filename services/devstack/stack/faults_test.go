@@ -30,7 +30,7 @@ func injectBrokerFault(t testing.TB, s *stack.Stack) *brokerFault {
 	t.Helper()
 	k := s.EmbeddedKafka()
 	if k == nil {
-		t.Skip("fault injection needs the embedded broker; KAFKA_BROKERS points at a real one")
+		t.Fatal("fault injection needs the embedded broker, which startStackWith always starts")
 	}
 	f := &brokerFault{}
 	cluster := k.Cluster()
@@ -204,7 +204,7 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 	fault := injectBrokerFault(t, s)
 	r := s.EmbeddedRedis()
 	if r == nil {
-		t.Skip("needs the embedded Redis")
+		t.Fatal("this test needs the embedded Redis, which startStackWith always starts")
 	}
 	add := func(id string) int {
 		code, body := call(t, s, "POST", "/item/add", `{"id":"`+id+`","name":"down","category":"CATEGORY_READING","priceCents":1,"state":"STATE_NEW"}`)

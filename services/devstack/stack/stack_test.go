@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/services/devstack/stack"
+	"github.com/pawnshop/auction/services/devstack/stack/stacktest"
 	worker "github.com/pawnshop/auction/services/worker/service"
 )
 
@@ -29,33 +29,7 @@ func startStack(t testing.TB, workers int) *stack.Stack {
 // data directory.
 func startStackWith(t testing.TB, cfg stack.Config) *stack.Stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	cfg.HTTPAddr, cfg.DataDir, cfg.KafkaAddr, cfg.MongoAddr = "127.0.0.1:0", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = 200 * time.Millisecond
-	}
-	s, err := stack.Start(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Errorf("close stack: %v", err)
-		}
-	})
-	return s
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	return stacktest.Start(t, cfg)
 }
 
 // call sends a REST request and decodes the JSON answer.
