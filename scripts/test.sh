@@ -3,6 +3,7 @@
 # It needs no running service: the tests start the embedded Kafka, MongoDB and
 # S3 stand-ins themselves and use the Redis at REDIS_URL (default 127.0.0.1:6379)
 # or an embedded one. The TypeScript client test needs Node.js 20+ and npm.
+# Fuzz targets then run for FUZZTIME each (scripts/fuzz.sh, default 10s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The TypeScript client's dependencies, which TestTSClient needs: installed
@@ -18,3 +19,5 @@ if [ ! -f e2e/browser/node_modules/playwright-core/package.json ] ||
   npm ci --prefix e2e/browser --no-audit --no-fund --loglevel=error
 fi
 go test -race -count=1 -timeout 20m ./...
+# Then every fuzz target for a bounded time beyond its checked-in corpus.
+bash scripts/fuzz.sh
