@@ -81,13 +81,17 @@ func (WriteStatus) EnumDescriptor() ([]byte, []int) {
 // AddItemRequest describes a new item.
 type AddItemRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// id is the item id to use. Optional: when empty the dispatcher assigns one.
-	// Letters, digits, '.', '_' and '-', at most 64 characters.
+	// id is the item id to use. Optional: when empty the dispatcher assigns one. Letters, digits, '_'
+	// and '-' in parts joined by single dots (no '/', no '..', no leading or trailing dot), 1 to 64
+	// characters.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// name is the human-readable name, 1 to 200 characters.
+	// name is the human-readable name. Free text of 1 to 200 characters without control characters
+	// (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width space, word
+	// joiner, byte order mark, soft hyphen, bidi overrides).
 	Name     string   `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Category Category `protobuf:"varint,3,opt,name=category,proto3,enum=auction.v1.Category" json:"category,omitempty"`
-	// price_cents is the item's price in minor units (cents); above zero.
+	// price_cents is the item's price in minor units (cents); above zero and at most 1000000000000
+	// (10^12).
 	PriceCents int64 `protobuf:"varint,4,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
 	State      State `protobuf:"varint,5,opt,name=state,proto3,enum=auction.v1.State" json:"state,omitempty"`
 	// age_months is the age of the item in months, 0 to 12000.
@@ -234,13 +238,18 @@ func (x *AddItemResponse) GetWriteStatus() WriteStatus {
 // BuyItemRequest describes a buy of an item from a client.
 type BuyItemRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// client_id identifies the client. Letters, digits, '.', '_', '@' and '-', 1 to 64 characters.
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
 	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	// item_id identifies the item, 1 to 64 characters.
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
 	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is what the shop paid, in minor units (cents); above zero.
+	// price_cents is what the shop paid, in minor units (cents); above zero and at most 1000000000000
+	// (10^12).
 	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	// date is when the buy happened. Optional: defaults to the time the dispatcher accepts it.
+	// date is when the buy happened. Optional: defaults to the time the dispatcher accepts it. When
+	// given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
 	Date          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -359,14 +368,22 @@ func (x *BuyItemResponse) GetWriteStatus() WriteStatus {
 
 // SellItemRequest describes a sale of an item to a client.
 type SellItemRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ItemId   string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is what the client paid, in minor units (cents); above zero.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// price_cents is what the client paid, in minor units (cents); above zero and at most
+	// 1000000000000 (10^12).
 	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	// date is when the sale happened. Optional: defaults to the time the dispatcher accepts it.
+	// date is when the sale happened. Optional: defaults to the time the dispatcher accepts it. When
+	// given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
 	Date *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
-	// profit_cents is the shop's profit in minor units (cents); negative for a loss.
+	// profit_cents is the shop's profit in minor units (cents), negative for a loss; from
+	// -1000000000000 to 1000000000000 (±10^12).
 	ProfitCents   int64 `protobuf:"varint,5,opt,name=profit_cents,json=profitCents,proto3" json:"profit_cents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -492,14 +509,21 @@ func (x *SellItemResponse) GetWriteStatus() WriteStatus {
 
 // PawnItemRequest describes a pawn of an item by a client.
 type PawnItemRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ItemId   string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is the amount lent, in minor units (cents); above zero.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// price_cents is what the shop lent against the item, in minor units (cents); above zero and at
+	// most 1000000000000 (10^12).
 	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	// tax_cents is the fee for the pawn, in minor units (cents); zero or more.
+	// tax_cents is the fee for the pawn, in minor units (cents); 0 to 1000000000000 (10^12).
 	TaxCents int64 `protobuf:"varint,4,opt,name=tax_cents,json=taxCents,proto3" json:"tax_cents,omitempty"`
-	// date is when the pawn happened. Optional: defaults to the time the dispatcher accepts it.
+	// date is when the pawn happened. Optional: defaults to the time the dispatcher accepts it. When
+	// given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
 	Date *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=date,proto3" json:"date,omitempty"`
 	// limit_days is how many days the client has to redeem the item, 1 to 3650.
 	LimitDays     uint32 `protobuf:"varint,6,opt,name=limit_days,json=limitDays,proto3" json:"limit_days,omitempty"`
@@ -634,8 +658,10 @@ func (x *PawnItemResponse) GetWriteStatus() WriteStatus {
 
 // GetItemRequest names the item to fetch.
 type GetItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+	// '..', no leading or trailing dot), 1 to 64 characters.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -735,7 +761,8 @@ type ListItemsRequest struct {
 	Filter isListItemsRequest_Filter `protobuf_oneof:"filter"`
 	// limit is the page size, 1 to 100. Optional: 10 when absent.
 	Limit *uint32 `protobuf:"varint,4,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	// page_token is the next_page_token of the previous page; empty for the first page.
+	// page_token is the next_page_token of the previous page, unchanged; empty for the first page. At
+	// most 512 characters of letters, digits, '_' and '-' (tokens are base64url).
 	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -824,7 +851,9 @@ type isListItemsRequest_Filter interface {
 }
 
 type ListItemsRequest_Name struct {
-	// name matches items whose name is exactly this, 1 to 200 characters.
+	// name matches items whose name is exactly this. Free text of 1 to 200 characters without
+	// control characters (NUL, ESC, DEL, C1), line separators or invisible format characters
+	// (zero-width space, word joiner, byte order mark, soft hyphen, bidi overrides).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3,oneof"`
 }
 
@@ -903,14 +932,14 @@ var File_auction_v1_auction_proto protoreflect.FileDescriptor
 const file_auction_v1_auction_proto_rawDesc = "" +
 	"\n" +
 	"\x18auction/v1/auction.proto\x12\n" +
-	"auction.v1\x1a\x15auction/v1/item.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa5\x02\n" +
-	"\x0eAddItemRequest\x12-\n" +
-	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1a\xd8\x01\x01r\x15\x18@2\x11^[A-Za-z0-9._-]+$R\x02id\x12\x1e\n" +
-	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
+	"auction.v1\x1a\x15auction/v1/item.proto\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa3\x02\n" +
+	"\x0eAddItemRequest\x12\x1f\n" +
+	"\x02id\x18\x01 \x01(\tB\x0f\xbaH\f\xd8\x01\x01r\aȥ\xa9\x03\x01\x18@R\x02id\x12#\n" +
+	"\x04name\x18\x02 \x01(\tB\x0f\xbaH\fr\n" +
+	"३\x03\x01\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
 	"\bcategory\x18\x03 \x01(\x0e2\x14.auction.v1.CategoryB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12(\n" +
-	"\vprice_cents\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12/\n" +
+	"\vprice_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
 	"priceCents\x123\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x11.auction.v1.StateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12'\n" +
@@ -919,53 +948,54 @@ const file_auction_v1_auction_proto_rawDesc = "" +
 	"\x0fAddItemResponse\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x03 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xdd\x01\n" +
-	"\x0eBuyItemRequest\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x12.\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04date\"h\n" +
+	"\fwrite_status\x18\x03 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xd4\x01\n" +
+	"\x0eBuyItemRequest\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12;\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\"h\n" +
 	"\x0fBuyItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\x81\x02\n" +
-	"\x0fSellItemRequest\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x12.\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04date\x12!\n" +
-	"\fprofit_cents\x18\x05 \x01(\x03R\vprofitCents\"i\n" +
+	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\x91\x02\n" +
+	"\x0fSellItemRequest\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12;\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\x12:\n" +
+	"\fprofit_cents\x18\x05 \x01(\x03B\x17\xbaH\x14\"\x12\x18\x80\xa0\x94\xa5\x8d\x1d(\x80\xe0\xeb\xda\xf2\xe2\xff\xff\xff\x01R\vprofitCents\"i\n" +
 	"\x10SellItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xaf\x02\n" +
-	"\x0fPawnItemRequest\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x12$\n" +
-	"\ttax_cents\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\btaxCents\x12.\n" +
-	"\x04date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04date\x12)\n" +
+	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xad\x02\n" +
+	"\x0fPawnItemRequest\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12+\n" +
+	"\ttax_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d(\x00R\btaxCents\x12;\n" +
+	"\x04date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\x12)\n" +
 	"\n" +
 	"limit_days\x18\x06 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\xc2\x1c(\x01R\tlimitDays\"i\n" +
 	"\x10PawnItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\">\n" +
-	"\x0eGetItemRequest\x12,\n" +
-	"\x02id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x02id\"B\n" +
+	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"0\n" +
+	"\x0eGetItemRequest\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x02id\"B\n" +
 	"\x0fGetItemResponse\x12/\n" +
-	"\x04item\x18\x01 \x01(\v2\x1b.auction.v1.ItemWithHistoryR\x04item\"\x95\x02\n" +
-	"\x10ListItemsRequest\x12 \n" +
-	"\x04name\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01H\x00R\x04name\x12>\n" +
+	"\x04item\x18\x01 \x01(\v2\x1b.auction.v1.ItemWithHistoryR\x04item\"\x9f\x02\n" +
+	"\x10ListItemsRequest\x12%\n" +
+	"\x04name\x18\x01 \x01(\tB\x0f\xbaH\fr\n" +
+	"३\x03\x01\x10\x01\x18\xc8\x01H\x00R\x04name\x12>\n" +
 	"\bcategory\x18\x02 \x01(\x0e2\x14.auction.v1.CategoryB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00H\x00R\bcategory\x125\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x11.auction.v1.StateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00H\x00R\x05state\x12$\n" +
-	"\x05limit\x18\x04 \x01(\rB\t\xbaH\x06*\x04\x18d(\x01H\x01R\x05limit\x88\x01\x01\x12'\n" +
+	"\x05limit\x18\x04 \x01(\rB\t\xbaH\x06*\x04\x18d(\x01H\x01R\x05limit\x88\x01\x01\x12,\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageTokenB\x0f\n" +
+	"page_token\x18\x05 \x01(\tB\r\xbaH\n" +
+	"r\b襩\x03\x01\x18\x80\x04R\tpageTokenB\x0f\n" +
 	"\x06filter\x12\x05\xbaH\x02\b\x01B\b\n" +
 	"\x06_limit\"n\n" +
 	"\x11ListItemsResponse\x121\n" +
@@ -1125,6 +1155,7 @@ func file_auction_v1_auction_proto_init() {
 		return
 	}
 	file_auction_v1_item_proto_init()
+	file_auction_v1_rules_proto_init()
 	file_auction_v1_auction_proto_msgTypes[10].OneofWrappers = []any{
 		(*ListItemsRequest_Name)(nil),
 		(*ListItemsRequest_Category)(nil),

@@ -153,17 +153,22 @@ func (State) EnumDescriptor() ([]byte, []int) {
 // exact; no amount is ever a float.
 type Item struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// id identifies the item. Letters, digits, '.', '_' and '-', 1 to 64 characters.
+	// id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+	// '..', no leading or trailing dot), 1 to 64 characters.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// name is the human-readable name, 1 to 200 characters.
+	// name is the human-readable name. Free text of 1 to 200 characters without control characters
+	// (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width space, word
+	// joiner, byte order mark, soft hyphen, bidi overrides).
 	Name     string   `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Category Category `protobuf:"varint,3,opt,name=category,proto3,enum=auction.v1.Category" json:"category,omitempty"`
-	// price_cents is the item's price in minor units (cents); above zero.
+	// price_cents is the item's price in minor units (cents); above zero and at most 1000000000000
+	// (10^12).
 	PriceCents int64 `protobuf:"varint,4,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
 	State      State `protobuf:"varint,5,opt,name=state,proto3,enum=auction.v1.State" json:"state,omitempty"`
 	// age_months is the age of the item in months, 0 to 12000.
 	AgeMonths uint32 `protobuf:"varint,6,opt,name=age_months,json=ageMonths,proto3" json:"age_months,omitempty"`
-	// created_at is when the dispatcher accepted the item.
+	// created_at is when the dispatcher accepted the item. Between 1970-01-01T00:00:00Z and 24 hours
+	// after the server's clock.
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -251,12 +256,18 @@ func (x *Item) GetCreatedAt() *timestamppb.Timestamp {
 // Buy records that the shop bought an item from a client.
 type Buy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// client_id identifies the client. Letters, digits, '.', '_', '@' and '-', 1 to 64 characters.
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
 	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ItemId   string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is what the shop paid, in minor units (cents); above zero.
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// price_cents is what the shop paid, in minor units (cents); above zero and at most 1000000000000
+	// (10^12).
 	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	// date is when the buy happened.
+	// date is when the buy happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+	// clock.
 	Date          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -322,14 +333,22 @@ func (x *Buy) GetDate() *timestamppb.Timestamp {
 
 // Sell records that the shop sold an item to a client.
 type Sell struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ItemId   string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is what the client paid, in minor units (cents); above zero.
-	PriceCents int64                  `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	Date       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
-	// profit_cents is the shop's profit on the sale in minor units (cents);
-	// negative for a sale at a loss.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// price_cents is what the client paid, in minor units (cents); above zero and at most
+	// 1000000000000 (10^12).
+	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
+	// date is when the sale happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+	// clock.
+	Date *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
+	// profit_cents is the shop's profit on the sale in minor units (cents), negative for a sale at a
+	// loss; from -1000000000000 to 1000000000000 (±10^12).
 	ProfitCents   int64 `protobuf:"varint,5,opt,name=profit_cents,json=profitCents,proto3" json:"profit_cents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -402,14 +421,22 @@ func (x *Sell) GetProfitCents() int64 {
 
 // Pawn records that a client pawned an item with the shop.
 type Pawn struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	ItemId   string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	// price_cents is the amount lent against the item, in minor units (cents); above zero.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+	// '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+	// characters.
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	ItemId string `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	// price_cents is what the shop lent against the item, in minor units (cents); above zero and at
+	// most 1000000000000 (10^12).
 	PriceCents int64 `protobuf:"varint,3,opt,name=price_cents,json=priceCents,proto3" json:"price_cents,omitempty"`
-	// tax_cents is the fee charged for the pawn, in minor units (cents); zero or more.
-	TaxCents int64                  `protobuf:"varint,4,opt,name=tax_cents,json=taxCents,proto3" json:"tax_cents,omitempty"`
-	Date     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=date,proto3" json:"date,omitempty"`
+	// tax_cents is the fee charged for the pawn, in minor units (cents); 0 to 1000000000000 (10^12).
+	TaxCents int64 `protobuf:"varint,4,opt,name=tax_cents,json=taxCents,proto3" json:"tax_cents,omitempty"`
+	// date is when the pawn happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+	// clock.
+	Date *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=date,proto3" json:"date,omitempty"`
 	// limit_days is how many days the client has to redeem the item, 1 to 3650.
 	LimitDays     uint32 `protobuf:"varint,6,opt,name=limit_days,json=limitDays,proto3" json:"limit_days,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -562,41 +589,41 @@ var File_auction_v1_item_proto protoreflect.FileDescriptor
 const file_auction_v1_item_proto_rawDesc = "" +
 	"\n" +
 	"\x15auction/v1/item.proto\x12\n" +
-	"auction.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n" +
-	"\x04Item\x12,\n" +
-	"\x02id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x02id\x12\x1e\n" +
-	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
+	"auction.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x02\n" +
+	"\x04Item\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x02id\x12#\n" +
+	"\x04name\x18\x02 \x01(\tB\x0f\xbaH\fr\n" +
+	"३\x03\x01\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
 	"\bcategory\x18\x03 \x01(\x0e2\x14.auction.v1.CategoryB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12(\n" +
-	"\vprice_cents\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12/\n" +
+	"\vprice_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
 	"priceCents\x123\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x11.auction.v1.StateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12'\n" +
 	"\n" +
-	"age_months\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe0]R\tageMonths\x12A\n" +
+	"age_months\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe0]R\tageMonths\x12I\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcreatedAt\"\xda\x01\n" +
-	"\x03Buy\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x126\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x04date\"\xfe\x01\n" +
-	"\x04Sell\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x126\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x04date\x12!\n" +
-	"\fprofit_cents\x18\x05 \x01(\x03R\vprofitCents\"\xac\x02\n" +
-	"\x04Pawn\x12:\n" +
-	"\tclient_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9._@-]+$R\bclientId\x125\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\x06itemId\x12(\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
-	"priceCents\x12$\n" +
-	"\ttax_cents\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\btaxCents\x126\n" +
-	"\x04date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x04date\x12)\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\tcreatedAt\"\xcc\x01\n" +
+	"\x03Buy\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12>\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04date\"\x89\x02\n" +
+	"\x04Sell\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12>\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04date\x12:\n" +
+	"\fprofit_cents\x18\x05 \x01(\x03B\x17\xbaH\x14\"\x12\x18\x80\xa0\x94\xa5\x8d\x1d(\x80\xe0\xeb\xda\xf2\xe2\xff\xff\xff\x01R\vprofitCents\"\xa5\x02\n" +
+	"\x04Pawn\x12+\n" +
+	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12+\n" +
+	"\ttax_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d(\x00R\btaxCents\x12>\n" +
+	"\x04date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04date\x12)\n" +
 	"\n" +
 	"limit_days\x18\x06 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\xc2\x1c(\x01R\tlimitDays\"\xac\x01\n" +
@@ -669,6 +696,7 @@ func file_auction_v1_item_proto_init() {
 	if File_auction_v1_item_proto != nil {
 		return
 	}
+	file_auction_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -8,6 +8,7 @@ package clusterv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/pawnshop/auction/gen/go/auction/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -82,8 +83,8 @@ func (RejectReason) EnumDescriptor() ([]byte, []int) {
 // JoinRequest introduces a worker.
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// worker_id names the worker, stable across its restarts. Letters, digits,
-	// '.', '_' and '-', 1 to 64 characters.
+	// worker_id names the worker, stable across its restarts. Letters, digits, '_' and '-' in parts
+	// joined by single dots (no '/', no '..', no leading or trailing dot), 1 to 64 characters.
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// address is the base URL the worker serves its WorkerService on, for
 	// example "http://127.0.0.1:9101".
@@ -330,9 +331,11 @@ func (x *Rejected) GetMessage() string {
 
 // HeartbeatRequest is sent by a joined worker every heartbeat interval.
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	ClusterToken  string                 `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	WorkerId      string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	ClusterToken  string `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,9 +433,11 @@ func (x *HeartbeatResponse) GetKnown() bool {
 
 // LeaveRequest removes a worker from the quorum.
 type LeaveRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	ClusterToken  string                 `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
+	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
+	WorkerId      string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	ClusterToken  string `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -523,9 +528,9 @@ var File_cluster_v1_membership_proto protoreflect.FileDescriptor
 const file_cluster_v1_membership_proto_rawDesc = "" +
 	"\n" +
 	"\x1bcluster/v1/membership.proto\x12\n" +
-	"cluster.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\"\x9f\x01\n" +
-	"\vJoinRequest\x129\n" +
-	"\tworker_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\bworkerId\x12$\n" +
+	"cluster.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\"\x91\x01\n" +
+	"\vJoinRequest\x12+\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\aaddress\x12/\n" +
 	"\rcluster_token\x18\x03 \x01(\tB\n" +
@@ -538,15 +543,15 @@ const file_cluster_v1_membership_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"V\n" +
 	"\bRejected\x120\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x18.cluster.v1.RejectReasonR\x06reason\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"~\n" +
-	"\x10HeartbeatRequest\x129\n" +
-	"\tworker_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\bworkerId\x12/\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"p\n" +
+	"\x10HeartbeatRequest\x12+\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12/\n" +
 	"\rcluster_token\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\fclusterToken\")\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
-	"\x05known\x18\x01 \x01(\bR\x05known\"z\n" +
-	"\fLeaveRequest\x129\n" +
-	"\tworker_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9._-]+$R\bworkerId\x12/\n" +
+	"\x05known\x18\x01 \x01(\bR\x05known\"l\n" +
+	"\fLeaveRequest\x12+\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12/\n" +
 	"\rcluster_token\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\fclusterToken\"\x0f\n" +
 	"\rLeaveResponse*\x89\x01\n" +

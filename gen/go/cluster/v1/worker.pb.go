@@ -28,7 +28,8 @@ type Page struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// limit is the page size, 1 to 100.
 	Limit uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
-	// token is the previous page's next_page_token; empty for the first page.
+	// token is the previous page's next_page_token; empty for the first page. At most 512 characters
+	// of letters, digits, '_' and '-' (tokens are base64url).
 	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -80,8 +81,10 @@ func (x *Page) GetToken() string {
 
 // FetchItemRequest names one item.
 type FetchItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+	// '..', no leading or trailing dot), 1 to 64 characters.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,9 +173,12 @@ func (x *FetchItemResponse) GetItem() *v1.ItemWithHistory {
 
 // FetchItemsByNameRequest selects items by exact name.
 type FetchItemsByNameRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Page          *Page                  `protobuf:"bytes,2,opt,name=page,proto3" json:"page,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name matches items whose name is exactly this. Free text of 1 to 200 characters without control
+	// characters (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width
+	// space, word joiner, byte order mark, soft hyphen, bidi overrides).
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Page          *Page  `protobuf:"bytes,2,opt,name=page,proto3" json:"page,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,17 +497,18 @@ var File_cluster_v1_worker_proto protoreflect.FileDescriptor
 const file_cluster_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"\x17cluster/v1/worker.proto\x12\n" +
-	"cluster.v1\x1a\x15auction/v1/item.proto\x1a\x1bbuf/validate/validate.proto\"G\n" +
+	"cluster.v1\x1a\x15auction/v1/item.proto\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\"L\n" +
 	"\x04Page\x12\x1f\n" +
-	"\x05limit\x18\x01 \x01(\rB\t\xbaH\x06*\x04\x18d(\x01R\x05limit\x12\x1e\n" +
-	"\x05token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x05token\"-\n" +
-	"\x10FetchItemRequest\x12\x19\n" +
-	"\x02id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x02id\"D\n" +
+	"\x05limit\x18\x01 \x01(\rB\t\xbaH\x06*\x04\x18d(\x01R\x05limit\x12#\n" +
+	"\x05token\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b襩\x03\x01\x18\x80\x04R\x05token\"2\n" +
+	"\x10FetchItemRequest\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x02id\"D\n" +
 	"\x11FetchItemResponse\x12/\n" +
-	"\x04item\x18\x01 \x01(\v2\x1b.auction.v1.ItemWithHistoryR\x04item\"g\n" +
-	"\x17FetchItemsByNameRequest\x12\x1e\n" +
-	"\x04name\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12,\n" +
+	"\x04item\x18\x01 \x01(\v2\x1b.auction.v1.ItemWithHistoryR\x04item\"l\n" +
+	"\x17FetchItemsByNameRequest\x12#\n" +
+	"\x04name\x18\x01 \x01(\tB\x0f\xbaH\fr\n" +
+	"३\x03\x01\x10\x01\x18\xc8\x01R\x04name\x12,\n" +
 	"\x04page\x18\x02 \x01(\v2\x10.cluster.v1.PageB\x06\xbaH\x03\xc8\x01\x01R\x04page\"u\n" +
 	"\x18FetchItemsByNameResponse\x121\n" +
 	"\x05items\x18\x01 \x03(\v2\x1b.auction.v1.ItemWithHistoryR\x05items\x12&\n" +

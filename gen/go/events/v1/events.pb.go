@@ -31,9 +31,11 @@ type Envelope struct {
 	// event_id identifies the write; a redelivered event has the same id, which
 	// is what makes storing it idempotent. A UUID.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// accepted_at is when the dispatcher accepted the write.
+	// accepted_at is when the dispatcher accepted the write. Between 1970-01-01T00:00:00Z and 24
+	// hours after the server's clock.
 	AcceptedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
-	// request_id identifies the API request that carried the write.
+	// request_id identifies the API request that carried the write: 1 to 128 letters, digits, '.',
+	// '_', ':' and '-' (what the dispatcher accepts in an X-Request-Id header).
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -322,7 +324,8 @@ type AuditRecord struct {
 	ClientId string `protobuf:"bytes,7,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	// event_id is the id of the event a successful write produced.
 	EventId string `protobuf:"bytes,8,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// time is when the request ended.
+	// time is when the request ended. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+	// clock.
 	Time          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -425,14 +428,14 @@ var File_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x16events/v1/events.proto\x12\tevents.v1\x1a\x15auction/v1/item.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n" +
+	"\x16events/v1/events.proto\x12\tevents.v1\x1a\x15auction/v1/item.proto\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n" +
 	"\bEnvelope\x12#\n" +
-	"\bevent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aeventId\x12C\n" +
-	"\vaccepted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"acceptedAt\x12)\n" +
+	"\bevent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aeventId\x12K\n" +
+	"\vaccepted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\n" +
+	"acceptedAt\x12.\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\"r\n" +
+	"request_id\x18\x03 \x01(\tB\x0f\xbaH\fr\n" +
+	"إ\xa9\x03\x01\x10\x01\x18\x80\x01R\trequestId\"r\n" +
 	"\tItemAdded\x127\n" +
 	"\benvelope\x18\x01 \x01(\v2\x13.events.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01R\benvelope\x12,\n" +
 	"\x04item\x18\x02 \x01(\v2\x10.auction.v1.ItemB\x06\xbaH\x03\xc8\x01\x01R\x04item\"p\n" +
@@ -446,7 +449,7 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"ItemPawned\x127\n" +
 	"\benvelope\x18\x01 \x01(\v2\x13.events.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01R\benvelope\x12,\n" +
-	"\x04pawn\x18\x02 \x01(\v2\x10.auction.v1.PawnB\x06\xbaH\x03\xc8\x01\x01R\x04pawn\"\xaa\x03\n" +
+	"\x04pawn\x18\x02 \x01(\v2\x10.auction.v1.PawnB\x06\xbaH\x03\xc8\x01\x01R\x04pawn\"\xb2\x03\n" +
 	"\vAuditRecord\x12 \n" +
 	"\x05route\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05route\x12?\n" +
@@ -460,8 +463,8 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12$\n" +
 	"\tclient_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\bclientId\x12\"\n" +
-	"\bevent_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x126\n" +
-	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x04timeB7Z5github.com/pawnshop/auction/gen/go/events/v1;eventsv1b\x06proto3"
+	"\bevent_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12>\n" +
+	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04timeB7Z5github.com/pawnshop/auction/gen/go/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_events_v1_events_proto_rawDescOnce sync.Once

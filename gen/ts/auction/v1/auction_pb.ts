@@ -6,6 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Category, ItemWithHistory, State } from "./item_pb.js";
 import { file_auction_v1_item } from "./item_pb.js";
+import { file_auction_v1_rules } from "./rules_pb.js";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auction/v1/auction.proto.
  */
 export const file_auction_v1_auction: GenFile = /*@__PURE__*/
-  fileDesc("ChhhdWN0aW9uL3YxL2F1Y3Rpb24ucHJvdG8SCmF1Y3Rpb24udjEi8wEKDkFkZEl0ZW1SZXF1ZXN0EikKAmlkGAEgASgJQh26SBrYAQFyFRhAMhFeW0EtWmEtejAtOS5fLV0rJBIYCgRuYW1lGAIgASgJQgq6SAdyBRABGMgBEjIKCGNhdGVnb3J5GAMgASgOMhQuYXVjdGlvbi52MS5DYXRlZ29yeUIKukgHggEEEAEgABIcCgtwcmljZV9jZW50cxgEIAEoA0IHukgEIgIgABIsCgVzdGF0ZRgFIAEoDjIRLmF1Y3Rpb24udjEuU3RhdGVCCrpIB4IBBBABIAASHAoKYWdlX21vbnRocxgGIAEoDUIIukgFKgMY4F0iYwoPQWRkSXRlbVJlc3BvbnNlEg8KB2l0ZW1faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSLQoMd3JpdGVfc3RhdHVzGAMgASgOMhcuYXVjdGlvbi52MS5Xcml0ZVN0YXR1cyK5AQoOQnV5SXRlbVJlcXVlc3QSMAoJY2xpZW50X2lkGAEgASgJQh26SBpyGBABGEAyEl5bQS1aYS16MC05Ll9ALV0rJBItCgdpdGVtX2lkGAIgASgJQhy6SBlyFxABGEAyEV5bQS1aYS16MC05Ll8tXSskEhwKC3ByaWNlX2NlbnRzGAMgASgDQge6SAQiAiAAEigKBGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKD0J1eUl0ZW1SZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRItCgx3cml0ZV9zdGF0dXMYAiABKA4yFy5hdWN0aW9uLnYxLldyaXRlU3RhdHVzItABCg9TZWxsSXRlbVJlcXVlc3QSMAoJY2xpZW50X2lkGAEgASgJQh26SBpyGBABGEAyEl5bQS1aYS16MC05Ll9ALV0rJBItCgdpdGVtX2lkGAIgASgJQhy6SBlyFxABGEAyEV5bQS1aYS16MC05Ll8tXSskEhwKC3ByaWNlX2NlbnRzGAMgASgDQge6SAQiAiAAEigKBGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHByb2ZpdF9jZW50cxgFIAEoAyJTChBTZWxsSXRlbVJlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJEi0KDHdyaXRlX3N0YXR1cxgCIAEoDjIXLmF1Y3Rpb24udjEuV3JpdGVTdGF0dXMi9gEKD1Bhd25JdGVtUmVxdWVzdBIwCgljbGllbnRfaWQYASABKAlCHbpIGnIYEAEYQDISXltBLVphLXowLTkuX0AtXSskEi0KB2l0ZW1faWQYAiABKAlCHLpIGXIXEAEYQDIRXltBLVphLXowLTkuXy1dKyQSHAoLcHJpY2VfY2VudHMYAyABKANCB7pIBCICIAASGgoJdGF4X2NlbnRzGAQgASgDQge6SAQiAigAEigKBGRhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KCmxpbWl0X2RheXMYBiABKA1CCrpIByoFGMIcKAEiUwoQUGF3bkl0ZW1SZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRItCgx3cml0ZV9zdGF0dXMYAiABKA4yFy5hdWN0aW9uLnYxLldyaXRlU3RhdHVzIjoKDkdldEl0ZW1SZXF1ZXN0EigKAmlkGAEgASgJQhy6SBlyFxABGEAyEV5bQS1aYS16MC05Ll8tXSskIjwKD0dldEl0ZW1SZXNwb25zZRIpCgRpdGVtGAEgASgLMhsuYXVjdGlvbi52MS5JdGVtV2l0aEhpc3Rvcnki7AEKEExpc3RJdGVtc1JlcXVlc3QSGgoEbmFtZRgBIAEoCUIKukgHcgUQARjIAUgAEjQKCGNhdGVnb3J5GAIgASgOMhQuYXVjdGlvbi52MS5DYXRlZ29yeUIKukgHggEEEAEgAEgAEi4KBXN0YXRlGAMgASgOMhEuYXVjdGlvbi52MS5TdGF0ZUIKukgHggEEEAEgAEgAEh0KBWxpbWl0GAQgASgNQgm6SAYqBBhkKAFIAYgBARIcCgpwYWdlX3Rva2VuGAUgASgJQgi6SAVyAxiABEIPCgZmaWx0ZXISBbpIAggBQggKBl9saW1pdCJYChFMaXN0SXRlbXNSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmF1Y3Rpb24udjEuSXRlbVdpdGhIaXN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSpiCgtXcml0ZVN0YXR1cxIcChhXUklURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZXUklURV9TVEFUVVNfUFVCTElTSEVEEAESGQoVV1JJVEVfU1RBVFVTX0JVRkZFUkVEEAIyqhcKDkF1Y3Rpb25TZXJ2aWNlEpcECgdBZGRJdGVtEhouYXVjdGlvbi52MS5BZGRJdGVtUmVxdWVzdBobLmF1Y3Rpb24udjEuQWRkSXRlbVJlc3BvbnNlItIDkkG6AwoFSXRlbXMSC0FkZCBhbiBpdGVtGtgBVmFsaWRhdGVzIHRoZSBpdGVtLCBhc3NpZ25zIGFuIGl0ZW0gaWQgd2hlbiBub25lIGlzIGdpdmVuLCBhbmQgcHVibGlzaGVzIGFuIGl0ZW0gZXZlbnQuIEFuc3dlcnMgMjAyIG9uY2UgdGhlIGV2ZW50IGlzIGR1cmFibGU7IHRoZSBpdGVtIGNhbiBiZSBmZXRjaGVkIGFzIHNvb24gYXMgYSB3b3JrZXIgaGFzIHN0b3JlZCBpdCAobm9ybWFsbHkgd2VsbCB1bmRlciBhIHNlY29uZCkuSmEKAzIwMhJaCjdBY2NlcHRlZDogdGhlIGl0ZW0gZXZlbnQgaXMgZHVyYWJsZSBhbmQgd2lsbCBiZSBzdG9yZWQuEh8KHRobLmF1Y3Rpb24udjEuQWRkSXRlbVJlc3BvbnNlSmYKAzQxMxJfCkZUaGUgcmVxdWVzdCBib2R5IGlzIGxhcmdlciB0aGFuIHRoZSBzZXJ2ZXIncyBsaW1pdCAoMSBNaUIgYnkgZGVmYXVsdCkuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3KC0+STAg46ASoiCS9pdGVtL2FkZBKZBAoHQnV5SXRlbRIaLmF1Y3Rpb24udjEuQnV5SXRlbVJlcXVlc3QaGy5hdWN0aW9uLnYxLkJ1eUl0ZW1SZXNwb25zZSLUA5JBtQMKB0FjdGlvbnMSDFJlY29yZCBhIGJ1eRp6VmFsaWRhdGVzIHRoZSBhY3Rpb24sIHJlZnVzZXMgY2xpZW50cyBvbiB0aGUgZnJhdWQgbGlzdCwgYW5kIHB1Ymxpc2hlcyBhIGJ1eSBldmVudC4gQW5zd2VycyAyMDIgb25jZSB0aGUgZXZlbnQgaXMgZHVyYWJsZS5KYAoDMjAyElkKNkFjY2VwdGVkOiB0aGUgYnV5IGV2ZW50IGlzIGR1cmFibGUgYW5kIHdpbGwgYmUgc3RvcmVkLhIfCh0aGy5hdWN0aW9uLnYxLkJ1eUl0ZW1SZXNwb25zZUpWCgM0MDMSTwo2VGhlIGNsaWVudCBpcyBvbiB0aGUgZnJhdWQgbGlzdDsgbm90aGluZyB3YXMgcmVjb3JkZWQuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3JKZgoDNDEzEl8KRlRoZSByZXF1ZXN0IGJvZHkgaXMgbGFyZ2VyIHRoYW4gdGhlIHNlcnZlcidzIGxpbWl0ICgxIE1pQiBieSBkZWZhdWx0KS4SFQoTGhEuYXVjdGlvbi52MS5FcnJvcoLT5JMCFToBKiIQL2l0ZW0vYWN0aW9uL2J1eRKhBAoIU2VsbEl0ZW0SGy5hdWN0aW9uLnYxLlNlbGxJdGVtUmVxdWVzdBocLmF1Y3Rpb24udjEuU2VsbEl0ZW1SZXNwb25zZSLZA5JBuQMKB0FjdGlvbnMSDVJlY29yZCBhIHNlbGwae1ZhbGlkYXRlcyB0aGUgYWN0aW9uLCByZWZ1c2VzIGNsaWVudHMgb24gdGhlIGZyYXVkIGxpc3QsIGFuZCBwdWJsaXNoZXMgYSBzZWxsIGV2ZW50LiBBbnN3ZXJzIDIwMiBvbmNlIHRoZSBldmVudCBpcyBkdXJhYmxlLkpiCgMyMDISWwo3QWNjZXB0ZWQ6IHRoZSBzZWxsIGV2ZW50IGlzIGR1cmFibGUgYW5kIHdpbGwgYmUgc3RvcmVkLhIgCh4aHC5hdWN0aW9uLnYxLlNlbGxJdGVtUmVzcG9uc2VKVgoDNDAzEk8KNlRoZSBjbGllbnQgaXMgb24gdGhlIGZyYXVkIGxpc3Q7IG5vdGhpbmcgd2FzIHJlY29yZGVkLhIVChMaES5hdWN0aW9uLnYxLkVycm9ySmYKAzQxMxJfCkZUaGUgcmVxdWVzdCBib2R5IGlzIGxhcmdlciB0aGFuIHRoZSBzZXJ2ZXIncyBsaW1pdCAoMSBNaUIgYnkgZGVmYXVsdCkuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3KC0+STAhY6ASoiES9pdGVtL2FjdGlvbi9zZWxsEqEECghQYXduSXRlbRIbLmF1Y3Rpb24udjEuUGF3bkl0ZW1SZXF1ZXN0GhwuYXVjdGlvbi52MS5QYXduSXRlbVJlc3BvbnNlItkDkkG5AwoHQWN0aW9ucxINUmVjb3JkIGEgcGF3bhp7VmFsaWRhdGVzIHRoZSBhY3Rpb24sIHJlZnVzZXMgY2xpZW50cyBvbiB0aGUgZnJhdWQgbGlzdCwgYW5kIHB1Ymxpc2hlcyBhIHBhd24gZXZlbnQuIEFuc3dlcnMgMjAyIG9uY2UgdGhlIGV2ZW50IGlzIGR1cmFibGUuSmIKAzIwMhJbCjdBY2NlcHRlZDogdGhlIHBhd24gZXZlbnQgaXMgZHVyYWJsZSBhbmQgd2lsbCBiZSBzdG9yZWQuEiAKHhocLmF1Y3Rpb24udjEuUGF3bkl0ZW1SZXNwb25zZUpWCgM0MDMSTwo2VGhlIGNsaWVudCBpcyBvbiB0aGUgZnJhdWQgbGlzdDsgbm90aGluZyB3YXMgcmVjb3JkZWQuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3JKZgoDNDEzEl8KRlRoZSByZXF1ZXN0IGJvZHkgaXMgbGFyZ2VyIHRoYW4gdGhlIHNlcnZlcidzIGxpbWl0ICgxIE1pQiBieSBkZWZhdWx0KS4SFQoTGhEuYXVjdGlvbi52MS5FcnJvcoLT5JMCFjoBKiIRL2l0ZW0vYWN0aW9uL3Bhd24SuQIKB0dldEl0ZW0SGi5hdWN0aW9uLnYxLkdldEl0ZW1SZXF1ZXN0GhsuYXVjdGlvbi52MS5HZXRJdGVtUmVzcG9uc2Ui9AGSQdgBCgVJdGVtcxITRmV0Y2ggYW4gaXRlbSBieSBpZBo+UmV0dXJucyB0aGUgaXRlbSB3aXRoIGl0cyBidXlzLCBzZWxscyBhbmQgcGF3bnMsIG9sZGVzdCBmaXJzdC5KRAoDMjAwEj0KGlRoZSBpdGVtIHdpdGggaXRzIGhpc3RvcnkuEh8KHRobLmF1Y3Rpb24udjEuR2V0SXRlbVJlc3BvbnNlSjQKAzQwNBItChRObyBpdGVtIGhhcyB0aGlzIGlkLhIVChMaES5hdWN0aW9uLnYxLkVycm9ygtPkkwISEhAvaXRlbS9mZXRjaC97aWR9Et0DCglMaXN0SXRlbXMSHC5hdWN0aW9uLnYxLkxpc3RJdGVtc1JlcXVlc3QaHS5hdWN0aW9uLnYxLkxpc3RJdGVtc1Jlc3BvbnNlIpIDkkH7AgoFSXRlbXMSJkZldGNoIGl0ZW1zIGJ5IG5hbWUsIGNhdGVnb3J5IG9yIHN0YXRlGu0BR2l2ZSBleGFjdGx5IG9uZSBvZiBgbmFtZWAsIGBjYXRlZ29yeWAgb3IgYHN0YXRlYC4gUmV0dXJucyBhdCBtb3N0IGBsaW1pdGAgaXRlbXMgKGRlZmF1bHQgMTAsIGF0IG1vc3QgMTAwKSBvcmRlcmVkIGJ5IGlkOyBwYXNzIGBuZXh0UGFnZVRva2VuYCBiYWNrIGFzIGBwYWdlVG9rZW5gIGZvciB0aGUgbmV4dCBwYWdlLiBBbiBlbXB0eSBgbmV4dFBhZ2VUb2tlbmAgbWVhbnMgdGhlcmUgYXJlIG5vIG1vcmUgaXRlbXMuSloKAzIwMBJTCi5PbmUgcGFnZSBvZiBtYXRjaGluZyBpdGVtcyB3aXRoIHRoZWlyIGhpc3RvcnkuEiEKHxodLmF1Y3Rpb24udjEuTGlzdEl0ZW1zUmVzcG9uc2WC0+STAg0SCy9pdGVtL2ZldGNoQpQNWjdnaXRodWIuY29tL3Bhd25zaG9wL2F1Y3Rpb24vZ2VuL2dvL2F1Y3Rpb24vdjE7YXVjdGlvbnYxkkHXDBKPCAoVUGF3biBzaG9wIGF1Y3Rpb24gQVBJEvAHVGhlIHB1YmxpYyBBUEkgb2YgdGhlIHBhd24gc2hvcCBhdWN0aW9uIHBsYXRmb3JtLCBzZXJ2ZWQgYnkgdGhlIGRpc3BhdGNoZXIuCgpXcml0ZXMgKGFkZCBhbiBpdGVtOyBidXksIHNlbGwgb3IgcGF3biBvbmUpIGFyZSB2YWxpZGF0ZWQsIHRoZW4gcHVibGlzaGVkIGFzIGV2ZW50cyBhbmQgc3RvcmVkIGJ5IHRoZSB3b3JrZXJzIGFzeW5jaHJvbm91c2x5OiBhIHdyaXRlIGFuc3dlcnMgKioyMDIgQWNjZXB0ZWQqKiB3aXRoIHRoZSBldmVudCBpZCBvbmNlIHRoZSBldmVudCBpcyBkdXJhYmxlLiBSZWFkcyBmZXRjaCBpdGVtcyB3aXRoIHRoZWlyIGhpc3Rvcnkgb2YgYnV5cywgc2VsbHMgYW5kIHBhd25zIGZyb20gYSB3b3JrZXIuCgpUaGUgc2FtZSBzZXJ2aWNlIGlzIHNlcnZlZCBvdmVyIFJFU1QgKHRoZXNlIHJvdXRlcyksIENvbm5lY3QsIGdSUEMgYW5kIGdSUEMtV2ViIGF0IGAvYXVjdGlvbi52MS5BdWN0aW9uU2VydmljZS88TWV0aG9kPmAgb24gdGhlIHNhbWUgcG9ydC4KCkNvbnZlbnRpb25zOgotIE1vbmV5IGlzIGFuIGludGVnZXIgbnVtYmVyIG9mIG1pbm9yIGN1cnJlbmN5IHVuaXRzIChjZW50cyk6IGBwcmljZUNlbnRzOiAxOTk5YCBpcyAxOS45OS4KLSBKU09OIGZpZWxkIG5hbWVzIGFyZSBsb3dlckNhbWVsQ2FzZTsgZW51bXMgYXJlIHN0cmluZ3Mgd2l0aCB0aGVpciB0eXBlIHByZWZpeCwgZm9yIGV4YW1wbGUgYENBVEVHT1JZX01PVE9SYCBhbmQgYFNUQVRFX0dPT0RgIChPcGVuQVBJIHYyIGNhbm5vdCBzaG93IHRoZSBwcmVmaXgtZnJlZSBuYW1lcykuCi0gYEdFVCAvaXRlbS9mZXRjaGAgdGFrZXMgZXhhY3RseSBvbmUgb2YgYG5hbWVgLCBgY2F0ZWdvcnlgIG9yIGBzdGF0ZWA7IE9wZW5BUEkgdjIgY2Fubm90IGV4cHJlc3MgdGhpcyBvbmUtb2YsIHNvIHRoZSBkb2N1bWVudCBsaXN0cyBhbGwgdGhyZWUgYXMgb3B0aW9uYWwuCi0gRXZlcnkgZXJyb3IgaGFzIHRoZSBib2R5IGRlc2NyaWJlZCBieSBgRXJyb3JgLCB0aGUgQ29ubmVjdCBlcnJvciBmb3JtYXQuMgMxLjAyEGFwcGxpY2F0aW9uL2pzb246EGFwcGxpY2F0aW9uL2pzb25SjwEKAzQwMBKHAQpuVGhlIHJlcXVlc3QgaXMgaW52YWxpZDogbWFsZm9ybWVkIEpTT04sIG9yIGZpZWxkcyB0aGF0IGJyZWFrIHRoZWlyIHJ1bGVzLiBUaGUgYm9keSBuYW1lcyBldmVyeSB2aW9sYXRlZCBmaWVsZC4SFQoTGhEuYXVjdGlvbi52MS5FcnJvclJ1CgM1MDASbgpVQW4gdW5leHBlY3RlZCBmYWlsdXJlOyB0aGUgY2F1c2UgaXMgbG9nZ2VkIGJ5IHRoZSBzZXJ2ZXIsIHRoZSBib2R5IHNheXMgbm90aGluZyBtb3JlLhIVChMaES5hdWN0aW9uLnYxLkVycm9yUsMBCgM1MDMSuwEKoQFBIGJhY2tlbmQgdGhlIGNhbGwgbmVlZHMgaXMgdW5hdmFpbGFibGUgKGZvciByZWFkczogbm8gd29ya2VyIGhhcyBqb2luZWQ7IGZvciB3cml0ZXM6IG5laXRoZXIgdGhlIGJyb2tlciBub3IgdGhlIHdyaXRlIGJ1ZmZlciBhY2NlcHRlZCB0aGUgZXZlbnQpLiBTYWZlIHRvIHJldHJ5LhIVChMaES5hdWN0aW9uLnYxLkVycm9yah0KBUl0ZW1zEhRBZGQgYW5kIGZldGNoIGl0ZW1zLmoxCgdBY3Rpb25zEiZSZWNvcmQgYnV5cywgc2VsbHMgYW5kIHBhd25zIG9mIGl0ZW1zLmIGcHJvdG8z", [file_auction_v1_item, file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_protoc_gen_openapiv2_options_annotations]);
+  fileDesc("ChhhdWN0aW9uL3YxL2F1Y3Rpb24ucHJvdG8SCmF1Y3Rpb24udjEi8QEKDkFkZEl0ZW1SZXF1ZXN0EhsKAmlkGAEgASgJQg+6SAzYAQFyB8ilqQMBGEASHQoEbmFtZRgCIAEoCUIPukgMcgrgpakDARABGMgBEjIKCGNhdGVnb3J5GAMgASgOMhQuYXVjdGlvbi52MS5DYXRlZ29yeUIKukgHggEEEAEgABIjCgtwcmljZV9jZW50cxgEIAEoA0IOukgLIgkYgKCUpY0dIAASLAoFc3RhdGUYBSABKA4yES5hdWN0aW9uLnYxLlN0YXRlQgq6SAeCAQQQASAAEhwKCmFnZV9tb250aHMYBiABKA1CCLpIBSoDGOBdImMKD0FkZEl0ZW1SZXNwb25zZRIPCgdpdGVtX2lkGAEgASgJEhAKCGV2ZW50X2lkGAIgASgJEi0KDHdyaXRlX3N0YXR1cxgDIAEoDjIXLmF1Y3Rpb24udjEuV3JpdGVTdGF0dXMisAEKDkJ1eUl0ZW1SZXF1ZXN0EiEKCWNsaWVudF9pZBgBIAEoCUIOukgLcgnQpakDARABGEASHwoHaXRlbV9pZBgCIAEoCUIOukgLcgnIpakDARABGEASIwoLcHJpY2VfY2VudHMYAyABKANCDrpICyIJGICglKWNHSAAEjUKBGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgu6SAiyAQXoq6kDASJSCg9CdXlJdGVtUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSLQoMd3JpdGVfc3RhdHVzGAIgASgOMhcuYXVjdGlvbi52MS5Xcml0ZVN0YXR1cyLgAQoPU2VsbEl0ZW1SZXF1ZXN0EiEKCWNsaWVudF9pZBgBIAEoCUIOukgLcgnQpakDARABGEASHwoHaXRlbV9pZBgCIAEoCUIOukgLcgnIpakDARABGEASIwoLcHJpY2VfY2VudHMYAyABKANCDrpICyIJGICglKWNHSAAEjUKBGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgu6SAiyAQXoq6kDARItCgxwcm9maXRfY2VudHMYBSABKANCF7pIFCISGICglKWNHSiA4Ova8uL///8BIlMKEFNlbGxJdGVtUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkSLQoMd3JpdGVfc3RhdHVzGAIgASgOMhcuYXVjdGlvbi52MS5Xcml0ZVN0YXR1cyL0AQoPUGF3bkl0ZW1SZXF1ZXN0EiEKCWNsaWVudF9pZBgBIAEoCUIOukgLcgnQpakDARABGEASHwoHaXRlbV9pZBgCIAEoCUIOukgLcgnIpakDARABGEASIwoLcHJpY2VfY2VudHMYAyABKANCDrpICyIJGICglKWNHSAAEiEKCXRheF9jZW50cxgEIAEoA0IOukgLIgkYgKCUpY0dKAASNQoEZGF0ZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCC7pICLIBBeirqQMBEh4KCmxpbWl0X2RheXMYBiABKA1CCrpIByoFGMIcKAEiUwoQUGF3bkl0ZW1SZXNwb25zZRIQCghldmVudF9pZBgBIAEoCRItCgx3cml0ZV9zdGF0dXMYAiABKA4yFy5hdWN0aW9uLnYxLldyaXRlU3RhdHVzIiwKDkdldEl0ZW1SZXF1ZXN0EhoKAmlkGAEgASgJQg66SAtyCcilqQMBEAEYQCI8Cg9HZXRJdGVtUmVzcG9uc2USKQoEaXRlbRgBIAEoCzIbLmF1Y3Rpb24udjEuSXRlbVdpdGhIaXN0b3J5IvYBChBMaXN0SXRlbXNSZXF1ZXN0Eh8KBG5hbWUYASABKAlCD7pIDHIK4KWpAwEQARjIAUgAEjQKCGNhdGVnb3J5GAIgASgOMhQuYXVjdGlvbi52MS5DYXRlZ29yeUIKukgHggEEEAEgAEgAEi4KBXN0YXRlGAMgASgOMhEuYXVjdGlvbi52MS5TdGF0ZUIKukgHggEEEAEgAEgAEh0KBWxpbWl0GAQgASgNQgm6SAYqBBhkKAFIAYgBARIhCgpwYWdlX3Rva2VuGAUgASgJQg26SApyCOilqQMBGIAEQg8KBmZpbHRlchIFukgCCAFCCAoGX2xpbWl0IlgKEUxpc3RJdGVtc1Jlc3BvbnNlEioKBWl0ZW1zGAEgAygLMhsuYXVjdGlvbi52MS5JdGVtV2l0aEhpc3RvcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKmIKC1dyaXRlU3RhdHVzEhwKGFdSSVRFX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFldSSVRFX1NUQVRVU19QVUJMSVNIRUQQARIZChVXUklURV9TVEFUVVNfQlVGRkVSRUQQAjKqFwoOQXVjdGlvblNlcnZpY2USlwQKB0FkZEl0ZW0SGi5hdWN0aW9uLnYxLkFkZEl0ZW1SZXF1ZXN0GhsuYXVjdGlvbi52MS5BZGRJdGVtUmVzcG9uc2Ui0gOSQboDCgVJdGVtcxILQWRkIGFuIGl0ZW0a2AFWYWxpZGF0ZXMgdGhlIGl0ZW0sIGFzc2lnbnMgYW4gaXRlbSBpZCB3aGVuIG5vbmUgaXMgZ2l2ZW4sIGFuZCBwdWJsaXNoZXMgYW4gaXRlbSBldmVudC4gQW5zd2VycyAyMDIgb25jZSB0aGUgZXZlbnQgaXMgZHVyYWJsZTsgdGhlIGl0ZW0gY2FuIGJlIGZldGNoZWQgYXMgc29vbiBhcyBhIHdvcmtlciBoYXMgc3RvcmVkIGl0IChub3JtYWxseSB3ZWxsIHVuZGVyIGEgc2Vjb25kKS5KYQoDMjAyEloKN0FjY2VwdGVkOiB0aGUgaXRlbSBldmVudCBpcyBkdXJhYmxlIGFuZCB3aWxsIGJlIHN0b3JlZC4SHwodGhsuYXVjdGlvbi52MS5BZGRJdGVtUmVzcG9uc2VKZgoDNDEzEl8KRlRoZSByZXF1ZXN0IGJvZHkgaXMgbGFyZ2VyIHRoYW4gdGhlIHNlcnZlcidzIGxpbWl0ICgxIE1pQiBieSBkZWZhdWx0KS4SFQoTGhEuYXVjdGlvbi52MS5FcnJvcoLT5JMCDjoBKiIJL2l0ZW0vYWRkEpkECgdCdXlJdGVtEhouYXVjdGlvbi52MS5CdXlJdGVtUmVxdWVzdBobLmF1Y3Rpb24udjEuQnV5SXRlbVJlc3BvbnNlItQDkkG1AwoHQWN0aW9ucxIMUmVjb3JkIGEgYnV5GnpWYWxpZGF0ZXMgdGhlIGFjdGlvbiwgcmVmdXNlcyBjbGllbnRzIG9uIHRoZSBmcmF1ZCBsaXN0LCBhbmQgcHVibGlzaGVzIGEgYnV5IGV2ZW50LiBBbnN3ZXJzIDIwMiBvbmNlIHRoZSBldmVudCBpcyBkdXJhYmxlLkpgCgMyMDISWQo2QWNjZXB0ZWQ6IHRoZSBidXkgZXZlbnQgaXMgZHVyYWJsZSBhbmQgd2lsbCBiZSBzdG9yZWQuEh8KHRobLmF1Y3Rpb24udjEuQnV5SXRlbVJlc3BvbnNlSlYKAzQwMxJPCjZUaGUgY2xpZW50IGlzIG9uIHRoZSBmcmF1ZCBsaXN0OyBub3RoaW5nIHdhcyByZWNvcmRlZC4SFQoTGhEuYXVjdGlvbi52MS5FcnJvckpmCgM0MTMSXwpGVGhlIHJlcXVlc3QgYm9keSBpcyBsYXJnZXIgdGhhbiB0aGUgc2VydmVyJ3MgbGltaXQgKDEgTWlCIGJ5IGRlZmF1bHQpLhIVChMaES5hdWN0aW9uLnYxLkVycm9ygtPkkwIVOgEqIhAvaXRlbS9hY3Rpb24vYnV5EqEECghTZWxsSXRlbRIbLmF1Y3Rpb24udjEuU2VsbEl0ZW1SZXF1ZXN0GhwuYXVjdGlvbi52MS5TZWxsSXRlbVJlc3BvbnNlItkDkkG5AwoHQWN0aW9ucxINUmVjb3JkIGEgc2VsbBp7VmFsaWRhdGVzIHRoZSBhY3Rpb24sIHJlZnVzZXMgY2xpZW50cyBvbiB0aGUgZnJhdWQgbGlzdCwgYW5kIHB1Ymxpc2hlcyBhIHNlbGwgZXZlbnQuIEFuc3dlcnMgMjAyIG9uY2UgdGhlIGV2ZW50IGlzIGR1cmFibGUuSmIKAzIwMhJbCjdBY2NlcHRlZDogdGhlIHNlbGwgZXZlbnQgaXMgZHVyYWJsZSBhbmQgd2lsbCBiZSBzdG9yZWQuEiAKHhocLmF1Y3Rpb24udjEuU2VsbEl0ZW1SZXNwb25zZUpWCgM0MDMSTwo2VGhlIGNsaWVudCBpcyBvbiB0aGUgZnJhdWQgbGlzdDsgbm90aGluZyB3YXMgcmVjb3JkZWQuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3JKZgoDNDEzEl8KRlRoZSByZXF1ZXN0IGJvZHkgaXMgbGFyZ2VyIHRoYW4gdGhlIHNlcnZlcidzIGxpbWl0ICgxIE1pQiBieSBkZWZhdWx0KS4SFQoTGhEuYXVjdGlvbi52MS5FcnJvcoLT5JMCFjoBKiIRL2l0ZW0vYWN0aW9uL3NlbGwSoQQKCFBhd25JdGVtEhsuYXVjdGlvbi52MS5QYXduSXRlbVJlcXVlc3QaHC5hdWN0aW9uLnYxLlBhd25JdGVtUmVzcG9uc2Ui2QOSQbkDCgdBY3Rpb25zEg1SZWNvcmQgYSBwYXduGntWYWxpZGF0ZXMgdGhlIGFjdGlvbiwgcmVmdXNlcyBjbGllbnRzIG9uIHRoZSBmcmF1ZCBsaXN0LCBhbmQgcHVibGlzaGVzIGEgcGF3biBldmVudC4gQW5zd2VycyAyMDIgb25jZSB0aGUgZXZlbnQgaXMgZHVyYWJsZS5KYgoDMjAyElsKN0FjY2VwdGVkOiB0aGUgcGF3biBldmVudCBpcyBkdXJhYmxlIGFuZCB3aWxsIGJlIHN0b3JlZC4SIAoeGhwuYXVjdGlvbi52MS5QYXduSXRlbVJlc3BvbnNlSlYKAzQwMxJPCjZUaGUgY2xpZW50IGlzIG9uIHRoZSBmcmF1ZCBsaXN0OyBub3RoaW5nIHdhcyByZWNvcmRlZC4SFQoTGhEuYXVjdGlvbi52MS5FcnJvckpmCgM0MTMSXwpGVGhlIHJlcXVlc3QgYm9keSBpcyBsYXJnZXIgdGhhbiB0aGUgc2VydmVyJ3MgbGltaXQgKDEgTWlCIGJ5IGRlZmF1bHQpLhIVChMaES5hdWN0aW9uLnYxLkVycm9ygtPkkwIWOgEqIhEvaXRlbS9hY3Rpb24vcGF3bhK5AgoHR2V0SXRlbRIaLmF1Y3Rpb24udjEuR2V0SXRlbVJlcXVlc3QaGy5hdWN0aW9uLnYxLkdldEl0ZW1SZXNwb25zZSL0AZJB2AEKBUl0ZW1zEhNGZXRjaCBhbiBpdGVtIGJ5IGlkGj5SZXR1cm5zIHRoZSBpdGVtIHdpdGggaXRzIGJ1eXMsIHNlbGxzIGFuZCBwYXducywgb2xkZXN0IGZpcnN0LkpECgMyMDASPQoaVGhlIGl0ZW0gd2l0aCBpdHMgaGlzdG9yeS4SHwodGhsuYXVjdGlvbi52MS5HZXRJdGVtUmVzcG9uc2VKNAoDNDA0Ei0KFE5vIGl0ZW0gaGFzIHRoaXMgaWQuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3KC0+STAhISEC9pdGVtL2ZldGNoL3tpZH0S3QMKCUxpc3RJdGVtcxIcLmF1Y3Rpb24udjEuTGlzdEl0ZW1zUmVxdWVzdBodLmF1Y3Rpb24udjEuTGlzdEl0ZW1zUmVzcG9uc2UikgOSQfsCCgVJdGVtcxImRmV0Y2ggaXRlbXMgYnkgbmFtZSwgY2F0ZWdvcnkgb3Igc3RhdGUa7QFHaXZlIGV4YWN0bHkgb25lIG9mIGBuYW1lYCwgYGNhdGVnb3J5YCBvciBgc3RhdGVgLiBSZXR1cm5zIGF0IG1vc3QgYGxpbWl0YCBpdGVtcyAoZGVmYXVsdCAxMCwgYXQgbW9zdCAxMDApIG9yZGVyZWQgYnkgaWQ7IHBhc3MgYG5leHRQYWdlVG9rZW5gIGJhY2sgYXMgYHBhZ2VUb2tlbmAgZm9yIHRoZSBuZXh0IHBhZ2UuIEFuIGVtcHR5IGBuZXh0UGFnZVRva2VuYCBtZWFucyB0aGVyZSBhcmUgbm8gbW9yZSBpdGVtcy5KWgoDMjAwElMKLk9uZSBwYWdlIG9mIG1hdGNoaW5nIGl0ZW1zIHdpdGggdGhlaXIgaGlzdG9yeS4SIQofGh0uYXVjdGlvbi52MS5MaXN0SXRlbXNSZXNwb25zZYLT5JMCDRILL2l0ZW0vZmV0Y2hClA1aN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vYXVjdGlvbi92MTthdWN0aW9udjGSQdcMEo8IChVQYXduIHNob3AgYXVjdGlvbiBBUEkS8AdUaGUgcHVibGljIEFQSSBvZiB0aGUgcGF3biBzaG9wIGF1Y3Rpb24gcGxhdGZvcm0sIHNlcnZlZCBieSB0aGUgZGlzcGF0Y2hlci4KCldyaXRlcyAoYWRkIGFuIGl0ZW07IGJ1eSwgc2VsbCBvciBwYXduIG9uZSkgYXJlIHZhbGlkYXRlZCwgdGhlbiBwdWJsaXNoZWQgYXMgZXZlbnRzIGFuZCBzdG9yZWQgYnkgdGhlIHdvcmtlcnMgYXN5bmNocm9ub3VzbHk6IGEgd3JpdGUgYW5zd2VycyAqKjIwMiBBY2NlcHRlZCoqIHdpdGggdGhlIGV2ZW50IGlkIG9uY2UgdGhlIGV2ZW50IGlzIGR1cmFibGUuIFJlYWRzIGZldGNoIGl0ZW1zIHdpdGggdGhlaXIgaGlzdG9yeSBvZiBidXlzLCBzZWxscyBhbmQgcGF3bnMgZnJvbSBhIHdvcmtlci4KClRoZSBzYW1lIHNlcnZpY2UgaXMgc2VydmVkIG92ZXIgUkVTVCAodGhlc2Ugcm91dGVzKSwgQ29ubmVjdCwgZ1JQQyBhbmQgZ1JQQy1XZWIgYXQgYC9hdWN0aW9uLnYxLkF1Y3Rpb25TZXJ2aWNlLzxNZXRob2Q+YCBvbiB0aGUgc2FtZSBwb3J0LgoKQ29udmVudGlvbnM6Ci0gTW9uZXkgaXMgYW4gaW50ZWdlciBudW1iZXIgb2YgbWlub3IgY3VycmVuY3kgdW5pdHMgKGNlbnRzKTogYHByaWNlQ2VudHM6IDE5OTlgIGlzIDE5Ljk5LgotIEpTT04gZmllbGQgbmFtZXMgYXJlIGxvd2VyQ2FtZWxDYXNlOyBlbnVtcyBhcmUgc3RyaW5ncyB3aXRoIHRoZWlyIHR5cGUgcHJlZml4LCBmb3IgZXhhbXBsZSBgQ0FURUdPUllfTU9UT1JgIGFuZCBgU1RBVEVfR09PRGAgKE9wZW5BUEkgdjIgY2Fubm90IHNob3cgdGhlIHByZWZpeC1mcmVlIG5hbWVzKS4KLSBgR0VUIC9pdGVtL2ZldGNoYCB0YWtlcyBleGFjdGx5IG9uZSBvZiBgbmFtZWAsIGBjYXRlZ29yeWAgb3IgYHN0YXRlYDsgT3BlbkFQSSB2MiBjYW5ub3QgZXhwcmVzcyB0aGlzIG9uZS1vZiwgc28gdGhlIGRvY3VtZW50IGxpc3RzIGFsbCB0aHJlZSBhcyBvcHRpb25hbC4KLSBFdmVyeSBlcnJvciBoYXMgdGhlIGJvZHkgZGVzY3JpYmVkIGJ5IGBFcnJvcmAsIHRoZSBDb25uZWN0IGVycm9yIGZvcm1hdC4yAzEuMDIQYXBwbGljYXRpb24vanNvbjoQYXBwbGljYXRpb24vanNvblKPAQoDNDAwEocBCm5UaGUgcmVxdWVzdCBpcyBpbnZhbGlkOiBtYWxmb3JtZWQgSlNPTiwgb3IgZmllbGRzIHRoYXQgYnJlYWsgdGhlaXIgcnVsZXMuIFRoZSBib2R5IG5hbWVzIGV2ZXJ5IHZpb2xhdGVkIGZpZWxkLhIVChMaES5hdWN0aW9uLnYxLkVycm9yUnUKAzUwMBJuClVBbiB1bmV4cGVjdGVkIGZhaWx1cmU7IHRoZSBjYXVzZSBpcyBsb2dnZWQgYnkgdGhlIHNlcnZlciwgdGhlIGJvZHkgc2F5cyBub3RoaW5nIG1vcmUuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3JSwwEKAzUwMxK7AQqhAUEgYmFja2VuZCB0aGUgY2FsbCBuZWVkcyBpcyB1bmF2YWlsYWJsZSAoZm9yIHJlYWRzOiBubyB3b3JrZXIgaGFzIGpvaW5lZDsgZm9yIHdyaXRlczogbmVpdGhlciB0aGUgYnJva2VyIG5vciB0aGUgd3JpdGUgYnVmZmVyIGFjY2VwdGVkIHRoZSBldmVudCkuIFNhZmUgdG8gcmV0cnkuEhUKExoRLmF1Y3Rpb24udjEuRXJyb3JqHQoFSXRlbXMSFEFkZCBhbmQgZmV0Y2ggaXRlbXMuajEKB0FjdGlvbnMSJlJlY29yZCBidXlzLCBzZWxscyBhbmQgcGF3bnMgb2YgaXRlbXMuYgZwcm90bzM", [file_auction_v1_item, file_auction_v1_rules, file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_protoc_gen_openapiv2_options_annotations]);
 
 /**
  * AddItemRequest describes a new item.
@@ -26,15 +27,18 @@ export const file_auction_v1_auction: GenFile = /*@__PURE__*/
  */
 export type AddItemRequest = Message<"auction.v1.AddItemRequest"> & {
   /**
-   * id is the item id to use. Optional: when empty the dispatcher assigns one.
-   * Letters, digits, '.', '_' and '-', at most 64 characters.
+   * id is the item id to use. Optional: when empty the dispatcher assigns one. Letters, digits, '_'
+   * and '-' in parts joined by single dots (no '/', no '..', no leading or trailing dot), 1 to 64
+   * characters.
    *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
-   * name is the human-readable name, 1 to 200 characters.
+   * name is the human-readable name. Free text of 1 to 200 characters without control characters
+   * (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width space, word
+   * joiner, byte order mark, soft hyphen, bidi overrides).
    *
    * @generated from field: string name = 2;
    */
@@ -46,7 +50,8 @@ export type AddItemRequest = Message<"auction.v1.AddItemRequest"> & {
   category: Category;
 
   /**
-   * price_cents is the item's price in minor units (cents); above zero.
+   * price_cents is the item's price in minor units (cents); above zero and at most 1000000000000
+   * (10^12).
    *
    * @generated from field: int64 price_cents = 4;
    */
@@ -112,28 +117,33 @@ export const AddItemResponseSchema: GenMessage<AddItemResponse> = /*@__PURE__*/
  */
 export type BuyItemRequest = Message<"auction.v1.BuyItemRequest"> & {
   /**
-   * client_id identifies the client. Letters, digits, '.', '_', '@' and '-', 1 to 64 characters.
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
    *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
-   * item_id identifies the item, 1 to 64 characters.
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
    *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is what the shop paid, in minor units (cents); above zero.
+   * price_cents is what the shop paid, in minor units (cents); above zero and at most 1000000000000
+   * (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
-   * date is when the buy happened. Optional: defaults to the time the dispatcher accepts it.
+   * date is when the buy happened. Optional: defaults to the time the dispatcher accepts it. When
+   * given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
    *
    * @generated from field: google.protobuf.Timestamp date = 4;
    */
@@ -178,31 +188,41 @@ export const BuyItemResponseSchema: GenMessage<BuyItemResponse> = /*@__PURE__*/
  */
 export type SellItemRequest = Message<"auction.v1.SellItemRequest"> & {
   /**
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
+   *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is what the client paid, in minor units (cents); above zero.
+   * price_cents is what the client paid, in minor units (cents); above zero and at most
+   * 1000000000000 (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
-   * date is when the sale happened. Optional: defaults to the time the dispatcher accepts it.
+   * date is when the sale happened. Optional: defaults to the time the dispatcher accepts it. When
+   * given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
    *
    * @generated from field: google.protobuf.Timestamp date = 4;
    */
   date?: Timestamp | undefined;
 
   /**
-   * profit_cents is the shop's profit in minor units (cents); negative for a loss.
+   * profit_cents is the shop's profit in minor units (cents), negative for a loss; from
+   * -1000000000000 to 1000000000000 (±10^12).
    *
    * @generated from field: int64 profit_cents = 5;
    */
@@ -247,31 +267,40 @@ export const SellItemResponseSchema: GenMessage<SellItemResponse> = /*@__PURE__*
  */
 export type PawnItemRequest = Message<"auction.v1.PawnItemRequest"> & {
   /**
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
+   *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is the amount lent, in minor units (cents); above zero.
+   * price_cents is what the shop lent against the item, in minor units (cents); above zero and at
+   * most 1000000000000 (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
-   * tax_cents is the fee for the pawn, in minor units (cents); zero or more.
+   * tax_cents is the fee for the pawn, in minor units (cents); 0 to 1000000000000 (10^12).
    *
    * @generated from field: int64 tax_cents = 4;
    */
   taxCents: bigint;
 
   /**
-   * date is when the pawn happened. Optional: defaults to the time the dispatcher accepts it.
+   * date is when the pawn happened. Optional: defaults to the time the dispatcher accepts it. When
+   * given: between 1970-01-01T00:00:00Z and 24 hours after the server's clock.
    *
    * @generated from field: google.protobuf.Timestamp date = 5;
    */
@@ -323,6 +352,9 @@ export const PawnItemResponseSchema: GenMessage<PawnItemResponse> = /*@__PURE__*
  */
 export type GetItemRequest = Message<"auction.v1.GetItemRequest"> & {
   /**
+   * id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+   * '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -367,7 +399,9 @@ export type ListItemsRequest = Message<"auction.v1.ListItemsRequest"> & {
    */
   filter: {
     /**
-     * name matches items whose name is exactly this, 1 to 200 characters.
+     * name matches items whose name is exactly this. Free text of 1 to 200 characters without
+     * control characters (NUL, ESC, DEL, C1), line separators or invisible format characters
+     * (zero-width space, word joiner, byte order mark, soft hyphen, bidi overrides).
      *
      * @generated from field: string name = 1;
      */
@@ -399,7 +433,8 @@ export type ListItemsRequest = Message<"auction.v1.ListItemsRequest"> & {
   limit?: number | undefined;
 
   /**
-   * page_token is the next_page_token of the previous page; empty for the first page.
+   * page_token is the next_page_token of the previous page, unchanged; empty for the first page. At
+   * most 512 characters of letters, digits, '_' and '-' (tokens are base64url).
    *
    * @generated from field: string page_token = 5;
    */

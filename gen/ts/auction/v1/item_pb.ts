@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_auction_v1_rules } from "./rules_pb.js";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auction/v1/item.proto.
  */
 export const file_auction_v1_item: GenFile = /*@__PURE__*/
-  fileDesc("ChVhdWN0aW9uL3YxL2l0ZW0ucHJvdG8SCmF1Y3Rpb24udjEioAIKBEl0ZW0SKAoCaWQYASABKAlCHLpIGXIXEAEYQDIRXltBLVphLXowLTkuXy1dKyQSGAoEbmFtZRgCIAEoCUIKukgHcgUQARjIARIyCghjYXRlZ29yeRgDIAEoDjIULmF1Y3Rpb24udjEuQ2F0ZWdvcnlCCrpIB4IBBBABIAASHAoLcHJpY2VfY2VudHMYBCABKANCB7pIBCICIAASLAoFc3RhdGUYBSABKA4yES5hdWN0aW9uLnYxLlN0YXRlQgq6SAeCAQQQASAAEhwKCmFnZV9tb250aHMYBiABKA1CCLpIBSoDGOBdEjYKCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQEitgEKA0J1eRIwCgljbGllbnRfaWQYASABKAlCHbpIGnIYEAEYQDISXltBLVphLXowLTkuX0AtXSskEi0KB2l0ZW1faWQYAiABKAlCHLpIGXIXEAEYQDIRXltBLVphLXowLTkuXy1dKyQSHAoLcHJpY2VfY2VudHMYAyABKANCB7pIBCICIAASMAoEZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBASLNAQoEU2VsbBIwCgljbGllbnRfaWQYASABKAlCHbpIGnIYEAEYQDISXltBLVphLXowLTkuX0AtXSskEi0KB2l0ZW1faWQYAiABKAlCHLpIGXIXEAEYQDIRXltBLVphLXowLTkuXy1dKyQSHAoLcHJpY2VfY2VudHMYAyABKANCB7pIBCICIAASMAoEZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIUCgxwcm9maXRfY2VudHMYBSABKAMi8wEKBFBhd24SMAoJY2xpZW50X2lkGAEgASgJQh26SBpyGBABGEAyEl5bQS1aYS16MC05Ll9ALV0rJBItCgdpdGVtX2lkGAIgASgJQhy6SBlyFxABGEAyEV5bQS1aYS16MC05Ll8tXSskEhwKC3ByaWNlX2NlbnRzGAMgASgDQge6SAQiAiAAEhoKCXRheF9jZW50cxgEIAEoA0IHukgEIgIoABIwCgRkYXRlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEh4KCmxpbWl0X2RheXMYBiABKA1CCrpIByoFGMIcKAEikgEKD0l0ZW1XaXRoSGlzdG9yeRIeCgRpdGVtGAEgASgLMhAuYXVjdGlvbi52MS5JdGVtEh0KBGJ1eXMYAiADKAsyDy5hdWN0aW9uLnYxLkJ1eRIfCgVzZWxscxgDIAMoCzIQLmF1Y3Rpb24udjEuU2VsbBIfCgVwYXducxgEIAMoCzIQLmF1Y3Rpb24udjEuUGF3birHAQoIQ2F0ZWdvcnkSGAoUQ0FURUdPUllfVU5TUEVDSUZJRUQQABIUChBDQVRFR09SWV9SRUFESU5HEAESFwoTQ0FURUdPUllfQ09MTEVDVElPThACEhcKE0NBVEVHT1JZX0RFQ09SQVRJT04QAxIVChFDQVRFR09SWV9DTE9USElORxAEEhQKEENBVEVHT1JZX0pFV0VMUlkQBRISCg5DQVRFR09SWV9NT1RPUhAGEhgKFENBVEVHT1JZX0VMRUNUUk9OSUNTEAcqXQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABINCglTVEFURV9ORVcQARIOCgpTVEFURV9HT09EEAISDQoJU1RBVEVfQkFEEAMSDwoLU1RBVEVfRkFUQUwQBEI5WjdnaXRodWIuY29tL3Bhd25zaG9wL2F1Y3Rpb24vZ2VuL2dvL2F1Y3Rpb24vdjE7YXVjdGlvbnYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("ChVhdWN0aW9uL3YxL2l0ZW0ucHJvdG8SCmF1Y3Rpb24udjEipgIKBEl0ZW0SGgoCaWQYASABKAlCDrpIC3IJyKWpAwEQARhAEh0KBG5hbWUYAiABKAlCD7pIDHIK4KWpAwEQARjIARIyCghjYXRlZ29yeRgDIAEoDjIULmF1Y3Rpb24udjEuQ2F0ZWdvcnlCCrpIB4IBBBABIAASIwoLcHJpY2VfY2VudHMYBCABKANCDrpICyIJGICglKWNHSAAEiwKBXN0YXRlGAUgASgOMhEuYXVjdGlvbi52MS5TdGF0ZUIKukgHggEEEAEgABIcCgphZ2VfbW9udGhzGAYgASgNQgi6SAUqAxjgXRI+CgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwEiqAEKA0J1eRIhCgljbGllbnRfaWQYASABKAlCDrpIC3IJ0KWpAwEQARhAEh8KB2l0ZW1faWQYAiABKAlCDrpIC3IJyKWpAwEQARhAEiMKC3ByaWNlX2NlbnRzGAMgASgDQg66SAsiCRiAoJSljR0gABI4CgRkYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwEi2AEKBFNlbGwSIQoJY2xpZW50X2lkGAEgASgJQg66SAtyCdClqQMBEAEYQBIfCgdpdGVtX2lkGAIgASgJQg66SAtyCcilqQMBEAEYQBIjCgtwcmljZV9jZW50cxgDIAEoA0IOukgLIgkYgKCUpY0dIAASOAoEZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDrpIC8gBAbIBBeirqQMBEi0KDHByb2ZpdF9jZW50cxgFIAEoA0IXukgUIhIYgKCUpY0dKIDg69ry4v///wEi7AEKBFBhd24SIQoJY2xpZW50X2lkGAEgASgJQg66SAtyCdClqQMBEAEYQBIfCgdpdGVtX2lkGAIgASgJQg66SAtyCcilqQMBEAEYQBIjCgtwcmljZV9jZW50cxgDIAEoA0IOukgLIgkYgKCUpY0dIAASIQoJdGF4X2NlbnRzGAQgASgDQg66SAsiCRiAoJSljR0oABI4CgRkYXRlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwESHgoKbGltaXRfZGF5cxgGIAEoDUIKukgHKgUYwhwoASKSAQoPSXRlbVdpdGhIaXN0b3J5Eh4KBGl0ZW0YASABKAsyEC5hdWN0aW9uLnYxLkl0ZW0SHQoEYnV5cxgCIAMoCzIPLmF1Y3Rpb24udjEuQnV5Eh8KBXNlbGxzGAMgAygLMhAuYXVjdGlvbi52MS5TZWxsEh8KBXBhd25zGAQgAygLMhAuYXVjdGlvbi52MS5QYXduKscBCghDYXRlZ29yeRIYChRDQVRFR09SWV9VTlNQRUNJRklFRBAAEhQKEENBVEVHT1JZX1JFQURJTkcQARIXChNDQVRFR09SWV9DT0xMRUNUSU9OEAISFwoTQ0FURUdPUllfREVDT1JBVElPThADEhUKEUNBVEVHT1JZX0NMT1RISU5HEAQSFAoQQ0FURUdPUllfSkVXRUxSWRAFEhIKDkNBVEVHT1JZX01PVE9SEAYSGAoUQ0FURUdPUllfRUxFQ1RST05JQ1MQBypdCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEg0KCVNUQVRFX05FVxABEg4KClNUQVRFX0dPT0QQAhINCglTVEFURV9CQUQQAxIPCgtTVEFURV9GQVRBTBAEQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vYXVjdGlvbi92MTthdWN0aW9udjFiBnByb3RvMw", [file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * Item is a piece of goods the shop holds.
@@ -26,14 +27,17 @@ export const file_auction_v1_item: GenFile = /*@__PURE__*/
  */
 export type Item = Message<"auction.v1.Item"> & {
   /**
-   * id identifies the item. Letters, digits, '.', '_' and '-', 1 to 64 characters.
+   * id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+   * '..', no leading or trailing dot), 1 to 64 characters.
    *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
-   * name is the human-readable name, 1 to 200 characters.
+   * name is the human-readable name. Free text of 1 to 200 characters without control characters
+   * (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width space, word
+   * joiner, byte order mark, soft hyphen, bidi overrides).
    *
    * @generated from field: string name = 2;
    */
@@ -45,7 +49,8 @@ export type Item = Message<"auction.v1.Item"> & {
   category: Category;
 
   /**
-   * price_cents is the item's price in minor units (cents); above zero.
+   * price_cents is the item's price in minor units (cents); above zero and at most 1000000000000
+   * (10^12).
    *
    * @generated from field: int64 price_cents = 4;
    */
@@ -64,7 +69,8 @@ export type Item = Message<"auction.v1.Item"> & {
   ageMonths: number;
 
   /**
-   * created_at is when the dispatcher accepted the item.
+   * created_at is when the dispatcher accepted the item. Between 1970-01-01T00:00:00Z and 24 hours
+   * after the server's clock.
    *
    * @generated from field: google.protobuf.Timestamp created_at = 7;
    */
@@ -85,26 +91,33 @@ export const ItemSchema: GenMessage<Item> = /*@__PURE__*/
  */
 export type Buy = Message<"auction.v1.Buy"> & {
   /**
-   * client_id identifies the client. Letters, digits, '.', '_', '@' and '-', 1 to 64 characters.
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
    *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is what the shop paid, in minor units (cents); above zero.
+   * price_cents is what the shop paid, in minor units (cents); above zero and at most 1000000000000
+   * (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
-   * date is when the buy happened.
+   * date is when the buy happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+   * clock.
    *
    * @generated from field: google.protobuf.Timestamp date = 4;
    */
@@ -125,30 +138,41 @@ export const BuySchema: GenMessage<Buy> = /*@__PURE__*/
  */
 export type Sell = Message<"auction.v1.Sell"> & {
   /**
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
+   *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is what the client paid, in minor units (cents); above zero.
+   * price_cents is what the client paid, in minor units (cents); above zero and at most
+   * 1000000000000 (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
+   * date is when the sale happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+   * clock.
+   *
    * @generated from field: google.protobuf.Timestamp date = 4;
    */
   date?: Timestamp | undefined;
 
   /**
-   * profit_cents is the shop's profit on the sale in minor units (cents);
-   * negative for a sale at a loss.
+   * profit_cents is the shop's profit on the sale in minor units (cents), negative for a sale at a
+   * loss; from -1000000000000 to 1000000000000 (±10^12).
    *
    * @generated from field: int64 profit_cents = 5;
    */
@@ -169,30 +193,41 @@ export const SellSchema: GenMessage<Sell> = /*@__PURE__*/
  */
 export type Pawn = Message<"auction.v1.Pawn"> & {
   /**
+   * client_id identifies the client. Letters, digits, '_' and '-' in parts joined by single '.' or
+   * '@' (for example eve@example.com; no '/', no '..', no leading or trailing '.' or '@'), 1 to 64
+   * characters.
+   *
    * @generated from field: string client_id = 1;
    */
   clientId: string;
 
   /**
+   * item_id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string item_id = 2;
    */
   itemId: string;
 
   /**
-   * price_cents is the amount lent against the item, in minor units (cents); above zero.
+   * price_cents is what the shop lent against the item, in minor units (cents); above zero and at
+   * most 1000000000000 (10^12).
    *
    * @generated from field: int64 price_cents = 3;
    */
   priceCents: bigint;
 
   /**
-   * tax_cents is the fee charged for the pawn, in minor units (cents); zero or more.
+   * tax_cents is the fee charged for the pawn, in minor units (cents); 0 to 1000000000000 (10^12).
    *
    * @generated from field: int64 tax_cents = 4;
    */
   taxCents: bigint;
 
   /**
+   * date is when the pawn happened. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+   * clock.
+   *
    * @generated from field: google.protobuf.Timestamp date = 5;
    */
   date?: Timestamp | undefined;

@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_auction_v1_rules } from "../../auction/v1/rules_pb.js";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cluster/v1/membership.proto.
  */
 export const file_cluster_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("ChtjbHVzdGVyL3YxL21lbWJlcnNoaXAucHJvdG8SCmNsdXN0ZXIudjEifgoLSm9pblJlcXVlc3QSLwoJd29ya2VyX2lkGAEgASgJQhy6SBlyFxABGEAyEV5bQS1aYS16MC05Ll8tXSskEhsKB2FkZHJlc3MYAiABKAlCCrpIB3IFEAEYgAQSIQoNY2x1c3Rlcl90b2tlbhgDIAEoCUIKukgHcgUQARiABCJvCgxKb2luUmVzcG9uc2USJAoGam9pbmVkGAEgASgLMhIuY2x1c3Rlci52MS5Kb2luZWRIABIoCghyZWplY3RlZBgCIAEoCzIULmNsdXN0ZXIudjEuUmVqZWN0ZWRIAEIPCgZyZXN1bHQSBbpIAggBIj8KBkpvaW5lZBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iRQoIUmVqZWN0ZWQSKAoGcmVhc29uGAEgASgOMhguY2x1c3Rlci52MS5SZWplY3RSZWFzb24SDwoHbWVzc2FnZRgCIAEoCSJmChBIZWFydGJlYXRSZXF1ZXN0Ei8KCXdvcmtlcl9pZBgBIAEoCUIcukgZchcQARhAMhFeW0EtWmEtejAtOS5fLV0rJBIhCg1jbHVzdGVyX3Rva2VuGAIgASgJQgq6SAdyBRABGIAEIiIKEUhlYXJ0YmVhdFJlc3BvbnNlEg0KBWtub3duGAEgASgIImIKDExlYXZlUmVxdWVzdBIvCgl3b3JrZXJfaWQYASABKAlCHLpIGXIXEAEYQDIRXltBLVphLXowLTkuXy1dKyQSIQoNY2x1c3Rlcl90b2tlbhgCIAEoCUIKukgHcgUQARiABCIPCg1MZWF2ZVJlc3BvbnNlKokBCgxSZWplY3RSZWFzb24SHQoZUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1JFSkVDVF9SRUFTT05fQkFEX1RPS0VOEAESHQoZUkVKRUNUX1JFQVNPTl9CQURfQUREUkVTUxACEh4KGlJFSkVDVF9SRUFTT05fRFVQTElDQVRFX0lEEAMy1gEKEU1lbWJlcnNoaXBTZXJ2aWNlEjkKBEpvaW4SFy5jbHVzdGVyLnYxLkpvaW5SZXF1ZXN0GhguY2x1c3Rlci52MS5Kb2luUmVzcG9uc2USSAoJSGVhcnRiZWF0EhwuY2x1c3Rlci52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uY2x1c3Rlci52MS5IZWFydGJlYXRSZXNwb25zZRI8CgVMZWF2ZRIYLmNsdXN0ZXIudjEuTGVhdmVSZXF1ZXN0GhkuY2x1c3Rlci52MS5MZWF2ZVJlc3BvbnNlQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vY2x1c3Rlci92MTtjbHVzdGVydjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration]);
+  fileDesc("ChtjbHVzdGVyL3YxL21lbWJlcnNoaXAucHJvdG8SCmNsdXN0ZXIudjEicAoLSm9pblJlcXVlc3QSIQoJd29ya2VyX2lkGAEgASgJQg66SAtyCcilqQMBEAEYQBIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEiEKDWNsdXN0ZXJfdG9rZW4YAyABKAlCCrpIB3IFEAEYgAQibwoMSm9pblJlc3BvbnNlEiQKBmpvaW5lZBgBIAEoCzISLmNsdXN0ZXIudjEuSm9pbmVkSAASKAoIcmVqZWN0ZWQYAiABKAsyFC5jbHVzdGVyLnYxLlJlamVjdGVkSABCDwoGcmVzdWx0EgW6SAIIASI/CgZKb2luZWQSNQoSaGVhcnRiZWF0X2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkUKCFJlamVjdGVkEigKBnJlYXNvbhgBIAEoDjIYLmNsdXN0ZXIudjEuUmVqZWN0UmVhc29uEg8KB21lc3NhZ2UYAiABKAkiWAoQSGVhcnRiZWF0UmVxdWVzdBIhCgl3b3JrZXJfaWQYASABKAlCDrpIC3IJyKWpAwEQARhAEiEKDWNsdXN0ZXJfdG9rZW4YAiABKAlCCrpIB3IFEAEYgAQiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiVAoMTGVhdmVSZXF1ZXN0EiEKCXdvcmtlcl9pZBgBIAEoCUIOukgLcgnIpakDARABGEASIQoNY2x1c3Rlcl90b2tlbhgCIAEoCUIKukgHcgUQARiABCIPCg1MZWF2ZVJlc3BvbnNlKokBCgxSZWplY3RSZWFzb24SHQoZUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1JFSkVDVF9SRUFTT05fQkFEX1RPS0VOEAESHQoZUkVKRUNUX1JFQVNPTl9CQURfQUREUkVTUxACEh4KGlJFSkVDVF9SRUFTT05fRFVQTElDQVRFX0lEEAMy1gEKEU1lbWJlcnNoaXBTZXJ2aWNlEjkKBEpvaW4SFy5jbHVzdGVyLnYxLkpvaW5SZXF1ZXN0GhguY2x1c3Rlci52MS5Kb2luUmVzcG9uc2USSAoJSGVhcnRiZWF0EhwuY2x1c3Rlci52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uY2x1c3Rlci52MS5IZWFydGJlYXRSZXNwb25zZRI8CgVMZWF2ZRIYLmNsdXN0ZXIudjEuTGVhdmVSZXF1ZXN0GhkuY2x1c3Rlci52MS5MZWF2ZVJlc3BvbnNlQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vY2x1c3Rlci92MTtjbHVzdGVydjFiBnByb3RvMw", [file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration]);
 
 /**
  * JoinRequest introduces a worker.
@@ -22,8 +23,8 @@ export const file_cluster_v1_membership: GenFile = /*@__PURE__*/
  */
 export type JoinRequest = Message<"cluster.v1.JoinRequest"> & {
   /**
-   * worker_id names the worker, stable across its restarts. Letters, digits,
-   * '.', '_' and '-', 1 to 64 characters.
+   * worker_id names the worker, stable across its restarts. Letters, digits, '_' and '-' in parts
+   * joined by single dots (no '/', no '..', no leading or trailing dot), 1 to 64 characters.
    *
    * @generated from field: string worker_id = 1;
    */
@@ -137,6 +138,9 @@ export const RejectedSchema: GenMessage<Rejected> = /*@__PURE__*/
  */
 export type HeartbeatRequest = Message<"cluster.v1.HeartbeatRequest"> & {
   /**
+   * worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string worker_id = 1;
    */
   workerId: string;
@@ -183,6 +187,9 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
  */
 export type LeaveRequest = Message<"cluster.v1.LeaveRequest"> & {
   /**
+   * worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
+   * '/', no '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string worker_id = 1;
    */
   workerId: string;

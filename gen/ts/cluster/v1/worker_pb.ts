@@ -6,6 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Category, ItemWithHistory, State } from "../../auction/v1/item_pb.js";
 import { file_auction_v1_item } from "../../auction/v1/item_pb.js";
+import { file_auction_v1_rules } from "../../auction/v1/rules_pb.js";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cluster/v1/worker.proto.
  */
 export const file_cluster_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChdjbHVzdGVyL3YxL3dvcmtlci5wcm90bxIKY2x1c3Rlci52MSI5CgRQYWdlEhgKBWxpbWl0GAEgASgNQgm6SAYqBBhkKAESFwoFdG9rZW4YAiABKAlCCLpIBXIDGIAEIikKEEZldGNoSXRlbVJlcXVlc3QSFQoCaWQYASABKAlCCbpIBnIEEAEYQCI+ChFGZXRjaEl0ZW1SZXNwb25zZRIpCgRpdGVtGAEgASgLMhsuYXVjdGlvbi52MS5JdGVtV2l0aEhpc3RvcnkiWwoXRmV0Y2hJdGVtc0J5TmFtZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARjIARImCgRwYWdlGAIgASgLMhAuY2x1c3Rlci52MS5QYWdlQga6SAPIAQEiXwoYRmV0Y2hJdGVtc0J5TmFtZVJlc3BvbnNlEioKBWl0ZW1zGAEgAygLMhsuYXVjdGlvbi52MS5JdGVtV2l0aEhpc3RvcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInkKG0ZldGNoSXRlbXNCeUNhdGVnb3J5UmVxdWVzdBIyCghjYXRlZ29yeRgBIAEoDjIULmF1Y3Rpb24udjEuQ2F0ZWdvcnlCCrpIB4IBBBABIAASJgoEcGFnZRgCIAEoCzIQLmNsdXN0ZXIudjEuUGFnZUIGukgDyAEBImMKHEZldGNoSXRlbXNCeUNhdGVnb3J5UmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5hdWN0aW9uLnYxLkl0ZW1XaXRoSGlzdG9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkicAoYRmV0Y2hJdGVtc0J5U3RhdGVSZXF1ZXN0EiwKBXN0YXRlGAEgASgOMhEuYXVjdGlvbi52MS5TdGF0ZUIKukgHggEEEAEgABImCgRwYWdlGAIgASgLMhAuY2x1c3Rlci52MS5QYWdlQga6SAPIAQEiYAoZRmV0Y2hJdGVtc0J5U3RhdGVSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmF1Y3Rpb24udjEuSXRlbVdpdGhIaXN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKFAwoNV29ya2VyU2VydmljZRJICglGZXRjaEl0ZW0SHC5jbHVzdGVyLnYxLkZldGNoSXRlbVJlcXVlc3QaHS5jbHVzdGVyLnYxLkZldGNoSXRlbVJlc3BvbnNlEl0KEEZldGNoSXRlbXNCeU5hbWUSIy5jbHVzdGVyLnYxLkZldGNoSXRlbXNCeU5hbWVSZXF1ZXN0GiQuY2x1c3Rlci52MS5GZXRjaEl0ZW1zQnlOYW1lUmVzcG9uc2USaQoURmV0Y2hJdGVtc0J5Q2F0ZWdvcnkSJy5jbHVzdGVyLnYxLkZldGNoSXRlbXNCeUNhdGVnb3J5UmVxdWVzdBooLmNsdXN0ZXIudjEuRmV0Y2hJdGVtc0J5Q2F0ZWdvcnlSZXNwb25zZRJgChFGZXRjaEl0ZW1zQnlTdGF0ZRIkLmNsdXN0ZXIudjEuRmV0Y2hJdGVtc0J5U3RhdGVSZXF1ZXN0GiUuY2x1c3Rlci52MS5GZXRjaEl0ZW1zQnlTdGF0ZVJlc3BvbnNlQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vY2x1c3Rlci92MTtjbHVzdGVydjFiBnByb3RvMw", [file_auction_v1_item, file_buf_validate_validate]);
+  fileDesc("ChdjbHVzdGVyL3YxL3dvcmtlci5wcm90bxIKY2x1c3Rlci52MSI+CgRQYWdlEhgKBWxpbWl0GAEgASgNQgm6SAYqBBhkKAESHAoFdG9rZW4YAiABKAlCDbpICnII6KWpAwEYgAQiLgoQRmV0Y2hJdGVtUmVxdWVzdBIaCgJpZBgBIAEoCUIOukgLcgnIpakDARABGEAiPgoRRmV0Y2hJdGVtUmVzcG9uc2USKQoEaXRlbRgBIAEoCzIbLmF1Y3Rpb24udjEuSXRlbVdpdGhIaXN0b3J5ImAKF0ZldGNoSXRlbXNCeU5hbWVSZXF1ZXN0Eh0KBG5hbWUYASABKAlCD7pIDHIK4KWpAwEQARjIARImCgRwYWdlGAIgASgLMhAuY2x1c3Rlci52MS5QYWdlQga6SAPIAQEiXwoYRmV0Y2hJdGVtc0J5TmFtZVJlc3BvbnNlEioKBWl0ZW1zGAEgAygLMhsuYXVjdGlvbi52MS5JdGVtV2l0aEhpc3RvcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInkKG0ZldGNoSXRlbXNCeUNhdGVnb3J5UmVxdWVzdBIyCghjYXRlZ29yeRgBIAEoDjIULmF1Y3Rpb24udjEuQ2F0ZWdvcnlCCrpIB4IBBBABIAASJgoEcGFnZRgCIAEoCzIQLmNsdXN0ZXIudjEuUGFnZUIGukgDyAEBImMKHEZldGNoSXRlbXNCeUNhdGVnb3J5UmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5hdWN0aW9uLnYxLkl0ZW1XaXRoSGlzdG9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkicAoYRmV0Y2hJdGVtc0J5U3RhdGVSZXF1ZXN0EiwKBXN0YXRlGAEgASgOMhEuYXVjdGlvbi52MS5TdGF0ZUIKukgHggEEEAEgABImCgRwYWdlGAIgASgLMhAuY2x1c3Rlci52MS5QYWdlQga6SAPIAQEiYAoZRmV0Y2hJdGVtc0J5U3RhdGVSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmF1Y3Rpb24udjEuSXRlbVdpdGhIaXN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKFAwoNV29ya2VyU2VydmljZRJICglGZXRjaEl0ZW0SHC5jbHVzdGVyLnYxLkZldGNoSXRlbVJlcXVlc3QaHS5jbHVzdGVyLnYxLkZldGNoSXRlbVJlc3BvbnNlEl0KEEZldGNoSXRlbXNCeU5hbWUSIy5jbHVzdGVyLnYxLkZldGNoSXRlbXNCeU5hbWVSZXF1ZXN0GiQuY2x1c3Rlci52MS5GZXRjaEl0ZW1zQnlOYW1lUmVzcG9uc2USaQoURmV0Y2hJdGVtc0J5Q2F0ZWdvcnkSJy5jbHVzdGVyLnYxLkZldGNoSXRlbXNCeUNhdGVnb3J5UmVxdWVzdBooLmNsdXN0ZXIudjEuRmV0Y2hJdGVtc0J5Q2F0ZWdvcnlSZXNwb25zZRJgChFGZXRjaEl0ZW1zQnlTdGF0ZRIkLmNsdXN0ZXIudjEuRmV0Y2hJdGVtc0J5U3RhdGVSZXF1ZXN0GiUuY2x1c3Rlci52MS5GZXRjaEl0ZW1zQnlTdGF0ZVJlc3BvbnNlQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vY2x1c3Rlci92MTtjbHVzdGVydjFiBnByb3RvMw", [file_auction_v1_item, file_auction_v1_rules, file_buf_validate_validate]);
 
 /**
  * Page selects one page of a listing.
@@ -29,7 +30,8 @@ export type Page = Message<"cluster.v1.Page"> & {
   limit: number;
 
   /**
-   * token is the previous page's next_page_token; empty for the first page.
+   * token is the previous page's next_page_token; empty for the first page. At most 512 characters
+   * of letters, digits, '_' and '-' (tokens are base64url).
    *
    * @generated from field: string token = 2;
    */
@@ -50,6 +52,9 @@ export const PageSchema: GenMessage<Page> = /*@__PURE__*/
  */
 export type FetchItemRequest = Message<"cluster.v1.FetchItemRequest"> & {
   /**
+   * id identifies the item. Letters, digits, '_' and '-' in parts joined by single dots (no '/', no
+   * '..', no leading or trailing dot), 1 to 64 characters.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -88,6 +93,10 @@ export const FetchItemResponseSchema: GenMessage<FetchItemResponse> = /*@__PURE_
  */
 export type FetchItemsByNameRequest = Message<"cluster.v1.FetchItemsByNameRequest"> & {
   /**
+   * name matches items whose name is exactly this. Free text of 1 to 200 characters without control
+   * characters (NUL, ESC, DEL, C1), line separators or invisible format characters (zero-width
+   * space, word joiner, byte order mark, soft hyphen, bidi overrides).
+   *
    * @generated from field: string name = 1;
    */
   name: string;

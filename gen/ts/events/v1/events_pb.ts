@@ -6,6 +6,7 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Buy, Item, Pawn, Sell } from "../../auction/v1/item_pb.js";
 import { file_auction_v1_item } from "../../auction/v1/item_pb.js";
+import { file_auction_v1_rules } from "../../auction/v1/rules_pb.js";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -15,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file events/v1/events.proto.
  */
 export const file_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZldmVudHMvdjEvZXZlbnRzLnByb3RvEglldmVudHMudjEifwoIRW52ZWxvcGUSGgoIZXZlbnRfaWQYASABKAlCCLpIBXIDsAEBEjcKC2FjY2VwdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEh4KCnJlcXVlc3RfaWQYAyABKAlCCrpIB3IFEAEYgAEiYgoJSXRlbUFkZGVkEi0KCGVudmVsb3BlGAEgASgLMhMuZXZlbnRzLnYxLkVudmVsb3BlQga6SAPIAQESJgoEaXRlbRgCIAEoCzIQLmF1Y3Rpb24udjEuSXRlbUIGukgDyAEBImEKCkl0ZW1Cb3VnaHQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARIkCgNidXkYAiABKAsyDy5hdWN0aW9uLnYxLkJ1eUIGukgDyAEBImEKCEl0ZW1Tb2xkEi0KCGVudmVsb3BlGAEgASgLMhMuZXZlbnRzLnYxLkVudmVsb3BlQga6SAPIAQESJgoEc2VsbBgCIAEoCzIQLmF1Y3Rpb24udjEuU2VsbEIGukgDyAEBImMKCkl0ZW1QYXduZWQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRwYXduGAIgASgLMhAuYXVjdGlvbi52MS5QYXduQga6SAPIAQEi2AIKC0F1ZGl0UmVjb3JkEhkKBXJvdXRlGAEgASgJQgq6SAdyBRABGIACEjUKCHByb3RvY29sGAIgASgJQiO6SCByHlIEcmVzdFIHY29ubmVjdFIEZ3JwY1IHZ3JwY3dlYhIZCgZzdGF0dXMYAyABKAlCCbpIBnIEEAEYQBIfCgtodHRwX3N0YXR1cxgEIAEoBUIKukgHGgUY1wQoZBIyCgdsYXRlbmN5GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQga6SAPIAQESHgoKcmVxdWVzdF9pZBgGIAEoCUIKukgHcgUQARiAARIaCgljbGllbnRfaWQYByABKAlCB7pIBHICGEASGQoIZXZlbnRfaWQYCCABKAlCB7pIBHICGEASMAoEdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBAUI3WjVnaXRodWIuY29tL3Bhd25zaG9wL2F1Y3Rpb24vZ2VuL2dvL2V2ZW50cy92MTtldmVudHN2MWIGcHJvdG8z", [file_auction_v1_item, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZldmVudHMvdjEvZXZlbnRzLnByb3RvEglldmVudHMudjEijAEKCEVudmVsb3BlEhoKCGV2ZW50X2lkGAEgASgJQgi6SAVyA7ABARI/CgthY2NlcHRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDrpIC8gBAbIBBeirqQMBEiMKCnJlcXVlc3RfaWQYAyABKAlCD7pIDHIK2KWpAwEQARiAASJiCglJdGVtQWRkZWQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRpdGVtGAIgASgLMhAuYXVjdGlvbi52MS5JdGVtQga6SAPIAQEiYQoKSXRlbUJvdWdodBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiQKA2J1eRgCIAEoCzIPLmF1Y3Rpb24udjEuQnV5Qga6SAPIAQEiYQoISXRlbVNvbGQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRzZWxsGAIgASgLMhAuYXVjdGlvbi52MS5TZWxsQga6SAPIAQEiYwoKSXRlbVBhd25lZBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiYKBHBhd24YAiABKAsyEC5hdWN0aW9uLnYxLlBhd25CBrpIA8gBASLgAgoLQXVkaXRSZWNvcmQSGQoFcm91dGUYASABKAlCCrpIB3IFEAEYgAISNQoIcHJvdG9jb2wYAiABKAlCI7pIIHIeUgRyZXN0Ugdjb25uZWN0UgRncnBjUgdncnBjd2ViEhkKBnN0YXR1cxgDIAEoCUIJukgGcgQQARhAEh8KC2h0dHBfc3RhdHVzGAQgASgFQgq6SAcaBRjXBChkEjIKB2xhdGVuY3kYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBrpIA8gBARIeCgpyZXF1ZXN0X2lkGAYgASgJQgq6SAdyBRABGIABEhoKCWNsaWVudF9pZBgHIAEoCUIHukgEcgIYQBIZCghldmVudF9pZBgIIAEoCUIHukgEcgIYQBI4CgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwFCN1o1Z2l0aHViLmNvbS9wYXduc2hvcC9hdWN0aW9uL2dlbi9nby9ldmVudHMvdjE7ZXZlbnRzdjFiBnByb3RvMw", [file_auction_v1_item, file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Envelope is the metadata the dispatcher stamps on every event it accepts.
@@ -32,14 +33,16 @@ export type Envelope = Message<"events.v1.Envelope"> & {
   eventId: string;
 
   /**
-   * accepted_at is when the dispatcher accepted the write.
+   * accepted_at is when the dispatcher accepted the write. Between 1970-01-01T00:00:00Z and 24
+   * hours after the server's clock.
    *
    * @generated from field: google.protobuf.Timestamp accepted_at = 2;
    */
   acceptedAt?: Timestamp | undefined;
 
   /**
-   * request_id identifies the API request that carried the write.
+   * request_id identifies the API request that carried the write: 1 to 128 letters, digits, '.',
+   * '_', ':' and '-' (what the dispatcher accepts in an X-Request-Id header).
    *
    * @generated from field: string request_id = 3;
    */
@@ -212,7 +215,8 @@ export type AuditRecord = Message<"events.v1.AuditRecord"> & {
   eventId: string;
 
   /**
-   * time is when the request ended.
+   * time is when the request ended. Between 1970-01-01T00:00:00Z and 24 hours after the server's
+   * clock.
    *
    * @generated from field: google.protobuf.Timestamp time = 9;
    */
