@@ -20,16 +20,18 @@ type Document struct {
 	Msg proto.Message
 }
 
-// ErrPoison marks a record that can never be stored (undecodable or
-// invalid); it goes to the dead-letter topic instead of being retried.
+// ErrPoison marks a record that can never be stored (undecodable, invalid,
+// unencodable or refused by the database); it goes to the dead-letter topic
+// instead of being retried. The errors that match it are *PoisonError, which
+// carry the Reason.
 var ErrPoison = errors.New("poison record")
 
 // Inbound is the non-generic face of a Flow, for the consumer loop.
 type Inbound interface {
 	Topic() string
 	Collection() string
-	// Decode turns a record value into its document, or an error wrapping
-	// ErrPoison.
+	// Decode turns a record value into its document, or a *PoisonError
+	// (ReasonDecode or ReasonInvalid).
 	Decode(value []byte) (Document, error)
 }
 
@@ -58,10 +60,10 @@ func (f *Flow[T]) Collection() string { return f.collection }
 func (f *Flow[T]) Decode(value []byte) (Document, error) {
 	msg := f.newMsg()
 	if err := proto.Unmarshal(value, msg); err != nil {
-		return Document{}, fmt.Errorf("%w: decode %s: %w", ErrPoison, msg.ProtoReflect().Descriptor().FullName(), err)
+		return Document{}, &PoisonError{Reason: ReasonDecode, Err: fmt.Errorf("decode %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)}
 	}
 	if err := f.validator.Validate(msg); err != nil {
-		return Document{}, fmt.Errorf("%w: %w", ErrPoison, err)
+		return Document{}, &PoisonError{Reason: ReasonInvalid, Err: err}
 	}
 	return Document{ID: f.key(msg), Msg: msg}, nil
 }

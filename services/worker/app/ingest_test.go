@@ -33,10 +33,14 @@ func (s *fakeStore) Save(_ context.Context, coll string, docs []app.Document) er
 	return nil
 }
 
-type fakeDLQ struct{ parked []string }
+type fakeDLQ struct {
+	parked  []string
+	reasons []app.Reason
+}
 
-func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, reason string) error {
-	d.parked = append(d.parked, r.Topic+": "+reason)
+func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, why *app.PoisonError) error {
+	d.parked = append(d.parked, r.Topic+": "+why.Error())
+	d.reasons = append(d.reasons, why.Reason)
 	return nil
 }
 
@@ -84,8 +88,8 @@ func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
 	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if len(dlq.parked) != 2 {
-		t.Fatalf("dead-lettered %v, want the undecodable and the invalid record", dlq.parked)
+	if len(dlq.parked) != 2 || dlq.reasons[0] != app.ReasonDecode || dlq.reasons[1] != app.ReasonInvalid {
+		t.Fatalf("dead-lettered %v %v, want the undecodable (decode) and the invalid (invalid) record", dlq.parked, dlq.reasons)
 	}
 	if got := store.saved[app.BuysCollection]; len(got) != 1 || got[0] != ev1 {
 		t.Fatalf("stored %v, want the valid event only", got)

@@ -28,6 +28,9 @@ type Config struct {
 	MongoDatabase    string
 	BatchSize        int
 	BatchWait        time.Duration
+	// MaxBodyBytes caps a WorkerService request body, and its size once
+	// decompressed.
+	MaxBodyBytes int64
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -51,6 +54,7 @@ func Load(l *envconfig.Loader) Config {
 		MongoDatabase:    l.String("MONGO_DATABASE", "auction", "MongoDB database"),
 		BatchSize:        l.Int("BATCH_SIZE", 500, 1, 100000, "most records stored in one bulk write"),
 		BatchWait:        l.Duration("BATCH_WAIT", 10*time.Millisecond, 0, 10*time.Second, "longest a record waits for its batch to fill"),
+		MaxBodyBytes:     l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted WorkerService request body, compressed or inflated"),
 	}
 	if u := l.URL("DISPATCHER_URL", "http://127.0.0.1:8080", []string{"http", "https"}, "base URL of the dispatcher to join"); u != nil {
 		c.DispatcherURL = u.String()

@@ -86,8 +86,14 @@ func newDeadLetterProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (
 	return p, nil
 }
 
-func newIngest(v protovalidate.Validator, s *mongo.Store, p *kafkapub.Producer, log *slog.Logger) *app.Ingest {
-	return app.NewIngest(app.Flows(v), s, kafka.NewDeadLetters(p), log.With("component", "ingest"))
+func newIngest(v protovalidate.Validator, s *mongo.Store, p *kafkapub.Producer, reg prometheus.Registerer, log *slog.Logger) (*app.Ingest, error) {
+	metrics, err := kafka.NewDeadLetterMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	dlq := kafka.NewDeadLetters(p)
+	dlq.Metrics = metrics
+	return app.NewIngest(app.Flows(v), s, dlq, log.With("component", "ingest")), nil
 }
 
 func ensureTopics(lc fx.Lifecycle, c config.Config) {
@@ -149,14 +155,25 @@ func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *s
 type Server struct{ *httpserver.Server }
 
 func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer, log *slog.Logger) *Server {
+	return &Server{httpserver.New("worker", c.HTTPAddr, newHandler(c, h, v, g), log)}
+}
+
+// newHandler routes the worker's port: the WorkerService, health and
+// metrics. A WorkerService request body is capped at MAX_BODY_BYTES, on
+// the wire and once inflated: past the cap it is refused with
+// resource_exhausted without reading or inflating the rest.
+func newHandler(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	mux.Handle(clusterv1connect.NewWorkerServiceHandler(h,
+	path, rpc := clusterv1connect.NewWorkerServiceHandler(h,
 		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v))),
+		connect.WithReadMaxBytes(int(c.MaxBodyBytes)),
+		ports.CappedGzip(c.MaxBodyBytes),
 		// Small responses are not worth gzip's CPU.
-		connect.WithCompressMinBytes(4096)))
+		connect.WithCompressMinBytes(4096))
+	mux.Handle(path, ports.LimitBody(rpc, c.MaxBodyBytes))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(clusterv1connect.WorkerServiceName)))
-	return &Server{httpserver.New("worker", c.HTTPAddr, mux, log)}
+	return mux
 }
 
 func newMembership(c config.Config, s *Server, log *slog.Logger) *app.Membership {

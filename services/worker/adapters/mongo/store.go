@@ -154,35 +154,59 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 // creates a second document. A batch insert (not replace-upserts) is what
 // keeps ingest off one round trip per event: MongoDB, and FerretDB even more
 // so, executes upserts one document at a time.
+//
+// Documents that can never be stored are reported in an *app.RejectedError
+// while the others are stored: those protobson cannot encode (e.g. a
+// timestamp outside years 1 to 9999), those over 16 MiB, and those the
+// server refuses with a per-document write error that is neither a
+// duplicate key nor transient (see classifyInsert).
 func (s *Store) Save(ctx context.Context, collection string, docs []app.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
+	var rejected []app.Rejection
 	batch := make([]any, 0, len(docs))
+	sent := make([]app.Document, 0, len(docs))
 	for _, d := range docs {
 		raw, err := protobson.Marshal(d.Msg)
 		if err != nil {
-			return fmt.Errorf("encode document %s: %w", d.ID, err)
+			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonEncode, Err: fmt.Errorf("encode: %w", err)})
+			continue
+		}
+		if n := len(raw) + len(d.ID) + 8; n > maxDocumentBytes {
+			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonRejected,
+				Err: fmt.Errorf("document of %d bytes is over the %d-byte limit", n, maxDocumentBytes)})
+			continue
 		}
 		batch = append(batch, withID(d.ID, raw))
+		sent = append(sent, d)
 	}
-	start := time.Now()
-	_, err := s.db.Collection(collection).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-	if err != nil && onlyDuplicates(err) {
-		err = nil
-	}
-	if s.Metrics != nil {
-		result := "ok"
-		if err != nil {
-			result = "error"
+	var err error
+	if len(batch) > 0 {
+		start := time.Now()
+		_, err = s.db.Collection(collection).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		err = classifyInsert(err, sent)
+		if s.Metrics != nil {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			s.Metrics.BatchSize.WithLabelValues(collection).Observe(float64(len(batch)))
+			s.Metrics.Duration.WithLabelValues(collection, result).Observe(time.Since(start).Seconds())
 		}
-		s.Metrics.BatchSize.WithLabelValues(collection).Observe(float64(len(docs)))
-		s.Metrics.Duration.WithLabelValues(collection, result).Observe(time.Since(start).Seconds())
 	}
-	if err != nil {
-		return fmt.Errorf("insert %d documents into %s: %w", len(docs), collection, err)
+	var rej *app.RejectedError
+	switch {
+	case err == nil && len(rejected) == 0:
+		return nil
+	case err == nil:
+		return &app.RejectedError{Rejections: rejected}
+	case errors.As(err, &rej):
+		return &app.RejectedError{Rejections: append(rejected, rej.Rejections...)}
 	}
-	return nil
+	// Transient, or refused as a whole (the caller splits the batch and
+	// the rejections found above are found again).
+	return fmt.Errorf("insert %d documents into %s: %w", len(batch), collection, err)
 }
 
 // withID prepends _id to an encoded document.
@@ -193,21 +217,6 @@ func withID(id string, raw bson.Raw) bson.D {
 		doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
 	}
 	return doc
-}
-
-// onlyDuplicates reports whether every failure of a bulk insert is a
-// duplicate key, i.e. the documents were stored by an earlier delivery.
-func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
-	}
-	for _, we := range bwe.WriteErrors {
-		if !mongo.IsDuplicateKeyError(we) {
-			return false
-		}
-	}
-	return true
 }
 
 // Item implements app.ItemReader.
