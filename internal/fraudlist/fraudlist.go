@@ -85,6 +85,13 @@ func Valid(id string) bool {
 // case folding. MALLORY, " mallory ", "mal\u200blory" and "ｍａｌｌｏｒｙ" are
 // all "mallory". Canonical(Canonical(s)) == Canonical(s).
 func Canonical(id string) string {
+	if ascii(id) {
+		// The common case, on every screened action: for ASCII, NFKC
+		// changes nothing, there is no invisible character to remove
+		// besides controls (which stay, and make the id invalid) and
+		// folding is lowering.
+		return strings.TrimSpace(strings.ToLower(id))
+	}
 	s := id
 	// Folding can undo normalization and NFKC can produce characters that
 	// folding changes again; two rounds reach the fixed point for every
@@ -173,4 +180,13 @@ func truncate(s string) string {
 		return strings.ToValidUTF8(s[:80], "") + "…"
 	}
 	return s
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -43,9 +43,11 @@ func NewFraudList(rdb *goredis.Client, fallback time.Duration, log *slog.Logger)
 	return f
 }
 
-// Flagged implements app.Screen.
+// Flagged implements app.Screen. The id asked about is compared in canonical
+// form (fraudlist.Canonical), as the list is, so MALLORY, " mallory ",
+// "mal\u200blory" and the fullwidth spelling are all a listed mallory.
 func (f *FraudList) Flagged(clientID string) bool {
-	_, ok := f.current.Load().ids[clientID]
+	_, ok := f.current.Load().ids[fraudlist.Canonical(clientID)]
 	return ok
 }
 
@@ -63,9 +65,11 @@ func (f *FraudList) Load(ctx context.Context) error {
 		f.setErr(err)
 		return fmt.Errorf("load fraud list: %w", err)
 	}
+	// The feeder stores canonical ids; canonicalizing again costs little and
+	// keeps screening right for a set written by an older feeder or by hand.
 	ids := make(map[string]struct{}, len(members.Val()))
 	for _, id := range members.Val() {
-		ids[id] = struct{}{}
+		ids[fraudlist.Canonical(id)] = struct{}{}
 	}
 	prev := f.current.Swap(&fraudSnapshot{ids: ids, version: version.Val(), loadedAt: time.Now()})
 	f.setErr(nil)
