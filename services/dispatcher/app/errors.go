@@ -15,6 +15,15 @@ var (
 	// ErrWorkerSlow: the chosen workers did not answer in time. A slow worker
 	// is not a dead one: it stays in the quorum.
 	ErrWorkerSlow = errors.New("workers did not answer in time")
+	// ErrWorkerFailed: a worker answered with an error it should never give
+	// (internal, unimplemented: not a worker at that address, ...). Its
+	// message stays in the logs; clients see a generic one.
+	ErrWorkerFailed = errors.New("workers could not serve the read")
+	// ErrWorkerAnswerTooLarge: a worker's answer exceeded the size the
+	// dispatcher reads (WORKER_RESPONSE_MAX_BYTES).
+	ErrWorkerAnswerTooLarge = errors.New("the answer is too large to return; ask for a smaller page")
+	// ErrBadPageToken: a worker refused the page token of a listing.
+	ErrBadPageToken = errors.New("invalid page token")
 	// ErrNotFound: the item does not exist.
 	ErrNotFound = errors.New("item not found")
 	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.

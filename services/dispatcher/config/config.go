@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,20 @@ type Config struct {
 	AuditQueueSize     int
 	TopicPartitions    int
 	TopicReplication   int
+
+	// Admission control and edge limits (see ports.EdgeConfig).
+	MaxInflightReads       int
+	MaxInflightWrites      int
+	AdmissionQueueReads    int
+	AdmissionQueueWrites   int
+	AdmissionQueueWait     time.Duration
+	RateLimitPerClient     int
+	RateLimitBurst         int
+	ClientIPHeader         string
+	BodyReadTimeout        time.Duration
+	MaxConnections         int
+	CORSAllowedOrigins     []string
+	WorkerResponseMaxBytes int64
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -62,11 +77,72 @@ func Load(l *envconfig.Loader) Config {
 	c.AuditQueueSize = l.Int("AUDIT_QUEUE_SIZE", 10000, 1, 10000000, "audit records held for publishing before new ones are dropped")
 	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
 	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
+	loadEdge(l, &c)
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)
+	}
+	if c.AdmissionQueueWait >= c.RequestTimeout {
+		l.Fail("ADMISSION_QUEUE_WAIT", "%s must be shorter than REQUEST_TIMEOUT (%s)", c.AdmissionQueueWait, c.RequestTimeout)
 	}
 	if c.PublishTimeout >= c.RequestTimeout {
 		l.Fail("PUBLISH_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s)", c.PublishTimeout, c.RequestTimeout)
 	}
 	return c
+}
+
+// loadEdge reads the protections of the public edge. The defaults come from
+// a measurement on the dev stack on 2 cores: reads (one worker round trip,
+// ~4 ms alone) peak at about 440/s from 16 to 32 in flight, and at 64 in
+// flight throughput falls by a quarter while latency triples, so 32 reads run
+// at once and 32 more may wait; writes (a broker acknowledgement, mostly
+// waiting) peak at about 2,800/s from 128 in flight, so 128 run and 128 may
+// wait. A queued call waits at most 25 ms: beyond that a refusal now beats an
+// answer later, and refusals stay well under 50 ms.
+func loadEdge(l *envconfig.Loader, c *Config) {
+	c.MaxInflightReads = l.Int("MAX_INFLIGHT_READS", 32, 1, 100000, "reads (GetItem, ListItems) served at once; more wait in the admission queue or get 503")
+	c.MaxInflightWrites = l.Int("MAX_INFLIGHT_WRITES", 128, 1, 100000, "writes (AddItem, BuyItem, SellItem, PawnItem) served at once; more wait in the admission queue or get 503")
+	c.AdmissionQueueReads = l.Int("ADMISSION_QUEUE_READS", 32, 0, 100000, "reads that may wait for a slot when MAX_INFLIGHT_READS are running; beyond it a read gets 503 + Retry-After at once")
+	c.AdmissionQueueWrites = l.Int("ADMISSION_QUEUE_WRITES", 128, 0, 100000, "writes that may wait for a slot when MAX_INFLIGHT_WRITES are running; beyond it a write gets 503 + Retry-After at once")
+	c.AdmissionQueueWait = l.Duration("ADMISSION_QUEUE_WAIT", 25*time.Millisecond, 0, 5*time.Second, "longest wait in the admission queue before a 503 + Retry-After")
+	c.RateLimitPerClient = l.Int("RATE_LIMIT_PER_CLIENT", 0, 0, 1000000, "API calls per second allowed to one client address (token bucket); beyond it 429 + Retry-After; 0 turns the limit off")
+	c.RateLimitBurst = l.Int("RATE_LIMIT_BURST", 20, 1, 1000000, "calls a client may make at once above RATE_LIMIT_PER_CLIENT (the token bucket's size)")
+	c.ClientIPHeader = l.String("CLIENT_IP_HEADER", "", "header set by a trusted reverse proxy that names the client (its last address is used, e.g. X-Forwarded-For); empty: the connection's address, the only safe choice without such a proxy")
+	if h := c.ClientIPHeader; h != "" && !validHeaderName(h) {
+		l.Fail("CLIENT_IP_HEADER", "%q is not an HTTP header name", h)
+	}
+	c.BodyReadTimeout = l.Duration("BODY_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 15*time.Second, "how long a client may take to send a request body; a slower body is cut off")
+	c.MaxConnections = l.Int("MAX_CONNECTIONS", 4096, 1, 1000000, "connections open at once on the listener; more wait in the kernel's accept queue")
+	origins := l.String("CORS_ALLOWED_ORIGINS", "", "comma-separated origins (https://shop.example) whose web pages may call the API from a browser, or *; empty: CORS off")
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if !validOrigin(o) {
+			l.Fail("CORS_ALLOWED_ORIGINS", "%q is not an origin (scheme://host[:port], no path) or *", o)
+			continue
+		}
+		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, strings.TrimSuffix(o, "/"))
+	}
+	c.WorkerResponseMaxBytes = l.Bytes("WORKER_RESPONSE_MAX_BYTES", 32<<20, 64<<10, 1<<30, "largest worker answer the dispatcher reads (a page of 100 items with long histories stays well under 32MiB)")
+}
+
+// validHeaderName reports an RFC 9110 token.
+func validHeaderName(h string) bool {
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return h != ""
+}
+
+// validOrigin reports "*" or an http(s) origin without path, query or
+// credentials.
+func validOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
 }

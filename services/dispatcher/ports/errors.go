@@ -20,6 +20,9 @@ var publicErrors = []struct {
 	code   connect.Code
 }{
 	{app.ErrNotFound, connect.CodeNotFound},
+	{app.ErrBadPageToken, connect.CodeInvalidArgument},
+	{app.ErrWorkerAnswerTooLarge, connect.CodeInternal},
+	{app.ErrWorkerFailed, connect.CodeUnavailable},
 	{app.ErrNoWorkers, connect.CodeUnavailable},
 	{app.ErrWorkerUnavailable, connect.CodeUnavailable},
 	{app.ErrWorkerSlow, connect.CodeUnavailable},
@@ -30,21 +33,22 @@ var publicErrors = []struct {
 	{app.ErrUnknownWorker, connect.CodeNotFound},
 }
 
-// toConnectError is the one place where errors become API codes. Errors that
-// already carry a code (validation) pass through; unknown errors become
-// Internal with a generic message while the cause is logged.
+// toConnectError is the one place where use-case errors become API codes.
+// Clients see the app's own message, never the wrapped cause: a worker's
+// *connect.Error (an address, a driver message, "unimplemented" for an HTTP
+// 404) never passes through. Unknown errors become Internal with a generic
+// message while the cause is logged with the request id.
 func toConnectError(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
 	}
-	var cerr *connect.Error
-	if errors.As(err, &cerr) {
-		return cerr
-	}
 	for _, pe := range publicErrors {
 		if errors.Is(err, pe.target) {
-			if pe.code == connect.CodeUnavailable {
+			switch pe.code {
+			case connect.CodeUnavailable:
 				log.WarnContext(ctx, "request failed", "code", pe.code.String(), "err", err)
+			case connect.CodeInternal:
+				log.ErrorContext(ctx, "request failed", "code", pe.code.String(), "err", err)
 			}
 			return connect.NewError(pe.code, pe.target)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +13,6 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	connectvalidate "connectrpc.com/validate"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/internal/requestid"
@@ -25,11 +25,13 @@ import (
 
 // HandlerConfig bounds every call.
 type HandlerConfig struct {
-	// MaxBodyBytes caps request bodies (REST: 413; Connect and gRPC:
-	// resource_exhausted).
+	// MaxBodyBytes caps request bodies, after decompression (REST: 413;
+	// Connect and gRPC: resource_exhausted).
 	MaxBodyBytes int64
 	// RequestTimeout is the deadline of every call.
 	RequestTimeout time.Duration
+	// Edge is admission control, rate limit and CORS.
+	Edge EdgeConfig
 }
 
 // Readiness reports whether the dispatcher can serve, with details for /readyz.
@@ -37,18 +39,28 @@ type Readiness interface {
 	Ready(ctx context.Context) (ready bool, detail map[string]any)
 }
 
-// NewHandler assembles the dispatcher's single HTTP handler.
+// NewHandler assembles the dispatcher's single HTTP handler. From the
+// outside in: request id and deadline, tracing, audit, the edge (headers,
+// CORS, routing, media types, rate limit, admission), then the routes.
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
 	validator protovalidate.Validator, ready Readiness, auditor Auditor, metrics *Metrics, gatherer prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
 	// The code interceptor is outermost so that it sees validation failures.
-	interceptors := []connect.Interceptor{codeInterceptor{}, connectvalidate.NewInterceptor(connectvalidate.WithValidator(validator))}
-	opts := []connect.HandlerOption{
+	interceptors := []connect.Interceptor{codeInterceptor{}, validateInterceptor{v: validator, log: log}}
+	opts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
-	}
+	}, connectCodecOptions(cfg.MaxBodyBytes)...)
 	mux := http.NewServeMux()
-	mux.Handle(auctionv1connect.NewAuctionServiceHandler(auction, opts...))
-	mux.Handle(clusterv1connect.NewMembershipServiceHandler(membership, opts...))
+	// Procedures are registered one by one, so that any other path falls
+	// through to the JSON 404.
+	_, auctionH := auctionv1connect.NewAuctionServiceHandler(auction, opts...)
+	for p := range connectProcedures {
+		mux.Handle(p, auctionH)
+	}
+	_, membershipH := clusterv1connect.NewMembershipServiceHandler(membership, opts...)
+	for _, p := range []string{clusterv1connect.MembershipServiceJoinProcedure, clusterv1connect.MembershipServiceHeartbeatProcedure, clusterv1connect.MembershipServiceLeaveProcedure} {
+		mux.Handle(p, membershipH)
+	}
 
 	rest, err := newRESTHandler(auction, interceptors, cfg.MaxBodyBytes)
 	if err != nil {
@@ -57,10 +69,14 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	mux.Handle("/item/", rest)
 
 	checker := grpchealth.NewStaticChecker(auctionv1connect.AuctionServiceName, clusterv1connect.MembershipServiceName)
-	mux.Handle(grpchealth.NewHandler(checker))
+	healthPrefix, health := grpchealth.NewHandler(checker, connectCodecOptions(cfg.MaxBodyBytes)...)
+	mux.Handle(healthPrefix+"Check", health)
+	mux.Handle(healthPrefix+"Watch", health)
 	reflector := grpcreflect.NewStaticReflector(auctionv1connect.AuctionServiceName, clusterv1connect.MembershipServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	for _, h := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
+		prefix, handler := h(reflector, connectCodecOptions(cfg.MaxBodyBytes)...)
+		mux.Handle(prefix+"ServerReflectionInfo", handler)
+	}
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
@@ -83,10 +99,41 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	// Swagger UI on /openapi.json, from assets embedded in the binary.
 	mux.Handle(swaggerui.Prefix, swaggerui.Handler())
 	mux.Handle("GET /docs", http.RedirectHandler(swaggerui.Prefix, http.StatusMovedPermanently))
-	traced := otelhttp.NewHandler(withAudit(mux, auditor, metrics), "dispatcher",
+	mux.Handle("/", fallback(mux))
+
+	guarded := newEdge(mux, cfg.Edge, cfg.MaxBodyBytes, metrics)
+	traced := otelhttp.NewHandler(withAudit(guarded, auditor, metrics), "dispatcher",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return routeOf(r) }),
 		otelhttp.WithFilter(func(r *http.Request) bool { return audited(r.URL.Path) }))
 	return withRequestContext(traced, cfg.RequestTimeout), nil
+}
+
+// fallback answers what no route took: GET / goes to the docs, a known path
+// with another method gets 405 + Allow, anything else a JSON 404.
+func fallback(mux *http.ServeMux) http.Handler {
+	probe := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, swaggerui.Prefix, http.StatusFound)
+			return
+		}
+		var allowed []string
+		for _, m := range probe {
+			pr := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+			if _, pattern := mux.Handler(pr); pattern != "/" && pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			if slices.Contains(allowed, http.MethodGet) {
+				allowed = append(allowed, http.MethodHead)
+			}
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeErrorBody(w, http.StatusMethodNotAllowed, connect.CodeUnimplemented, "this route takes "+strings.Join(allowed, ", ")+" only")
+			return
+		}
+		writeErrorBody(w, http.StatusNotFound, connect.CodeNotFound, msgNoRoute)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -9,6 +9,7 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
 }
 
 // NewMetrics registers the request metrics on reg.
@@ -23,8 +24,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Latency of public API calls by route or procedure and protocol.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "protocol"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auction_dispatcher_refused_total",
+			Help: "API calls refused at the edge by admission control (reason overload: 503) or the per-client rate limit (rate_limit: 429), by route class.",
+		}, []string{"class", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

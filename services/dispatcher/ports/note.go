@@ -3,6 +3,8 @@ package ports
 import (
 	"context"
 	"sync"
+
+	"connectrpc.com/connect"
 )
 
 // callNote collects what a handler learns about its call (the acting client,
@@ -34,5 +36,14 @@ func noteWrite(ctx context.Context, clientID, eventID string) {
 	}
 	if eventID != "" {
 		n.eventID = eventID
+	}
+}
+
+// noteCode records the outcome of a call refused before any handler ran.
+func noteCode(ctx context.Context, code connect.Code) {
+	if n, ok := ctx.Value(noteKey{}).(*callNote); ok {
+		n.mu.Lock()
+		n.code = code.String()
+		n.mu.Unlock()
 	}
 }

@@ -52,7 +52,7 @@ var Module = fx.Module("dispatcher",
 				ClusterToken:      c.ClusterToken.Reveal(),
 				HeartbeatInterval: c.HeartbeatInterval,
 				MissedHeartbeats:  c.MissedHeartbeats,
-			}, workerconnect.Factory(workerconnect.NewHTTPClient()), log.With("component", "membership"))
+			}, workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes), log.With("component", "membership"))
 		},
 		func(m *app.Membership, c config.Config) *app.Reads { return app.NewReads(m, c.ReadAttemptTimeout) },
 		func(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
@@ -66,12 +66,31 @@ var Module = fx.Module("dispatcher",
 		func(r *readiness) ports.Readiness { return r },
 		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
 			au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
-			return ports.NewHandler(ports.HandlerConfig{MaxBodyBytes: c.MaxBodyBytes, RequestTimeout: c.RequestTimeout}, a, m, v, r, au, pm, g, log)
+			return ports.NewHandler(handlerConfig(c), a, m, v, r, au, pm, g, log)
 		},
 		newServer,
 	),
 	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, func(*Server) {}),
 )
+
+// handlerConfig is the public edge's part of the configuration.
+func handlerConfig(c config.Config) ports.HandlerConfig {
+	return ports.HandlerConfig{
+		MaxBodyBytes:   c.MaxBodyBytes,
+		RequestTimeout: c.RequestTimeout,
+		Edge: ports.EdgeConfig{
+			MaxInflightReads:  c.MaxInflightReads,
+			MaxInflightWrites: c.MaxInflightWrites,
+			QueueReads:        c.AdmissionQueueReads,
+			QueueWrites:       c.AdmissionQueueWrites,
+			QueueWait:         c.AdmissionQueueWait,
+			RatePerClient:     float64(c.RateLimitPerClient),
+			RateBurst:         c.RateLimitBurst,
+			ClientIPHeader:    c.ClientIPHeader,
+			CORSOrigins:       c.CORSAllowedOrigins,
+		},
+	}
+}
 
 func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafkapub.Producer, error) {
 	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher",
@@ -159,7 +178,8 @@ func runBackground(lc fx.Lifecycle, m *app.Membership, f *redis.FraudList, buf *
 type Server struct{ *httpserver.Server }
 
 func newServer(lc fx.Lifecycle, c config.Config, h http.Handler, log *slog.Logger) *Server {
-	s := &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log)}
+	s := &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log,
+		httpserver.WithBodyReadTimeout(c.BodyReadTimeout), httpserver.WithMaxConnections(c.MaxConnections))}
 	lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s
 }

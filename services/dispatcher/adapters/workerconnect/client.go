@@ -26,17 +26,30 @@ func NewHTTPClient() *http.Client {
 	}}
 }
 
+// DefaultMaxResponseBytes is the largest worker answer read by default: a
+// page of 100 items (the largest page) whose histories hold a few hundred
+// actions each (about 100 bytes per action in protobuf) stays well under it,
+// while a runaway or hostile worker cannot make the dispatcher buffer
+// hundreds of megabytes.
+const DefaultMaxResponseBytes = 32 << 20
+
 // Factory returns an app.ClientFactory over httpClient. Responses are not
 // compressed: they are small and travel a fast network, where gzip is pure
-// CPU cost.
-func Factory(httpClient *http.Client) app.ClientFactory {
+// CPU cost. A response larger than maxResponseBytes (0: the default) is
+// refused with app.ErrWorkerAnswerTooLarge, not buffered.
+func Factory(httpClient *http.Client, maxResponseBytes int64) app.ClientFactory {
+	if maxResponseBytes <= 0 {
+		maxResponseBytes = DefaultMaxResponseBytes
+	}
 	return func(address string) app.WorkerClient {
-		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient, address, connect.WithAcceptCompression("gzip", nil, nil))}
+		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient, address,
+			connect.WithAcceptCompression("gzip", nil, nil), connect.WithReadMaxBytes(int(maxResponseBytes)))}
 	}
 }
 
-// Client adapts the generated Connect client to app.WorkerClient, mapping
-// transport failures to app.ErrWorkerUnavailable and NotFound to app.ErrNotFound.
+// Client adapts the generated Connect client to app.WorkerClient. Every error
+// it returns wraps one of the app's errors, so that a worker's own message
+// (an address, a driver error) never reaches a client as-is.
 type Client struct {
 	c clusterv1connect.WorkerServiceClient
 }
@@ -49,20 +62,37 @@ func unary[Req, Res any](ctx context.Context, f func(context.Context, *connect.R
 	return res.Msg, nil
 }
 
+// mapError converts a worker call's error to the app's errors: NotFound is a
+// missing item, InvalidArgument a page token the worker refused,
+// DeadlineExceeded a slow worker; Unavailable, a transport failure or
+// Unimplemented (an HTTP 404: no worker at that address) an unavailable
+// worker, tried elsewhere (so is a worker that says it is exhausted); an
+// answer over our read cap its own error; anything else a worker failure.
 func mapError(err error) error {
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
 		return fmt.Errorf("%w: %w", app.ErrNotFound, err)
+	case connect.CodeInvalidArgument:
+		return fmt.Errorf("%w: %w", app.ErrBadPageToken, err)
 	case connect.CodeDeadlineExceeded:
 		return fmt.Errorf("%w: %w", app.ErrWorkerSlow, err)
-	case connect.CodeUnavailable:
+	case connect.CodeUnavailable, connect.CodeUnimplemented:
 		return fmt.Errorf("%w: %w", app.ErrWorkerUnavailable, err)
+	case connect.CodeResourceExhausted:
+		if !connect.IsWireError(err) { // our own read cap, not the worker's answer
+			return fmt.Errorf("%w: %w", app.ErrWorkerAnswerTooLarge, err)
+		}
+		return fmt.Errorf("%w: %w", app.ErrWorkerUnavailable, err)
+	case connect.CodeCanceled:
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("worker call: %w", err)
+		}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		return fmt.Errorf("%w: %w", app.ErrWorkerUnavailable, err)
 	}
-	return fmt.Errorf("worker call: %w", err)
+	return fmt.Errorf("%w: %w", app.ErrWorkerFailed, err)
 }
 
 // FetchItem implements app.WorkerClient.
