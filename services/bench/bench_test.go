@@ -43,7 +43,30 @@ func TestQuickRun(t *testing.T) {
 		Scenarios []struct {
 			Name   string
 			Ratio  *float64
-			Rounds []struct{ Side string }
+			Rounds []struct {
+				Side   string
+				Sample struct {
+					Rate            *float64
+					Clients         int
+					TransportErrors int `json:"transportErrors"`
+				}
+			}
+		}
+		Overload *struct {
+			Steps []struct {
+				Concurrency int
+				Sample      struct {
+					Rate            *float64
+					TransportErrors int `json:"transportErrors"`
+				}
+			}
+			Saturating int `json:"saturatingConcurrency"`
+			Clients    int
+			Targets    []struct {
+				Name  string
+				Value *float64
+				Met   *bool
+			}
 		}
 		Memory struct {
 			InProcess []struct {
@@ -58,7 +81,7 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("mode %q, want quick", res.Mode)
 	}
 	want := []string{"ingest.1w", "ingest.2w", "read.query", "read.rpc", "read.hop.query", "read.hop.rpc",
-		"write.rest", "write.connect", "freshness.light", "freshness"}
+		"write.rest", "write.connect", "freshness.light", "freshness", "overload.goodput", "overload.p99", "overload.refusal"}
 	got := map[string]bool{}
 	for _, s := range res.Scenarios {
 		got[s.Name] = true
@@ -71,6 +94,38 @@ func TestQuickRun(t *testing.T) {
 		}
 		if sides["platform"] < 3 || (!strings.HasPrefix(s.Name, "freshness") && sides["baseline"] < 3) {
 			t.Errorf("%s: rounds %v, want at least 3 of each side", s.Name, sides)
+		}
+		if strings.HasPrefix(s.Name, "overload.") {
+			for _, r := range s.Rounds {
+				if r.Sample.Rate == nil || r.Sample.Clients < 1 {
+					t.Errorf("%s: a %s round without goodput or clients: %+v", s.Name, r.Side, r.Sample)
+				}
+				// No answer at all (connection refused or reset) is a
+				// fault at any load; slowness is not asserted here.
+				if r.Sample.TransportErrors > 0 {
+					t.Errorf("%s: %d requests of a %s round got no HTTP answer", s.Name, r.Sample.TransportErrors, r.Side)
+				}
+			}
+		}
+	}
+	if ov := res.Overload; ov == nil {
+		t.Error("no overload section in the results")
+	} else {
+		if len(ov.Steps) < 2 || ov.Saturating < 1 || ov.Clients < ov.Saturating {
+			t.Errorf("overload: %d search steps, saturating concurrency %d, %d clients", len(ov.Steps), ov.Saturating, ov.Clients)
+		}
+		for _, st := range ov.Steps {
+			if st.Concurrency < 1 || st.Sample.Rate == nil || st.Sample.TransportErrors > 0 {
+				t.Errorf("overload search step %+v: want a concurrency, a goodput and no request without an HTTP answer", st)
+			}
+		}
+		if len(ov.Targets) != 3 {
+			t.Errorf("overload: %d targets, want 3", len(ov.Targets))
+		}
+		for _, tg := range ov.Targets {
+			if tg.Value == nil || tg.Met == nil {
+				t.Errorf("overload target %q without a value or a verdict", tg.Name)
+			}
 		}
 	}
 	for _, name := range want {

@@ -43,6 +43,21 @@ type Sample struct {
 	Uncommitted int `json:"uncommitted,omitempty"`
 	// Note carries what else the run observed (for example buffered writes).
 	Note string `json:"note,omitempty"`
+	// Clients is how many concurrent clients sent the load (overload).
+	Clients int `json:"clients,omitempty"`
+	// Refusals counts the requests refused by admission control (HTTP 503
+	// or 429, overload); RefusalKinds splits them by status, RefusalP50
+	// and RefusalP99 are their latencies in milliseconds, and
+	// RefusalsWithRetryAfter counts those that carried Retry-After. N, P50
+	// and P99 then describe the admitted (2xx) requests only.
+	Refusals               int            `json:"refusals,omitempty"`
+	RefusalKinds           map[string]int `json:"refusalKinds,omitempty"`
+	RefusalP50             float64        `json:"refusalP50Ms,omitempty"`
+	RefusalP99             float64        `json:"refusalP99Ms,omitempty"`
+	RefusalsWithRetryAfter int            `json:"refusalsWithRetryAfter,omitempty"`
+	// TransportErrors counts the calls that got no HTTP answer at all
+	// (connection refused or reset, closed early); they are also in Errors.
+	TransportErrors int `json:"transportErrors,omitempty"`
 }
 
 // opTimeout bounds one call of a load generator.
@@ -179,7 +194,7 @@ func median(xs []float64) float64 {
 
 // medianSample is the per-field median of samples; counts are summed.
 func medianSample(samples []Sample) Sample {
-	var rate, p50, p99, up, batch, reb, alone []float64
+	var rate, p50, p99, up, batch, reb, alone, clients, rp50, rp99 []float64
 	var out Sample
 	for _, s := range samples {
 		for k, n := range s.ErrorKinds {
@@ -188,6 +203,16 @@ func medianSample(samples []Sample) Sample {
 			}
 			out.ErrorKinds[k] += n
 		}
+		for k, n := range s.RefusalKinds {
+			if out.RefusalKinds == nil {
+				out.RefusalKinds = map[string]int{}
+			}
+			out.RefusalKinds[k] += n
+		}
+		clients, rp50, rp99 = append(clients, float64(s.Clients)), append(rp50, s.RefusalP50), append(rp99, s.RefusalP99)
+		out.Refusals += s.Refusals
+		out.RefusalsWithRetryAfter += s.RefusalsWithRetryAfter
+		out.TransportErrors += s.TransportErrors
 		rate, p50, p99, up = append(rate, s.Rate), append(p50, s.P50), append(p99, s.P99), append(up, s.StartupMs)
 		batch, reb, alone = append(batch, s.BatchDocs), append(reb, s.RebalanceMs), append(alone, s.AloneMs)
 		out.N += s.N
@@ -197,6 +222,7 @@ func medianSample(samples []Sample) Sample {
 	}
 	out.Rate, out.P50, out.P99, out.StartupMs = median(rate), median(p50), median(p99), median(up)
 	out.BatchDocs, out.RebalanceMs, out.AloneMs = median(batch), median(reb), median(alone)
+	out.Clients, out.RefusalP50, out.RefusalP99 = int(median(clients)), median(rp50), median(rp99)
 	// Notes stay with their rounds; a scenario writes its own summary note.
 	return out
 }

@@ -34,19 +34,29 @@ type Options struct {
 	Profile string
 	// Scenarios selects what runs (all by default).
 	Scenarios map[string]bool
+	// OverloadStep is the length of one step of the overload scenario's
+	// saturation search, and of its rounds at the saturating concurrency.
+	OverloadStep time.Duration
+	// OverloadRun is the length of one run at 100× the saturating
+	// concurrency.
+	OverloadRun time.Duration
+	// OverloadClients caps the clients of that run.
+	OverloadClients int
 }
 
 // allScenarios are the scenario names of -scenarios, in the order they run.
-var allScenarios = []string{"ingest", "read", "write", "freshness", "memory"}
+var allScenarios = []string{"ingest", "read", "write", "freshness", "overload", "memory"}
 
 // Defaults of the full run and of -quick.
 func defaults(quick bool) Options {
 	if quick {
 		return Options{Quick: true, Rounds: 3, Concurrency: 8, Duration: 400 * time.Millisecond, Out: "bench-results.json",
-			Items: 250, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute}
+			Items: 250, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute,
+			OverloadStep: 500 * time.Millisecond, OverloadRun: 2 * time.Second, OverloadClients: 200}
 	}
 	return Options{Rounds: 3, Concurrency: 32, Duration: 8 * time.Second, Out: "bench-results.json",
-		Items: 12_500, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute}
+		Items: 12_500, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute,
+		OverloadStep: 3 * time.Second, OverloadRun: 10 * time.Second, OverloadClients: 2000}
 }
 
 // parseOptions reads the flags; with -quick, the flags not given take the
@@ -67,6 +77,9 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
 	fs.BoolVar(&o.Verbose, "v", false, "log the platform's warnings and the harness's progress to stderr")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round into this directory (go tool pprof)")
+	fs.DurationVar(&o.OverloadStep, "overload-step", d.OverloadStep, "overload: length of one step of the saturation search and of one run at the saturating concurrency (quick: 500ms)")
+	fs.DurationVar(&o.OverloadRun, "overload-duration", d.OverloadRun, "overload: length of one run at 100× the saturating concurrency (quick: 2s)")
+	fs.IntVar(&o.OverloadClients, "overload-clients", d.OverloadClients, "overload: most concurrent clients of the run at 100× the saturating concurrency (quick: 200)")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run (without write, freshness's main row runs at 200 writes/s)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `bench: benchmarks of the auction platform against baselines, over loopback.
@@ -101,6 +114,9 @@ Flags:
 		apply("max-requests", func() { o.MaxRequests = q.MaxRequests })
 		apply("processes", func() { o.Processes = q.Processes })
 		apply("timeout", func() { o.Timeout = q.Timeout })
+		apply("overload-step", func() { o.OverloadStep = q.OverloadStep })
+		apply("overload-duration", func() { o.OverloadRun = q.OverloadRun })
+		apply("overload-clients", func() { o.OverloadClients = q.OverloadClients })
 	}
 	var errs []error
 	o.Scenarios = map[string]bool{}
@@ -125,6 +141,15 @@ Flags:
 	}
 	if o.MaxRequests < 1 {
 		errs = append(errs, fmt.Errorf("-max-requests %d: at least 1", o.MaxRequests))
+	}
+	if o.OverloadStep < 100*time.Millisecond || o.OverloadStep > time.Minute {
+		errs = append(errs, fmt.Errorf("-overload-step %s: 100ms to 1m", o.OverloadStep))
+	}
+	if o.OverloadRun < 500*time.Millisecond || o.OverloadRun > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("-overload-duration %s: 500ms to 5m", o.OverloadRun))
+	}
+	if o.OverloadClients < 1 || o.OverloadClients > 5000 {
+		errs = append(errs, fmt.Errorf("-overload-clients %d: 1 to 5000", o.OverloadClients))
 	}
 	if o.Timeout < 10*time.Second {
 		errs = append(errs, fmt.Errorf("-timeout %s: at least 10s", o.Timeout))

@@ -24,7 +24,10 @@ type Results struct {
 	Baselines map[string]string `json:"baselines"`
 	Scenarios []*Scenario       `json:"scenarios"`
 	Memory    Memory            `json:"memory"`
-	Notes     []string          `json:"notes,omitempty"`
+	// Overload is the overload scenario's saturation search and summary
+	// (its rows are in Scenarios).
+	Overload *Overload `json:"overload,omitempty"`
+	Notes    []string  `json:"notes,omitempty"`
 }
 
 // Machine is what the run ran on.
@@ -59,7 +62,10 @@ type Scenario struct {
 	// over the measured p99 (at least 1 meets the target).
 	Ratio  float64 `json:"ratio"`
 	Target float64 `json:"target,omitempty"` // the ratio wanted, 0 when none
-	Goal   string  `json:"goal"`
+	// AtMost makes Target an upper bound of Ratio (a latency ratio)
+	// instead of a lower one.
+	AtMost bool   `json:"atMost,omitempty"`
+	Goal   string `json:"goal"`
 	Met    *bool   `json:"met,omitempty"`
 	// Rounds are the individual runs, in the order they ran.
 	Rounds []Round `json:"rounds"`
@@ -98,9 +104,14 @@ type Process struct {
 	Load   string  `json:"load"`
 }
 
+// add appends a scenario's row, deciding whether it met its target unless
+// the scenario decided already.
 func (r *Results) add(s *Scenario) {
-	if s.Target > 0 {
+	if s.Met == nil && s.Target > 0 {
 		met := s.Ratio >= s.Target
+		if s.AtMost {
+			met = s.Ratio <= s.Target
+		}
 		s.Met = &met
 	}
 	r.Scenarios = append(r.Scenarios, s)
@@ -146,6 +157,23 @@ func rate(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
 func describe(s Sample, metric string) string {
 	var b strings.Builder
+	switch metric {
+	case "p99": // overload.p99: the admitted requests' latency
+		fmt.Fprintf(&b, "admitted p50 %s ms, p99 %s ms (%d clients)", ms(s.P50), ms(s.P99), s.Clients)
+		return b.String()
+	case "refusal": // overload.refusal: the refusals and the other errors
+		fmt.Fprintf(&b, "%d refused", s.Refusals)
+		if s.Refusals > 0 {
+			fmt.Fprintf(&b, " (%s), p50 %s ms, p99 %s ms, %d with Retry-After",
+				describeErrors(s.RefusalKinds), ms(s.RefusalP50), ms(s.RefusalP99), s.RefusalsWithRetryAfter)
+		}
+		fmt.Fprintf(&b, "; %d other errors", s.Errors)
+		if s.Errors > 0 {
+			fmt.Fprintf(&b, ": %s", describeErrors(s.ErrorKinds))
+		}
+		fmt.Fprintf(&b, " (%d clients)", s.Clients)
+		return b.String()
+	}
 	if metric != "freshness" {
 		fmt.Fprintf(&b, "%s /s", rate(s.Rate))
 	}
@@ -171,11 +199,21 @@ func describe(s Sample, metric string) string {
 	if s.AloneMs > 0 {
 		extra = append(extra, fmt.Sprintf("one call alone %s ms", ms(s.AloneMs)))
 	}
+	if s.Clients > 0 {
+		extra = append(extra, fmt.Sprintf("%d clients", s.Clients))
+	}
+	if s.Refusals > 0 {
+		extra = append(extra, fmt.Sprintf("%d refused (%s), refusal p50 %s ms, p99 %s ms, %d with Retry-After",
+			s.Refusals, describeErrors(s.RefusalKinds), ms(s.RefusalP50), ms(s.RefusalP99), s.RefusalsWithRetryAfter))
+	}
 	if len(extra) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(extra, "; "))
 	}
 	if s.Errors > 0 {
 		fmt.Fprintf(&b, ", %d errors", s.Errors)
+		if s.TransportErrors > 0 {
+			fmt.Fprintf(&b, " (%d without an HTTP answer)", s.TransportErrors)
+		}
 		if len(s.ErrorKinds) > 0 {
 			fmt.Fprintf(&b, ": %s", describeErrors(s.ErrorKinds))
 		}
@@ -199,12 +237,15 @@ func printTable(w io.Writer, r *Results) {
 			met = map[bool]string{true: "yes", false: "**no**"}[*s.Met]
 		}
 		base := describe(s.BaselineResult, s.Metric)
-		if s.Metric == "freshness" {
+		if s.Metric == "freshness" || s.Metric == "refusal" {
 			base = "–"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %s |\n", s.Title, describe(s.Platform, s.Metric), s.Baseline, base, s.Ratio, s.Goal, met)
 	}
 	fmt.Fprintln(w)
+	if r.Overload != nil {
+		printOverload(w, r.Overload)
+	}
 	fmt.Fprintln(w, "Peak resident memory (VmHWM):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| measured | peak RSS | under |")

@@ -107,6 +107,7 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 		{"read", b.scenarioRead},
 		{"write", b.scenarioWrite},
 		{"freshness", b.scenarioFreshness},
+		{"overload", b.scenarioOverload},
 		{"memory", b.scenarioMemory},
 	}
 	for _, p := range phases {
