@@ -66,7 +66,7 @@ type Scenario struct {
 	// instead of a lower one.
 	AtMost bool   `json:"atMost,omitempty"`
 	Goal   string `json:"goal"`
-	Met    *bool   `json:"met,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
 	// Rounds are the individual runs, in the order they ran.
 	Rounds []Round `json:"rounds"`
 }
