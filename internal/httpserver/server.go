@@ -220,7 +220,21 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("request body not received within the body read deadline: %w", err)
+		err = ErrBodyTimeout // without the connection's addresses, which handlers may echo
 	}
 	return n, err
 }
+
+// ErrBodyTimeout is the read error of a body that did not arrive within the
+// body read deadline. It is an os.ErrDeadlineExceeded and a net.Error
+// timeout, and names no addresses.
+var ErrBodyTimeout error = bodyTimeoutError{}
+
+type bodyTimeoutError struct{}
+
+func (bodyTimeoutError) Error() string {
+	return "the request body did not arrive within the body read deadline"
+}
+func (bodyTimeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
+func (bodyTimeoutError) Timeout() bool        { return true }
+func (bodyTimeoutError) Temporary() bool      { return false }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // limiter caps the calls of one route class running at once. A call beyond
@@ -21,15 +23,18 @@ type limiter struct {
 	queued   atomic.Int64
 	maxQueue int64
 	maxWait  time.Duration
+	// inflight and waiting show the limiter's state as metrics.
+	inflight, waiting prometheus.Gauge
 }
 
 // newLimiter returns a limiter of inflight slots and a queue of queue
 // calls; inflight <= 0 means no limit (nil).
-func newLimiter(inflight, queue int, maxWait time.Duration) *limiter {
+func newLimiter(inflight, queue int, maxWait time.Duration, inflightGauge, waitingGauge prometheus.Gauge) *limiter {
 	if inflight <= 0 {
 		return nil
 	}
-	return &limiter{slots: make(chan struct{}, inflight), maxQueue: int64(queue), maxWait: maxWait}
+	return &limiter{slots: make(chan struct{}, inflight), maxQueue: int64(queue), maxWait: maxWait,
+		inflight: inflightGauge, waiting: waitingGauge}
 }
 
 // acquire takes a slot, waiting in the queue if there is room; false means
@@ -40,20 +45,27 @@ func (l *limiter) acquire(ctx context.Context) bool {
 	}
 	select {
 	case l.slots <- struct{}{}:
+		l.inflight.Inc()
 		return true
 	default:
 	}
-	if l.maxWait <= 0 || l.queued.Add(1) > l.maxQueue {
-		if l.maxWait > 0 {
-			l.queued.Add(-1)
-		}
+	if l.maxWait <= 0 || l.maxQueue <= 0 {
 		return false
 	}
-	defer l.queued.Add(-1)
+	if l.queued.Add(1) > l.maxQueue {
+		l.queued.Add(-1)
+		return false
+	}
+	l.waiting.Inc()
+	defer func() {
+		l.queued.Add(-1)
+		l.waiting.Dec()
+	}()
 	t := time.NewTimer(l.maxWait)
 	defer t.Stop()
 	select {
 	case l.slots <- struct{}{}:
+		l.inflight.Inc()
 		return true
 	case <-t.C:
 		return false
@@ -65,6 +77,7 @@ func (l *limiter) acquire(ctx context.Context) bool {
 func (l *limiter) release() {
 	if l != nil {
 		<-l.slots
+		l.inflight.Dec()
 	}
 }
 

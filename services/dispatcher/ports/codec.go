@@ -142,4 +142,3 @@ func connectCodecOptions(maxBody int64) []connect.HandlerOption {
 			func() connect.Compressor { return gzip.NewWriter(io.Discard) }),
 	}
 }
-

@@ -135,10 +135,12 @@ type edge struct {
 
 func newEdge(next http.Handler, cfg EdgeConfig, maxBody int64, metrics *Metrics) *edge {
 	e := &edge{
-		next:      next,
-		maxBody:   maxBody,
-		reads:     newLimiter(cfg.MaxInflightReads, cfg.QueueReads, cfg.QueueWait),
-		writes:    newLimiter(cfg.MaxInflightWrites, cfg.QueueWrites, cfg.QueueWait),
+		next:    next,
+		maxBody: maxBody,
+		reads: newLimiter(cfg.MaxInflightReads, cfg.QueueReads, cfg.QueueWait,
+			metrics.inflight.WithLabelValues(classRead.String()), metrics.queued.WithLabelValues(classRead.String())),
+		writes: newLimiter(cfg.MaxInflightWrites, cfg.QueueWrites, cfg.QueueWait,
+			metrics.inflight.WithLabelValues(classWrite.String()), metrics.queued.WithLabelValues(classWrite.String())),
 		rate:      newRateLimiter(cfg.RatePerClient, cfg.RateBurst),
 		ipHeader:  cfg.ClientIPHeader,
 		errWriter: connect.NewErrorWriter(),

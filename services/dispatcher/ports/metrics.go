@@ -10,6 +10,8 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
+	inflight *prometheus.GaugeVec
+	queued   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the request metrics on reg.
@@ -28,8 +30,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "auction_dispatcher_refused_total",
 			Help: "API calls refused at the edge by admission control (reason overload: 503) or the per-client rate limit (rate_limit: 429), by route class.",
 		}, []string{"class", "reason"}),
+		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "auction_dispatcher_inflight",
+			Help: "API calls running under admission control, by route class.",
+		}, []string{"class"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "auction_dispatcher_admission_queued",
+			Help: "API calls waiting in the admission queue, by route class.",
+		}, []string{"class"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.refused} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.refused, m.inflight, m.queued} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -217,11 +218,11 @@ func limitBody(next http.Handler, max int64, errWriter *connect.ErrorWriter) htt
 		case errors.As(err, &maxErr):
 			tooLarge(w)
 			return
-		case err != nil && r.Context().Err() != nil:
-			_ = errWriter.Write(w, jsonRequest, connect.NewError(connect.CodeDeadlineExceeded, errors.New("the request body did not arrive before the request's deadline")))
+		case err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || r.Context().Err() != nil):
+			writeErrorBody(w, http.StatusRequestTimeout, connect.CodeDeadlineExceeded, "the request body did not arrive in time")
 			return
 		case err != nil:
-			_ = errWriter.Write(w, jsonRequest, connect.NewError(connect.CodeInvalidArgument, errors.New("the request body could not be read in time")))
+			_ = errWriter.Write(w, jsonRequest, connect.NewError(connect.CodeInvalidArgument, errors.New("the request body could not be read")))
 			return
 		case int64(len(body)) > max:
 			tooLarge(w)
