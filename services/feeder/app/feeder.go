@@ -1,6 +1,8 @@
 // Package app is the feeder's use case: bring the fraudsters list from where
 // it is kept (an S3 object) to where the dispatchers read it (a Redis set),
-// replacing the list in force only with a complete, well-formed one.
+// replacing the list in force only with a complete, well-formed one that
+// does not empty it or shrink it by more than a set fraction, unless the
+// object says so explicitly (fraudlist.AllowShrinkDirective).
 package app
 
 import (
@@ -44,10 +46,49 @@ type Sink interface {
 	Replace(ctx context.Context, ids []string, version string) error
 	// Version returns the version of the list in force, "" when none.
 	Version(ctx context.Context) (string, error)
+	// Size returns how many client ids the list in force holds, 0 when
+	// there is none.
+	Size(ctx context.Context) (int64, error)
 }
+
+// Refusals counts refused lists by reason (one of the Reason constants);
+// the service module backs it with a Prometheus counter.
+type Refusals interface {
+	Refused(reason string)
+}
+
+// Reasons for refusing a list, the values of the refusal metric's label.
+const (
+	ReasonTooLarge  = "too_large"
+	ReasonMalformed = "malformed"
+	ReasonEmpty     = "empty"
+	ReasonShrink    = "shrink"
+)
 
 // ErrTooLarge marks an object over the size limit; the previous list stays.
 var ErrTooLarge = errors.New("fraud list object too large")
+
+// ErrEmpty marks a list with no client id and without the override
+// directive: an emptied or truncated upload must not switch screening off.
+var ErrEmpty = errors.New("fraud list is empty")
+
+// ErrShrink marks a list that would remove more than the allowed fraction of
+// the list in force, without the override directive.
+var ErrShrink = errors.New("fraud list shrinks too much")
+
+// Options are the feeder's limits.
+type Options struct {
+	// MaxBytes is the largest object accepted.
+	MaxBytes int64
+	// MaxShrinkFraction is the largest fraction of the list in force that a
+	// new list may remove (0.5: a list of 100 may be replaced by one of 50,
+	// not 49). A list that removes more, or an empty one, is refused unless
+	// it carries fraudlist.AllowShrinkDirective. The first list (nothing in
+	// force) may have any non-empty size.
+	MaxShrinkFraction float64
+	// Refusals counts refused lists; nil counts nothing.
+	Refusals Refusals
+}
 
 // Result is the outcome of one pass.
 type Result struct {
@@ -70,24 +111,39 @@ type Result struct {
 // also remembers the last object it refused, to refuse it again without
 // downloading it again.
 type Feeder struct {
-	src      Source
-	sink     Sink
-	maxBytes int64
-	log      *slog.Logger
-	now      func() time.Time
+	src       Source
+	sink      Sink
+	maxBytes  int64
+	maxShrink float64
+	refusals  Refusals
+	log       *slog.Logger
+	now       func() time.Time
 
 	mu           sync.Mutex
 	lastETag     string // of the object last published or found in force
 	lastVersion  string // its version
 	refusedETag  string
 	refusedCause error
+	// refusedAgainst is the size of the list in force a shrink was judged
+	// against, -1 for refusals that do not depend on it: when the list in
+	// force changes (Redis lost it), the object is judged again.
+	refusedAgainst int64
 }
 
-// NewFeeder returns the use case: lists come from src, go to sink, and
-// objects over maxBytes are refused.
-func NewFeeder(src Source, sink Sink, maxBytes int64, log *slog.Logger) *Feeder {
-	return &Feeder{src: src, sink: sink, maxBytes: maxBytes, log: log, now: time.Now}
+// NewFeeder returns the use case: lists come from src and go to sink within
+// the limits of opts.
+func NewFeeder(src Source, sink Sink, opts Options, log *slog.Logger) *Feeder {
+	refusals := opts.Refusals
+	if refusals == nil {
+		refusals = noRefusals{}
+	}
+	return &Feeder{src: src, sink: sink, maxBytes: opts.MaxBytes, maxShrink: opts.MaxShrinkFraction, refusals: refusals,
+		log: log, now: time.Now}
 }
+
+type noRefusals struct{}
+
+func (noRefusals) Refused(string) {}
 
 // PassTimeout is the deadline given to each pass when passes run every
 // interval: long enough for a large object on a slow link, and a hung
@@ -126,10 +182,13 @@ func (f *Feeder) RunOnce(ctx context.Context) (Result, error) {
 	res, err := f.pass(ctx)
 	res.Took = f.now().Sub(start)
 	tookMS := float64(res.Took.Microseconds()) / 1000
-	switch {
-	case errors.Is(err, ErrTooLarge), errors.Is(err, fraudlist.ErrMalformed):
+	switch reason := refusalReason(err); {
+	case reason != "":
+		// Counted at every pass that refuses, the same object again
+		// included: the counter keeps rising while a bad list sits in S3.
+		f.refusals.Refused(reason)
 		f.log.Error("fraud list refused; the previous list stays in force",
-			"err", err, "etag", res.ETag, "version_in_force", f.lastVersion, "took_ms", tookMS)
+			"err", err, "reason", reason, "etag", res.ETag, "version_in_force", f.lastVersion, "took_ms", tookMS)
 	case err != nil:
 		f.log.Error("fraud list pass failed; the previous list stays in force",
 			"err", err, "etag", res.ETag, "took_ms", tookMS)
@@ -169,7 +228,17 @@ func (f *Feeder) pass(ctx context.Context) (Result, error) {
 		}
 	}
 	if info.ETag != "" && info.ETag == f.refusedETag {
-		return res, fmt.Errorf("unchanged since refused: %w", f.refusedCause)
+		again := f.refusedAgainst < 0
+		if !again {
+			n, err := f.sink.Size(ctx)
+			if err != nil {
+				return res, fmt.Errorf("count the list in force: %w", err)
+			}
+			again = n == f.refusedAgainst
+		}
+		if again {
+			return res, fmt.Errorf("unchanged since refused: %w", f.refusedCause)
+		}
 	}
 	if info.Size > f.maxBytes {
 		return res, f.refuse(info.ETag, fmt.Errorf("%w: %d bytes, over MAX_OBJECT_BYTES (%d)", ErrTooLarge, info.Size, f.maxBytes))
@@ -196,9 +265,23 @@ func (f *Feeder) pass(ctx context.Context) (Result, error) {
 	if res.Bytes > f.maxBytes {
 		return res, f.refuse(got.ETag, fmt.Errorf("%w: more than MAX_OBJECT_BYTES (%d) bytes read", ErrTooLarge, f.maxBytes))
 	}
-	ids, err := fraudlist.Parse(data)
+	list, err := fraudlist.ParseList(data)
 	if err != nil {
 		return res, f.refuse(got.ETag, err)
+	}
+	ids := list.IDs
+	if !list.AllowShrink {
+		inForce, err := f.sink.Size(ctx)
+		if err != nil {
+			return res, fmt.Errorf("count the list in force: %w", err)
+		}
+		if err := f.checkShrink(inForce, len(ids)); err != nil {
+			f.refuse(got.ETag, err)
+			if errors.Is(err, ErrShrink) {
+				f.refusedAgainst = inForce
+			}
+			return res, err
+		}
 	}
 
 	version := newVersion(got.ETag, data, f.now())
@@ -211,10 +294,44 @@ func (f *Feeder) pass(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
+// checkShrink refuses an empty list, and one that removes more than
+// maxShrink of the inForce ids. Only sizes are compared: a list that swaps
+// ids for as many others is a normal update.
+func (f *Feeder) checkShrink(inForce int64, next int) error {
+	override := fmt.Sprintf("add the line %q to the object to publish it anyway", fraudlist.AllowShrinkDirective)
+	if next == 0 {
+		return fmt.Errorf("%w: no client id in the object (%d in force); %s", ErrEmpty, inForce, override)
+	}
+	removed := inForce - int64(next)
+	if inForce > 0 && float64(removed) > f.maxShrink*float64(inForce) {
+		return fmt.Errorf("%w: %d client ids instead of %d in force, %.0f%% fewer, over MAX_SHRINK_FRACTION (%g); %s",
+			ErrShrink, next, inForce, 100*float64(removed)/float64(inForce), f.maxShrink, override)
+	}
+	return nil
+}
+
+// refusalReason names the refusal err is, "" when err is no refusal (a
+// failure of the source or the sink, retried at the next pass).
+func refusalReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, fraudlist.ErrMalformed):
+		return ReasonMalformed
+	case errors.Is(err, ErrEmpty):
+		return ReasonEmpty
+	case errors.Is(err, ErrShrink):
+		return ReasonShrink
+	}
+	return ""
+}
+
 // refuse remembers a refused object so that the next passes refuse it again
 // without downloading it, until it changes.
 func (f *Feeder) refuse(etag string, cause error) error {
-	f.refusedETag, f.refusedCause = etag, cause
+	f.refusedETag, f.refusedCause, f.refusedAgainst = etag, cause, -1
 	return cause
 }
 

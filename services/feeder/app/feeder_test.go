@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -67,6 +68,28 @@ type fakeSink struct {
 	version    string
 	replaces   int
 	replaceErr error
+	sizeErr    error
+}
+
+// fakeRefusals counts refusals by reason.
+type fakeRefusals struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *fakeRefusals) Refused(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int{}
+	}
+	r.n[reason]++
+}
+
+func (r *fakeRefusals) count(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[reason]
 }
 
 func (s *fakeSink) Replace(_ context.Context, ids []string, version string) error {
@@ -84,6 +107,12 @@ func (s *fakeSink) Version(context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version, nil
+}
+
+func (s *fakeSink) Size(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.ids)), s.sizeErr
 }
 
 func (s *fakeSink) state() ([]string, string, int) {
@@ -112,9 +141,25 @@ func (l *logBuffer) String() string {
 
 func newFeeder(t *testing.T, max int64) (*app.Feeder, *fakeSource, *fakeSink, *logBuffer) {
 	t.Helper()
-	src, sink, logs := &fakeSource{}, &fakeSink{}, &logBuffer{}
+	f, src, sink, logs, _ := newFeederCounting(t, max, 0.5)
+	return f, src, sink, logs
+}
+
+func newFeederCounting(t *testing.T, max int64, maxShrink float64) (*app.Feeder, *fakeSource, *fakeSink, *logBuffer, *fakeRefusals) {
+	t.Helper()
+	src, sink, logs, refusals := &fakeSource{}, &fakeSink{}, &logBuffer{}, &fakeRefusals{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return app.NewFeeder(src, sink, max, log), src, sink, logs
+	f := app.NewFeeder(src, sink, app.Options{MaxBytes: max, MaxShrinkFraction: maxShrink, Refusals: refusals}, log)
+	return f, src, sink, logs, refusals
+}
+
+// idList returns a list object of n ids.
+func idList(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "client-%d\n", i)
+	}
+	return b.String()
 }
 
 func runOnce(t *testing.T, f *app.Feeder) (app.Result, error) {
@@ -255,23 +300,160 @@ func TestRefusesAMalformedObjectAndKeepsThePreviousList(t *testing.T) {
 	if ids, version, _ := sink.state(); !slices.Equal(ids, []string{"mallory", "eve"}) || version != prev.Version {
 		t.Fatalf("the previous list was replaced: %q %q", ids, version)
 	}
-	if !strings.Contains(logs.String(), "line 2") {
-		t.Errorf("the refusal does not say where:\n%s", logs)
+	if !strings.Contains(logs.String(), "line 2") || !strings.Contains(logs.String(), `"reason":"malformed"`) {
+		t.Errorf("the refusal does not say where and why:\n%s", logs)
 	}
 	if _, err := runOnce(t, f); !errors.Is(err, fraudlist.ErrMalformed) || src.downloads() != 2 {
 		t.Fatalf("the same bad object: %v after %d downloads, want a refusal without a new download", err, src.downloads())
 	}
 }
 
-func TestEmptyListClears(t *testing.T) {
-	f, src, sink, _ := newFeeder(t, 1<<20)
+func TestAnEmptyListIsRefusedUnlessOverridden(t *testing.T) {
+	f, src, sink, logs, refusals := newFeederCounting(t, 1<<20, 0.5)
+	src.put("mallory\n", `"one"`)
+	prev := mustPublish(t, f, 1)
+
+	for _, empty := range []string{"", "# nobody left\n\n"} {
+		src.put(empty, `"none`+fmt.Sprint(len(empty))+`"`)
+		res, err := runOnce(t, f)
+		if !errors.Is(err, app.ErrEmpty) || res.Published {
+			t.Fatalf("%q: want ErrEmpty, got %+v, %v", empty, res, err)
+		}
+		if ids, version, _ := sink.state(); !slices.Equal(ids, []string{"mallory"}) || version != prev.Version {
+			t.Fatalf("the list in force changed: %q %q", ids, version)
+		}
+	}
+	if n := refusals.count(app.ReasonEmpty); n != 2 {
+		t.Fatalf("empty refusals counted %d, want 2", n)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"fraud list refused; the previous list stays in force"`) ||
+		!strings.Contains(logs.String(), `"reason":"empty"`) || !strings.Contains(logs.String(), "#! allow-shrink") {
+		t.Errorf("no ERROR line with the reason and the way out:\n%s", logs)
+	}
+
+	// Emptied on purpose: the directive lets it through.
+	src.put("#! allow-shrink\n# nobody left\n", `"none-on-purpose"`)
+	res := mustPublish(t, f, 0)
+	if ids, version, _ := sink.state(); len(ids) != 0 || version != res.Version {
+		t.Fatalf("sink holds %q %q", ids, version)
+	}
+}
+
+func TestTheFirstListMayHaveAnySizeButNotBeEmpty(t *testing.T) {
+	f, src, _, _, refusals := newFeederCounting(t, 1<<20, 0.5)
+	src.put("# nothing yet\n", `"empty"`)
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrEmpty) {
+		t.Fatalf("an empty first list: want ErrEmpty, got %v", err)
+	}
 	src.put("mallory\n", `"one"`)
 	mustPublish(t, f, 1)
-	src.put("# nobody left\n\n", `"none"`)
-	res := mustPublish(t, f, 0)
-	ids, version, _ := sink.state()
-	if len(ids) != 0 || version != res.Version {
-		t.Fatalf("sink holds %q %q", ids, version)
+	if n := refusals.count(app.ReasonEmpty); n != 1 {
+		t.Fatalf("empty refusals counted %d, want 1", n)
+	}
+}
+
+func TestAListThatShrinksTooMuchIsRefusedUnlessOverridden(t *testing.T) {
+	f, src, sink, logs, refusals := newFeederCounting(t, 1<<20, 0.5)
+	src.put(idList(10), `"ten"`)
+	prev := mustPublish(t, f, 10)
+
+	// 60% fewer: refused, counted, logged, the list in force unchanged.
+	src.put(idList(4), `"four"`)
+	res, err := runOnce(t, f)
+	if !errors.Is(err, app.ErrShrink) || res.Published {
+		t.Fatalf("60%% shrink: want ErrShrink, got %+v, %v", res, err)
+	}
+	if ids, version, _ := sink.state(); len(ids) != 10 || version != prev.Version {
+		t.Fatalf("the list in force changed: %d ids, %q", len(ids), version)
+	}
+	if n := refusals.count(app.ReasonShrink); n != 1 {
+		t.Fatalf("shrink refusals counted %d, want 1", n)
+	}
+	for _, want := range []string{`"level":"ERROR"`, `"reason":"shrink"`, "4 client ids instead of 10 in force, 60% fewer", "MAX_SHRINK_FRACTION", "#! allow-shrink"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the refusal line lacks %q:\n%s", want, logs)
+		}
+	}
+	// Refused again at the next pass, without a new download, and counted.
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrShrink) || src.downloads() != 2 {
+		t.Fatalf("second pass: %v after %d downloads", err, src.downloads())
+	}
+	if n := refusals.count(app.ReasonShrink); n != 2 {
+		t.Fatalf("shrink refusals counted %d, want 2", n)
+	}
+
+	// 40% fewer: within the limit.
+	src.put(idList(6), `"six"`)
+	mustPublish(t, f, 6)
+
+	// 50% of 6 is 3: removing exactly half is allowed, one more is not.
+	src.put(idList(3), `"three"`)
+	mustPublish(t, f, 3)
+	src.put(idList(1), `"one"`)
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrShrink) {
+		t.Fatalf("67%% shrink: want ErrShrink, got %v", err)
+	}
+
+	// The override, anywhere in the object, publishes it.
+	src.put("mallory\n#! allow-shrink\n", `"override"`)
+	mustPublish(t, f, 1)
+	if ids, _, _ := sink.state(); !slices.Equal(ids, []string{"mallory"}) {
+		t.Fatalf("sink holds %q", ids)
+	}
+	// Growth is never limited.
+	src.put(idList(100), `"hundred"`)
+	mustPublish(t, f, 100)
+}
+
+func TestMaxShrinkFractionIsConfigurable(t *testing.T) {
+	strict, src, _, _, _ := newFeederCounting(t, 1<<20, 0)
+	src.put(idList(10), `"ten"`)
+	mustPublish(t, strict, 10)
+	src.put(idList(9), `"nine"`)
+	if _, err := runOnce(t, strict); !errors.Is(err, app.ErrShrink) {
+		t.Fatalf("MAX_SHRINK_FRACTION 0: one removal must be refused, got %v", err)
+	}
+
+	lax, src, _, _, _ := newFeederCounting(t, 1<<20, 0.9)
+	src.put(idList(10), `"ten"`)
+	mustPublish(t, lax, 10)
+	src.put(idList(1), `"one"`)
+	mustPublish(t, lax, 1)
+}
+
+func TestAShrinkRefusalIsJudgedAgainWhenTheListInForceChanges(t *testing.T) {
+	f, src, sink, _, _ := newFeederCounting(t, 1<<20, 0.5)
+	src.put(idList(10), `"ten"`)
+	mustPublish(t, f, 10)
+	src.put(idList(2), `"two"`)
+	if _, err := runOnce(t, f); !errors.Is(err, app.ErrShrink) {
+		t.Fatalf("want ErrShrink, got %v", err)
+	}
+	// Redis lost the list: nothing is in force, so the object in S3 is the
+	// best list there is.
+	sink.mu.Lock()
+	sink.ids, sink.version = nil, ""
+	sink.mu.Unlock()
+	mustPublish(t, f, 2)
+}
+
+func TestACountFailureIsRetriedNotRefused(t *testing.T) {
+	f, src, sink, _, refusals := newFeederCounting(t, 1<<20, 0.5)
+	src.put(idList(10), `"ten"`)
+	mustPublish(t, f, 10)
+	src.put(idList(9), `"nine"`)
+	sink.mu.Lock()
+	sink.sizeErr = errors.New("redis is down")
+	sink.mu.Unlock()
+	if _, err := runOnce(t, f); err == nil || !strings.Contains(err.Error(), "redis is down") {
+		t.Fatalf("want the sink's error, got %v", err)
+	}
+	sink.mu.Lock()
+	sink.sizeErr = nil
+	sink.mu.Unlock()
+	mustPublish(t, f, 9)
+	if n := refusals.count(app.ReasonShrink) + refusals.count(app.ReasonEmpty); n != 0 {
+		t.Fatalf("a failure was counted as a refusal (%d)", n)
 	}
 }
 

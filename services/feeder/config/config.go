@@ -4,7 +4,9 @@ package config
 
 import (
 	"errors"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,11 @@ type Config struct {
 	RedisURL       envconfig.Secret
 	FeedInterval   time.Duration
 	MaxObjectBytes int64
+	// MaxShrinkFraction is the largest fraction of the list in force that a
+	// new list may remove; an empty list, or one that removes more, is
+	// refused unless it carries the "#! allow-shrink" line
+	// (fraudlist.AllowShrinkDirective).
+	MaxShrinkFraction float64
 	// Once makes the feeder do a single pass and exit: 0 when the pass
 	// succeeded (or found the list unchanged), 1 when it failed.
 	Once bool
@@ -44,6 +51,8 @@ func Load(l *envconfig.Loader) Config {
 		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
 		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
 	}
+	c.MaxShrinkFraction = fraction(l, "MAX_SHRINK_FRACTION", 0.5,
+		"largest fraction of the list in force a new list may remove (0 to 1); an empty list, or one that removes more, is refused unless it has the line '#! allow-shrink'")
 	if c.RedisURL != "" {
 		if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil {
 			l.Fail("REDIS_URL", "not a Redis URL (redis://[user:password@]host:port/db): %v", withoutURL(err))
@@ -59,4 +68,19 @@ func withoutURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// fraction reads a number in [0, 1] ("0.5", "0.25").
+func fraction(l *envconfig.Loader, name string, def float64, help string) float64 {
+	v := l.String(name, strconv.FormatFloat(def, 'g', -1, 64), help)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) {
+		l.Fail(name, "%q is not a number", v)
+		return def
+	}
+	if f < 0 || f > 1 {
+		l.Fail(name, "%g is out of range [0, 1]", f)
+		return def
+	}
+	return f
 }

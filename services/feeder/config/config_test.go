@@ -19,13 +19,14 @@ func TestDefaults(t *testing.T) {
 	want := config.Config{
 		S3Region: "us-east-1", S3Bucket: "auction", S3Key: "fraud/fraudsters.txt",
 		RedisURL: "redis://127.0.0.1:6379/0", FeedInterval: 30 * time.Second, MaxObjectBytes: 10 << 20,
+		MaxShrinkFraction: 0.5,
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
 	var usage strings.Builder
 	l.Usage(&usage)
-	for _, v := range []string{"S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_KEY", "REDIS_URL", "FEED_INTERVAL", "MAX_OBJECT_BYTES", "FEED_ONCE"} {
+	for _, v := range []string{"S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_KEY", "REDIS_URL", "FEED_INTERVAL", "MAX_OBJECT_BYTES", "MAX_SHRINK_FRACTION", "FEED_ONCE"} {
 		if !strings.Contains(usage.String(), v) {
 			t.Errorf("-help does not list %s", v)
 		}
@@ -54,18 +55,19 @@ func TestParsesAndTrimsTheEndpoint(t *testing.T) {
 
 func TestReportsEveryProblemAtOnceWithoutLeakingThePassword(t *testing.T) {
 	l := envconfig.New(envconfig.FromMap(map[string]string{
-		"S3_ENDPOINT":      "ftp://host",
-		"REDIS_URL":        "redis://:hunter2@host:6379/notanumber",
-		"FEED_INTERVAL":    "often",
-		"MAX_OBJECT_BYTES": "huge",
-		"FEED_ONCE":        "maybe",
+		"S3_ENDPOINT":         "ftp://host",
+		"REDIS_URL":           "redis://:hunter2@host:6379/notanumber",
+		"FEED_INTERVAL":       "often",
+		"MAX_OBJECT_BYTES":    "huge",
+		"FEED_ONCE":           "maybe",
+		"MAX_SHRINK_FRACTION": "half",
 	}))
 	config.Load(l)
 	err := l.Err()
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, v := range []string{"S3_ENDPOINT:", "REDIS_URL:", "FEED_INTERVAL:", "MAX_OBJECT_BYTES:", "FEED_ONCE:"} {
+	for _, v := range []string{"S3_ENDPOINT:", "REDIS_URL:", "FEED_INTERVAL:", "MAX_OBJECT_BYTES:", "FEED_ONCE:", "MAX_SHRINK_FRACTION:"} {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("the error does not name %s: %v", v, err)
 		}
@@ -79,5 +81,20 @@ func TestReportsEveryProblemAtOnceWithoutLeakingThePassword(t *testing.T) {
 	config.Load(l)
 	if err := l.Err(); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("want an error without the password, got %v", err)
+	}
+}
+
+func TestMaxShrinkFraction(t *testing.T) {
+	for v, want := range map[string]float64{"0": 0, "0.25": 0.25, "1": 1, " 0.9 ": 0.9} {
+		l := envconfig.New(envconfig.FromMap(map[string]string{"MAX_SHRINK_FRACTION": v}))
+		if c := config.Load(l); l.Err() != nil || c.MaxShrinkFraction != want {
+			t.Errorf("%q: %g, %v; want %g", v, c.MaxShrinkFraction, l.Err(), want)
+		}
+	}
+	for _, v := range []string{"-0.1", "1.5", "NaN", "50%", "half"} {
+		l := envconfig.New(envconfig.FromMap(map[string]string{"MAX_SHRINK_FRACTION": v}))
+		if config.Load(l); l.Err() == nil || !strings.Contains(l.Err().Error(), "MAX_SHRINK_FRACTION") {
+			t.Errorf("%q: want an error naming MAX_SHRINK_FRACTION, got %v", v, l.Err())
+		}
 	}
 }

@@ -8,27 +8,31 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/feeder/adapters/redis"
 	"github.com/pawnshop/auction/services/feeder/adapters/s3"
 	"github.com/pawnshop/auction/services/feeder/app"
 	"github.com/pawnshop/auction/services/feeder/config"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 )
 
 // ExitPassFailed is the exit status of a -once run whose pass failed.
 const ExitPassFailed = 1
 
-// Module is a feeder. It needs a config.Config and a *slog.Logger, and
-// provides the *app.Feeder so that a host (the dev stack) can also run a pass
-// on demand. Started, it does a pass at once and then every FeedInterval
+// Module is a feeder. It needs a config.Config, a *slog.Logger and a
+// prometheus.Registerer (telemetry.Metrics), and provides the *app.Feeder so
+// that a host (the dev stack) can also run a pass on demand. Started, it does a pass at once and then every FeedInterval
 // until stopped; a failed pass is logged and retried at the next tick. With
 // Config.Once it does a single pass and then shuts the application down, with
 // exit code 0 or ExitPassFailed: do not set Once when hosting the module in a
 // larger application, since the shutdown stops the whole application.
 var Module = fx.Module("feeder",
+	telemetry.ScopeMetrics,
 	fx.Provide(
 		newSource,
 		newStore,
+		newRefusals,
 		newFeeder,
 	),
 	fx.Invoke(run),
@@ -50,8 +54,36 @@ func newStore(lc fx.Lifecycle, c config.Config) (*redis.Store, error) {
 	return s, nil
 }
 
-func newFeeder(c config.Config, src *s3.Source, sink *redis.Store, log *slog.Logger) *app.Feeder {
-	return app.NewFeeder(src, sink, c.MaxObjectBytes, log.With("component", "feeder"))
+func newFeeder(c config.Config, src *s3.Source, sink *redis.Store, refusals *Refusals, log *slog.Logger) *app.Feeder {
+	return app.NewFeeder(src, sink, app.Options{MaxBytes: c.MaxObjectBytes, MaxShrinkFraction: c.MaxShrinkFraction, Refusals: refusals},
+		log.With("component", "feeder"))
+}
+
+// Refusals is the metric of refused lists,
+// auction_feeder_lists_refused_total{reason}: reason is too_large,
+// malformed, empty or shrink. It rises at every pass that refuses, so
+// increase() over a few intervals says a bad list is waiting in S3.
+type Refusals struct {
+	counter *prometheus.CounterVec
+}
+
+// Refused implements app.Refusals.
+func (r *Refusals) Refused(reason string) { r.counter.WithLabelValues(reason).Inc() }
+
+func newRefusals(reg prometheus.Registerer) (*Refusals, error) {
+	r := &Refusals{counter: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "auction_feeder_lists_refused_total",
+		Help: "Fraud lists refused by the feeder (the previous list stays in force), by reason: too_large, malformed, empty, shrink.",
+	}, []string{"reason"})}
+	// Every reason is exported from the start, at zero, so that a rate or
+	// an alert on it has a series before the first refusal.
+	for _, reason := range []string{app.ReasonTooLarge, app.ReasonMalformed, app.ReasonEmpty, app.ReasonShrink} {
+		r.counter.WithLabelValues(reason)
+	}
+	if err := reg.Register(r.counter); err != nil {
+		return nil, fmt.Errorf("register the feeder metrics: %w", err)
+	}
+	return r, nil
 }
 
 // run starts the passes in the background at start and waits for the pass

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,9 +14,11 @@ import (
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/fraudlist"
+	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/feeder/app"
 	"github.com/pawnshop/auction/services/feeder/config"
 	feeder "github.com/pawnshop/auction/services/feeder/service"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 )
 
@@ -53,8 +56,13 @@ func start(t *testing.T, seed map[string][]byte) env {
 
 func newApp(t *testing.T, cfg config.Config, populate ...any) *fx.App {
 	t.Helper()
+	return newAppWith(t, cfg, prometheus.NewRegistry(), populate...)
+}
+
+func newAppWith(t *testing.T, cfg config.Config, reg *prometheus.Registry, populate ...any) *fx.App {
+	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a := fx.New(fx.Supply(cfg, log), feeder.Module, fx.NopLogger, fx.Populate(populate...))
+	a := fx.New(fx.Supply(cfg, log), telemetry.Metrics(reg, reg), feeder.Module, fx.NopLogger, fx.Populate(populate...))
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,4 +157,68 @@ func TestRunsEveryIntervalAndOnDemandFromS3ToRedis(t *testing.T) {
 	if err != nil || res.Published {
 		t.Fatalf("on-demand pass: %+v, %v", res, err)
 	}
+}
+
+// TestARefusedListIsCountedAndTheListInForceStays: an emptied object in S3 is
+// refused, counted in auction_feeder_lists_refused_total{reason="empty"} on
+// the registry the host gave, and the list in Redis is unchanged.
+func TestARefusedListIsCountedAndTheListInForceStays(t *testing.T) {
+	e := start(t, map[string][]byte{key: []byte("mallory\neve\n")})
+	reg := prometheus.NewRegistry()
+	var f *app.Feeder
+	a := newAppWith(t, e.cfg, reg, &f)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := a.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := f.RunOnce(ctx); err != nil { // published, or already by the pass at start
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, e.s3.Endpoint()+"/auction/"+key, strings.NewReader("# nobody\n"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	before := refused(t, reg, "empty")
+	if _, err := f.RunOnce(ctx); !errors.Is(err, app.ErrEmpty) {
+		t.Fatalf("want ErrEmpty, got %v", err)
+	}
+	// The passes every FEED_INTERVAL refuse it too: at least one more.
+	if got := refused(t, reg, "empty"); got < before+1 {
+		t.Fatalf("auction_feeder_lists_refused_total{reason=\"empty\"} = %g, want at least %g", got, before+1)
+	}
+	if got, _ := e.redis.Miniredis().Members(fraudlist.SetKey); !slices.Equal(got, []string{"eve", "mallory"}) {
+		t.Fatalf("the list in force changed: %q", got)
+	}
+}
+
+// refused returns the value of the refusal counter of reason as gathered
+// from reg.
+func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "auction_feeder_lists_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no auction_feeder_lists_refused_total{reason=%q} in the registry", reason)
+	return 0
 }

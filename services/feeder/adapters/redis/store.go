@@ -68,6 +68,16 @@ func (s *Store) Version(ctx context.Context) (string, error) {
 	return v, nil
 }
 
+// Size returns how many client ids the list in force holds (SCARD of
+// fraudlist.SetKey), 0 when there is none.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	n, err := s.rdb.SCard(ctx, fraudlist.SetKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("scard %s: %w", fraudlist.SetKey, err)
+	}
+	return n, nil
+}
+
 // Replace makes ids the list in force. A reader sees either the old set or
 // the new one, never a mix: the new set is built under a temporary key, then
 // one MULTI/EXEC renames it over fraudlist.SetKey (or deletes the set, for

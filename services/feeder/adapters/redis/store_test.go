@@ -149,6 +149,9 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			if v, err := store.Version(ctx); err != nil || v != "" {
 				t.Fatalf("Version before any list: %q, %v", v, err)
 			}
+			if n, err := store.Size(ctx); err != nil || n != 0 {
+				t.Fatalf("Size before any list: %d, %v", n, err)
+			}
 			sub := c.Subscribe(ctx, fraudlist.UpdatesChannel)
 			defer sub.Close()
 			if _, err := sub.Receive(ctx); err != nil { // subscription confirmed
@@ -169,6 +172,9 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			}
 			if v, _ := store.Version(ctx); v != "v1" {
 				t.Fatalf("Version %q", v)
+			}
+			if n, err := store.Size(ctx); err != nil || n != 2500 {
+				t.Fatalf("Size after v1: %d, %v", n, err)
 			}
 			if ttl := c.TTL(ctx, fraudlist.SetKey).Val(); ttl != -1 {
 				t.Fatalf("the list in force has a TTL (%v): RENAME carried the temporary key's over", ttl)
@@ -224,6 +230,9 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			if v, _ := store.Version(ctx); v != "v3" {
 				t.Fatalf("Version %q", v)
 			}
+			if n, err := store.Size(ctx); err != nil || n != 0 {
+				t.Fatalf("Size after an empty list: %d, %v", n, err)
+			}
 			if left := c.Keys(ctx, fraudlist.SetKey+":next:*").Val(); len(left) != 0 {
 				t.Fatalf("temporary keys left behind: %q", left)
 			}
@@ -253,6 +262,9 @@ func TestRedisReplaceFailsCleanlyWhenDown(t *testing.T) {
 	}
 	if _, err := store.Version(ctx); err == nil {
 		t.Fatal("Version succeeded on a failing Redis")
+	}
+	if _, err := store.Size(ctx); err == nil {
+		t.Fatal("Size succeeded on a failing Redis")
 	}
 	r.Miniredis().SetError("")
 	if members, _ := r.Miniredis().Members(fraudlist.SetKey); !slices.Equal(members, []string{"a"}) {
