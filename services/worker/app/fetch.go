@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 )
@@ -72,16 +73,29 @@ func (f *Fetch) Items(ctx context.Context, filter Filter, limit int, token strin
 
 const pageTokenPrefix = "v1:"
 
+// maxPageTokenLen is the longest token accepted, the contract's bound on
+// Page.token: decoding work and the id passed to the query stay small
+// whatever a client sends.
+const maxPageTokenLen = 512
+
+// encodePageToken makes the opaque token of the page after lastID.
 func encodePageToken(lastID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
 }
 
+// decodePageToken returns the id a token continues after ("" for the first
+// page), or ErrBadPageToken for anything encodePageToken did not make: too
+// long, not base64url, another prefix, or an id that is not UTF-8 (which
+// MongoDB would refuse as a string).
 func decodePageToken(token string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || !strings.HasPrefix(string(raw), pageTokenPrefix) {
+	if len(token) > maxPageTokenLen {
+		return "", fmt.Errorf("%w: %d characters, at most %d", ErrBadPageToken, len(token), maxPageTokenLen)
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || !strings.HasPrefix(string(raw), pageTokenPrefix) || !utf8.Valid(raw) {
 		return "", fmt.Errorf("%w: %q", ErrBadPageToken, token)
 	}
 	return strings.TrimPrefix(string(raw), pageTokenPrefix), nil

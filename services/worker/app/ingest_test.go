@@ -36,11 +36,13 @@ func (s *fakeStore) Save(_ context.Context, coll string, docs []app.Document) er
 type fakeDLQ struct {
 	parked  []string
 	reasons []app.Reason
+	offsets []int64
 }
 
 func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, why *app.PoisonError) error {
 	d.parked = append(d.parked, r.Topic+": "+why.Error())
 	d.reasons = append(d.reasons, why.Reason)
+	d.offsets = append(d.offsets, r.Offset)
 	return nil
 }
 
