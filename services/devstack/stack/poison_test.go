@@ -1,0 +1,152 @@
+package stack_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/services/devstack/stack"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn: an
+// ItemBought dated seconds=1e12, otherwise valid and properly enveloped, is
+// produced straight onto buy-actions (a forged event, or one from an older
+// producer). The worker cannot store it: it parks it on buy-actions.dlq with
+// its original bytes and the reason (invalid once the contract bounds dates,
+// encode before that), counts it, and the items and buys added after it,
+// including a buy of the same item on the same partition, are all stored and
+// readable.
+func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) {
+	s := startStackWith(t, stack.Config{Workers: 1})
+	const item = "poison.clock"
+	if code, body := call(t, s, "POST", "/item/add",
+		`{"id":"`+item+`","name":"Clock","category":"CATEGORY_COLLECTION","priceCents":500,"state":"STATE_GOOD"}`); code != http.StatusAccepted {
+		t.Fatalf("add: %d %v", code, body)
+	}
+
+	now := timestamppb.Now()
+	eventID := uuid.NewString()
+	poison, err := proto.Marshal(&eventsv1.ItemBought{
+		Envelope: &eventsv1.Envelope{EventId: eventID, AcceptedAt: now, RequestId: "forged-request"},
+		Buy:      &auctionv1.Buy{ClientId: "alice", ItemId: item, PriceCents: 1500, Date: &timestamppb.Timestamp{Seconds: 1e12}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(s.Brokers(), ","), "log_level": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	topic := "buy-actions"
+	done := make(chan kafka.Event, 1)
+	// Keyed by item id like the dispatcher's events, so the buy below follows it on the same partition.
+	if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key: []byte(item), Value: poison, Headers: []kafka.Header{{Key: "event-id", Value: []byte(eventID)}}}, done); err != nil {
+		t.Fatal(err)
+	}
+	produced := (<-done).(*kafka.Message)
+	if produced.TopicPartition.Error != nil {
+		t.Fatal(produced.TopicPartition.Error)
+	}
+
+	// Later writes: a buy of the same item, and more items.
+	if code, body := call(t, s, "POST", "/item/action/buy", `{"clientId":"bob","itemId":"`+item+`","priceCents":700}`); code != http.StatusAccepted {
+		t.Fatalf("buy: %d %v", code, body)
+	}
+	const later = 20
+	for i := range later {
+		if code, body := call(t, s, "POST", "/item/add",
+			fmt.Sprintf(`{"id":"after.poison.%02d","name":"Lamp","category":"CATEGORY_DECORATION","priceCents":%d,"state":"STATE_NEW"}`, i, i+1)); code != http.StatusAccepted {
+			t.Fatalf("add %d: %d %v", i, code, body)
+		}
+	}
+	eventually(t, 15*time.Second, func() error {
+		code, body := fetchItem(t, s, item)
+		if code != http.StatusOK {
+			return fmt.Errorf("fetch %s: %d %v", item, code, body)
+		}
+		buys, _ := body["item"].(map[string]any)["buys"].([]any)
+		if len(buys) != 1 || buys[0].(map[string]any)["clientId"] != "bob" {
+			return fmt.Errorf("buys of %s: %v, want only bob's (ingest stalled behind the poison event?)", item, buys)
+		}
+		for i := range later {
+			if code, _ := fetchItem(t, s, fmt.Sprintf("after.poison.%02d", i)); code != http.StatusOK {
+				return fmt.Errorf("item %d added after the poison event: %d", i, code)
+			}
+		}
+		return nil
+	})
+
+	var parked *kafka.Message
+	eventually(t, 5*time.Second, func() error {
+		for _, m := range readTopic(t, s, "buy-actions.dlq") {
+			if string(m.Key) == item {
+				parked = m
+			}
+		}
+		if parked == nil {
+			return fmt.Errorf("the poison event is not on buy-actions.dlq")
+		}
+		return nil
+	})
+	if !bytes.Equal(parked.Value, poison) {
+		t.Errorf("parked value differs from the produced bytes")
+	}
+	headers := map[string]string{}
+	for _, h := range parked.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	class := headers["dlq-reason-class"]
+	if class != "invalid" && class != "encode" {
+		t.Errorf("dlq-reason-class %q, want invalid or encode", class)
+	}
+	if reason := headers["dlq-reason"]; !strings.HasPrefix(reason, class+": ") {
+		t.Errorf("dlq-reason %q does not say what went wrong", reason)
+	}
+	if headers["event-id"] != eventID || headers["origin-topic"] != topic ||
+		headers["origin-partition"] != fmt.Sprint(produced.TopicPartition.Partition) || headers["origin-offset"] != fmt.Sprint(int64(produced.TopicPartition.Offset)) {
+		t.Errorf("headers %v do not locate the original record %v", headers, produced.TopicPartition)
+	}
+	t.Logf("dead-lettered: %s", headers["dlq-reason"])
+
+	if n := deadLetteredCount(t, s, topic, class); n < 1 {
+		t.Errorf("auction_worker_dead_lettered_total{topic=%q,reason=%q} = %v, want at least 1", topic, class, n)
+	}
+}
+
+// deadLetteredCount sums auction_worker_dead_lettered_total for topic and
+// reason over the workers, from the stack's /metrics.
+func deadLetteredCount(t testing.TB, s *stack.Stack, topic, reason string) float64 {
+	t.Helper()
+	res, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "auction_worker_dead_lettered_total{") || !strings.Contains(line, `topic="`+topic+`"`) ||
+			!strings.Contains(line, `reason="`+reason+`"`) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
