@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,9 +58,10 @@ func CheckToken(presented, expected string) error {
 	return nil
 }
 
-// ParseWorkerAddress checks that addr is an http(s) base URL with a host and
-// a numeric port and nothing else (no path, query or credentials), and
-// returns it in canonical form.
+// ParseWorkerAddress checks that addr is an http(s) base URL with a host (a
+// DNS name or an IP address without zone) and a numeric port and nothing
+// else (no path, query or credentials), and returns it in canonical form:
+// lower-case host, port without leading zeros.
 func ParseWorkerAddress(addr string) (string, error) {
 	u, err := url.Parse(addr)
 	if err != nil {
@@ -71,13 +74,34 @@ func ParseWorkerAddress(addr string) (string, error) {
 	if err != nil || host == "" {
 		return "", fmt.Errorf("address %q must have a host and a port", addr)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	if !validHost(host) {
+		return "", fmt.Errorf("address %q must name its host by a DNS name or an IP address", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
 		return "", fmt.Errorf("address %q has an invalid port", addr)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery {
 		return "", fmt.Errorf("address %q must be a base URL without credentials, path or query", addr)
 	}
-	return u.Scheme + "://" + u.Host, nil
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(host), strconv.Itoa(p)), nil
+}
+
+// validHost accepts an IP address without zone, or a DNS name of letters,
+// digits, '-' and '.' of at most 253 characters.
+func validHost(h string) bool {
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.Zone() == ""
+	}
+	if len(h) > 253 || strings.HasPrefix(h, ".") || strings.HasPrefix(h, "-") {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // JudgeJoin decides a join against the current members: a wrong token or an

@@ -13,6 +13,7 @@ func TestParseWorkerAddress(t *testing.T) {
 		"http://127.0.0.1:9101/": "http://127.0.0.1:9101",
 		"https://w1.local:443":   "https://w1.local:443",
 		"http://[::1]:80":        "http://[::1]:80",
+		"http://W1.Local:0080/":  "http://w1.local:80",
 	}
 	for in, want := range good {
 		got, err := domain.ParseWorkerAddress(in)
@@ -21,7 +22,8 @@ func TestParseWorkerAddress(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "127.0.0.1:9101", "ftp://h:1", "http://h", "http://:80", "http://h:0",
-		"http://h:99999", "http://u:p@h:1", "http://h:1/x", "http://h:1?q=1", "::::"} {
+		"http://h:99999", "http://u:p@h:1", "http://h:1/x", "http://h:1?q=1", "::::",
+		"http://[fe80::1%25eth0]:80", "http://h:1?", "http://a_b:1"} {
 		if _, err := domain.ParseWorkerAddress(bad); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}

@@ -69,16 +69,29 @@ func protocolOf(r *http.Request) string {
 	return "connect"
 }
 
-// routeOf is the REST route template or the RPC procedure of a call.
+// routeOf is the REST route template or the RPC procedure of a call. It is
+// a metric label, so it takes only known values: an unknown path is
+// "unknown" and an unusual method "OTHER" (a client must not be able to
+// mint label values, or send one that is not UTF-8).
 func routeOf(r *http.Request) string {
 	p := r.URL.Path
+	route, known := apiRouteOf(p)
+	if !known {
+		return "unknown"
+	}
+	if !route.rest {
+		return p
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "OTHER"
+	}
 	if strings.HasPrefix(p, "/item/fetch/") {
-		return r.Method + " /item/fetch/{id}"
+		return method + " /item/fetch/{id}"
 	}
-	if strings.HasPrefix(p, "/item/") {
-		return r.Method + " " + p
-	}
-	return p
+	return method + " " + p
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
+	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 )
 
@@ -71,6 +72,11 @@ var connectProcedures = map[string]routeClass{
 	auctionv1connect.AuctionServicePawnItemProcedure:  classWrite,
 	auctionv1connect.AuctionServiceGetItemProcedure:   classRead,
 	auctionv1connect.AuctionServiceListItemsProcedure: classRead,
+	// Workers' calls: routed and typed like the rest, never shed or
+	// rate-limited (a refused heartbeat would evict a healthy worker).
+	clusterv1connect.MembershipServiceJoinProcedure:      classNone,
+	clusterv1connect.MembershipServiceHeartbeatProcedure: classNone,
+	clusterv1connect.MembershipServiceLeaveProcedure:     classNone,
 }
 
 // restRoutes are the REST routes by path (GET /item/fetch/{id} aside).
@@ -82,9 +88,11 @@ var restRoutes = map[string]apiRoute{
 	"/item/fetch":       {http.MethodGet, classRead, true},
 }
 
-// isAPIPath reports the paths of the public API, known routes or not.
+// isAPIPath reports the paths of the public API and of the membership
+// service, known routes or not.
 func isAPIPath(p string) bool {
-	return strings.HasPrefix(p, "/item/") || p == "/item" || strings.HasPrefix(p, "/"+auctionv1connect.AuctionServiceName+"/")
+	return strings.HasPrefix(p, "/item/") || p == "/item" || strings.HasPrefix(p, "/"+auctionv1connect.AuctionServiceName+"/") ||
+		strings.HasPrefix(p, "/"+clusterv1connect.MembershipServiceName+"/")
 }
 
 // apiRouteOf finds the route of an API path.
@@ -205,6 +213,10 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// (5 bytes); more is refused without being read to its end.
 		r.Body = http.MaxBytesReader(w, r.Body, e.maxBody+1024)
 	}
+	if route.class == classNone {
+		e.next.ServeHTTP(w, r)
+		return
+	}
 	if ok, wait := e.rate.allow(clientKey(r, e.ipHeader)); !ok {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
 		e.metrics.refused.WithLabelValues(route.class.String(), "rate_limit").Inc()
@@ -254,6 +266,9 @@ func (e *edge) unsupportedMedia(r *http.Request, route apiRoute) string {
 	}
 	if !slices.Contains(connectContentTypes, mt) {
 		return "unsupported Content-Type; use one of " + strings.Join(connectContentTypes, ", ")
+	}
+	if ce := strings.ToLower(r.Header.Get("Content-Encoding")); ce != "" && ce != "identity" && ce != "gzip" {
+		return "unsupported Content-Encoding; use gzip or none"
 	}
 	return ""
 }

@@ -54,12 +54,13 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	// Procedures are registered one by one, so that any other path falls
 	// through to the JSON 404.
 	_, auctionH := auctionv1connect.NewAuctionServiceHandler(auction, opts...)
-	for p := range connectProcedures {
-		mux.Handle(p, auctionH)
-	}
 	_, membershipH := clusterv1connect.NewMembershipServiceHandler(membership, opts...)
-	for _, p := range []string{clusterv1connect.MembershipServiceJoinProcedure, clusterv1connect.MembershipServiceHeartbeatProcedure, clusterv1connect.MembershipServiceLeaveProcedure} {
-		mux.Handle(p, membershipH)
+	for p := range connectProcedures {
+		if strings.HasPrefix(p, "/"+clusterv1connect.MembershipServiceName+"/") {
+			mux.Handle(p, membershipH)
+		} else {
+			mux.Handle(p, auctionH)
+		}
 	}
 
 	rest, err := newRESTHandler(auction, interceptors, cfg.MaxBodyBytes)
