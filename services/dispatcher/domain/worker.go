@@ -88,7 +88,7 @@ func ParseWorkerAddress(addr string) (string, error) {
 }
 
 // validHost accepts an IP address without zone, or a DNS name of letters,
-// digits, '-' and '.' of at most 253 characters.
+// digits, '-', '_' (compose service names) and '.' of at most 253 characters.
 func validHost(h string) bool {
 	if ip, err := netip.ParseAddr(h); err == nil {
 		return ip.Zone() == ""
@@ -97,7 +97,7 @@ func validHost(h string) bool {
 		return false
 	}
 	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
 			return false
 		}
 	}
