@@ -209,11 +209,11 @@ func TestPlatformEndToEnd(t *testing.T) {
 			code                     int
 			mentions                 []string
 		}{
-			{"missing fields", "POST", "/item/add", `{}`, 400, []string{"name", "category", "price_cents", "state"}},
+			{"missing fields", "POST", "/item/add", `{}`, 400, []string{"name", "category", "priceCents", "state"}},
 			{"unknown enum", "POST", "/item/add", `{"name":"x","category":"CATEGORY_SPACESHIP","priceCents":1,"state":"STATE_NEW"}`, 400, []string{"category"}},
-			{"negative price", "POST", "/item/action/buy", `{"clientId":"a","itemId":"i","priceCents":-5}`, 400, []string{"price_cents"}},
+			{"negative price", "POST", "/item/action/buy", `{"clientId":"a","itemId":"i","priceCents":-5}`, 400, []string{"priceCents"}},
 			{"malformed JSON", "POST", "/item/action/sell", `{"clientId":`, 400, nil},
-			{"pawn limits", "POST", "/item/action/pawn", `{"clientId":"a","itemId":"i","priceCents":5,"limitDays":0,"taxCents":-1}`, 400, []string{"limit_days", "tax_cents"}},
+			{"pawn limits", "POST", "/item/action/pawn", `{"clientId":"a","itemId":"i","priceCents":5,"limitDays":0,"taxCents":-1}`, 400, []string{"limitDays", "taxCents"}},
 			{"oversized body", "POST", "/item/add", `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, 413, nil},
 			{"bad limit", "GET", "/item/fetch?state=STATE_NEW&limit=101", "", 400, []string{"limit"}},
 			{"no filter", "GET", "/item/fetch", "", 400, []string{"filter"}},
