@@ -62,7 +62,7 @@ export function createAuctionClient(baseUrl: string, options: AuctionClientOptio
 
 /** FieldViolation is one violated rule of a refused request. */
 export interface FieldViolation {
-  /** field is the path of the field in the request, e.g. "price_cents". */
+  /** field is the path of the field in the request, e.g. "priceCents" (the JSON name). */
   field: string;
   /** message says what is wrong, e.g. "must be greater than 0". */
   message: string;

@@ -94,12 +94,12 @@ test("a validation error is a typed ConnectError naming every violated field", a
     const details = err.findDetails(ViolationsSchema);
     assert.equal(details.length, 1, `${protocol}: one buf.validate.Violations detail`);
     const fields = details[0].violations.map((v) => v.field?.elements.map((e) => e.fieldName).join("."));
-    assert.deepEqual(fields.sort(), ["name", "price_cents"], protocol);
+    assert.deepEqual(fields.sort(), ["name", "priceCents"], protocol);
 
     // The same through the helper.
     assert.deepEqual(
       fieldViolations(err).map((v) => `${v.field} ${v.ruleId}`).sort(),
-      ["name string.min_len", "price_cents int64.gt"],
+      ["name string.min_len", "priceCents int64.gt"],
       protocol,
     );
   }

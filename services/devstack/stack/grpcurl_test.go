@@ -100,7 +100,7 @@ func TestGrpcurl(t *testing.T) {
 	// A refused call: grpcurl exits non-zero and shows the code and the
 	// violated fields.
 	out, err := run("-d", `{"name":"","priceCents":-1}`, addr, "auction.v1.AuctionService/AddItem")
-	for _, want := range []string{"Code: InvalidArgument", " - name: ", " - price_cents: ", "buf.validate.Violations", `"fieldName": "price_cents"`} {
+	for _, want := range []string{"Code: InvalidArgument", " - name: ", " - priceCents: ", "buf.validate.Violations", `"fieldName": "priceCents"`} {
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("invalid AddItem: err %v, output lacks %q:\n%s", err, want, out)
 		}
