@@ -1,7 +1,6 @@
 package ports
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"github.com/pawnshop/auction/internal/connectlimit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -98,47 +98,13 @@ func (protoCodec) Unmarshal(b []byte, m any) error {
 	return nil
 }
 
-// errInflatedTooLarge stops a decompression at the body cap.
-var errInflatedTooLarge = errors.New("the decompressed request body is larger than allowed")
-
-// cappedGzip inflates at most limit bytes, then fails. Connect's own gzip
-// reader, asked for a body over the cap, inflates the rest to the end to
-// report its size: a 1 MB bomb cost half a second of CPU. This one stops.
-type cappedGzip struct {
-	zr    gzip.Reader
-	limit int64
-	n     int64
-}
-
-func (g *cappedGzip) Read(p []byte) (int, error) {
-	if g.n >= g.limit {
-		return 0, errInflatedTooLarge
-	}
-	if rest := g.limit - g.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	k, err := g.zr.Read(p)
-	g.n += int64(k)
-	return k, err
-}
-
-func (g *cappedGzip) Close() error { return g.zr.Close() }
-
-func (g *cappedGzip) Reset(r io.Reader) error {
-	g.n = 0
-	return g.zr.Reset(r)
-}
-
 // connectCodecOptions installs the codecs and the capped gzip on a handler:
-// bodies inflate to at most maxBody+1 bytes (Connect needs the one extra
-// byte to see that the cap is passed).
+// a body stops inflating one byte past maxBody.
 func connectCodecOptions(maxBody int64) []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithCodec(protoCodec{}),
 		connect.WithCodec(jsonCodec{name: "json"}),
 		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
-		connect.WithCompression("gzip",
-			func() connect.Decompressor { return &cappedGzip{limit: maxBody + 1} },
-			func() connect.Compressor { return gzip.NewWriter(io.Discard) }),
+		connectlimit.Gzip(maxBody),
 	}
 }

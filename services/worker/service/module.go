@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/grpchealth"
 	connectvalidate "connectrpc.com/validate"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/connectlimit"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
@@ -168,10 +169,10 @@ func newHandler(c config.Config, h *ports.WorkerHandler, v protovalidate.Validat
 	path, rpc := clusterv1connect.NewWorkerServiceHandler(h,
 		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v))),
 		connect.WithReadMaxBytes(int(c.MaxBodyBytes)),
-		ports.CappedGzip(c.MaxBodyBytes),
+		connectlimit.Gzip(c.MaxBodyBytes),
 		// Small responses are not worth gzip's CPU.
 		connect.WithCompressMinBytes(4096))
-	mux.Handle(path, ports.LimitBody(rpc, c.MaxBodyBytes))
+	mux.Handle(path, connectlimit.Body(rpc, c.MaxBodyBytes))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(clusterv1connect.WorkerServiceName)))
 	return mux
 }
