@@ -154,7 +154,7 @@ func TestRunEndToEnd(t *testing.T) {
 			if r.code != 1 || r.stdout != "" {
 				t.Fatalf("%s: exit %d, stdout %q; want exit 1 and nothing on stdout", protocol, r.code, r.stdout)
 			}
-			for _, want := range []string{"invalid_argument", "  - name: ", "  - priceCents: ", "(int64.gt)"} {
+			for _, want := range []string{"invalid_argument", "  - name: ", "  - priceCents: ", "(int64.gt_lte)"} {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("%s: stderr lacks %q:\n%s", protocol, want, r.stderr)
 				}

@@ -66,7 +66,7 @@ export interface FieldViolation {
   field: string;
   /** message says what is wrong, e.g. "must be greater than 0". */
   message: string;
-  /** ruleId names the rule, e.g. "int64.gt". */
+  /** ruleId names the rule, e.g. "int64.gt_lte". */
   ruleId: string;
 }
 

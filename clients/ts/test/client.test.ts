@@ -99,7 +99,7 @@ test("a validation error is a typed ConnectError naming every violated field", a
     // The same through the helper.
     assert.deepEqual(
       fieldViolations(err).map((v) => `${v.field} ${v.ruleId}`).sort(),
-      ["name string.min_len", "priceCents int64.gt"],
+      ["name string.min_len", "priceCents int64.gt_lte"],
       protocol,
     );
   }
