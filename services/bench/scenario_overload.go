@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,6 +270,16 @@ func overloadWarmUp(ctx context.Context, c *http.Client, url func(int) string) e
 	return nil
 }
 
+// healthzOf is the /healthz URL of the server of u: a request that opens a
+// connection without touching the route under test.
+func healthzOf(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Scheme + "://" + p.Host + "/healthz"
+}
+
 // overloadGet sends a GET and reads the whole answer: its status and
 // Retry-After header, or the error when there was no answer.
 func overloadGet(ctx context.Context, c *http.Client, url string) (status int, retryAfter string, err error) {
@@ -298,8 +309,9 @@ func refusalPause(retryAfter string) time.Duration {
 	return time.Duration(float64(pause) * (0.5 + rand.Float64()))
 }
 
-// overloadLoop runs clients closed-loop clients of GET url(i) for d: each
-// sends its next request when the last one was answered, or, when it was
+// overloadLoop runs clients closed-loop clients of GET url(i) for d; each
+// opens its connection first (GET /healthz), then all start together and
+// each sends its next request when the last one was answered, or, when it was
 // refused (503, 429), after refusalPause. Goodput (Rate) is the 2xx answers
 // received within d, per second; N, P50 and P99 are the 2xx answers'
 // (including those of requests still in flight at d, which finish and
@@ -316,14 +328,25 @@ func overloadLoop(ctx context.Context, c *http.Client, clients int, d time.Durat
 	}
 	ts := make([]tally, clients)
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
+	var wg, connected sync.WaitGroup
+	gate, ready := make(chan struct{}), make(chan struct{})
+	var start, deadline time.Time
+	healthz := healthzOf(url(0))
 	for g := range clients {
 		wg.Add(1)
+		connected.Add(1)
 		go func() {
 			defer wg.Done()
 			t := &ts[g]
+			// Open this client's connection before the run (all at once, so
+			// that each gets its own): the run measures admission control,
+			// not a storm of TCP handshakes in the accept queue.
+			<-gate
+			octx, cancel := context.WithTimeout(ctx, overloadOpTimeout)
+			_, _, _ = overloadGet(octx, c, healthz)
+			cancel()
+			connected.Done()
+			<-ready
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := int(next.Add(1) - 1)
 				t0 := time.Now()
@@ -377,6 +400,11 @@ func overloadLoop(ctx context.Context, c *http.Client, clients int, d time.Durat
 			}
 		}()
 	}
+	close(gate)
+	connected.Wait()
+	start = time.Now()
+	deadline = start.Add(d)
+	close(ready)
 	wg.Wait()
 	elapsed := time.Since(start)
 	var ok, refused []time.Duration

@@ -20,8 +20,8 @@ func TestEdgeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxInflightReads != 32 || c.AdmissionQueueReads != 32 || c.MaxInflightWrites != 128 || c.AdmissionQueueWrites != 128 ||
-		c.AdmissionQueueWait != 25*time.Millisecond || c.RateLimitPerClient != 0 || c.BodyReadTimeout != 10*time.Second ||
+	if c.MaxInflightReads != 8 || c.AdmissionQueueReads != 8 || c.MaxInflightWrites != 128 || c.AdmissionQueueWrites != 128 ||
+		c.AdmissionQueueWait != 5*time.Millisecond || c.RateLimitPerClient != 0 || c.BodyReadTimeout != 10*time.Second ||
 		c.MaxConnections != 4096 || len(c.CORSAllowedOrigins) != 0 || c.WorkerResponseMaxBytes != 32<<20 || c.ClientIPHeader != "" {
 		t.Errorf("edge defaults %+v", c)
 	}
