@@ -9,17 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
+	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn: an
-// ItemBought dated seconds=1e12, otherwise valid and properly enveloped, is
+// TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn: a buy dated
+// seconds=1e12 is refused with invalid_argument over Connect, gRPC and
+// gRPC-Web; the same ItemBought, dated seconds=1e12, otherwise valid and properly enveloped, is
 // produced straight onto buy-actions (a forged event, or one from an older
 // producer). The worker cannot store it: it parks it on buy-actions.dlq with
 // its original bytes and the reason (invalid once the contract bounds dates,
@@ -29,6 +32,24 @@ import (
 func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) {
 	s := startStackWith(t, stack.Config{Workers: 1})
 	const item = "poison.clock"
+
+	// Through the API, on every protocol in binary protobuf (JSON cannot spell
+	// such a date), the same buy is refused before anything is published.
+	for _, c := range []struct {
+		name string
+		opt  connect.ClientOption
+	}{{"connect", nil}, {"grpc", connect.WithGRPC()}, {"grpcweb", connect.WithGRPCWeb()}} {
+		var opts []connect.ClientOption
+		if c.opt != nil {
+			opts = append(opts, c.opt)
+		}
+		client := auctionv1connect.NewAuctionServiceClient(h2cClient(), s.URL(), opts...)
+		_, err := client.BuyItem(t.Context(), connect.NewRequest(&auctionv1.BuyItemRequest{
+			ClientId: "alice", ItemId: item, PriceCents: 1500, Date: &timestamppb.Timestamp{Seconds: 1e12}}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "date") {
+			t.Fatalf("%s: a buy dated seconds=1e12 answered %v, want invalid_argument naming date", c.name, err)
+		}
+	}
 	if code, body := call(t, s, "POST", "/item/add",
 		`{"id":"`+item+`","name":"Clock","category":"CATEGORY_COLLECTION","priceCents":500,"state":"STATE_GOOD"}`); code != http.StatusAccepted {
 		t.Fatalf("add: %d %v", code, body)
