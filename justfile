@@ -6,6 +6,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 export PATH := justfile_directory() / ".bin" + ":" + justfile_directory() / "tools/node_modules/.bin" + ":" + env_var("PATH")
 
+# Use the toolchain pinned by go.mod's `toolchain` line (a machine's own Go may default to local).
+export GOTOOLCHAIN := "auto"
+
 # List the recipes.
 default:
     @just --list

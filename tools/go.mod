@@ -4,6 +4,8 @@ module github.com/pawnshop/auction/tools
 
 go 1.26.0
 
+toolchain go1.27.3
+
 tool (
 	connectrpc.com/connect/cmd/protoc-gen-connect-go
 	github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway
