@@ -57,4 +57,4 @@ ci: lint check-generated test
 
 # Run the benchmarks (full: about 15 minutes on 2 cores); results in bench-results.json, see BENCHMARKS.md.
 bench *ARGS:
-    go run ./services/bench {{ARGS}}
+    go run ./cmd/bench {{ARGS}}

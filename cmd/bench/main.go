@@ -1,6 +1,6 @@
 // Command bench benchmarks the auction platform against minimal baselines
 // over loopback, bounded in count and time, and reports medians and ratios as
-// a Markdown table and a JSON file. `go run ./services/bench -help`; see
+// a Markdown table and a JSON file. `go run ./cmd/bench -help`; see
 // BENCHMARKS.md.
 package main
 
