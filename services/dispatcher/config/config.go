@@ -3,7 +3,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
-	"github.com/redis/go-redis/v9"
+	"github.com/pawnshop/auction/internal/redisclient"
 )
 
 // Config is everything the dispatcher can be told.
@@ -66,10 +65,7 @@ func Load(l *envconfig.Loader) Config {
 		MissedHeartbeats:   l.Int("MISSED_HEARTBEATS", 3, 1, 100, "heartbeats a worker may miss before it is evicted"),
 		ReadyMinWorkers:    l.Int("READY_MIN_WORKERS", 0, 0, 1000, "workers that must have joined before /readyz answers 200"),
 	}
-	c.RedisURL = l.Secret("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the fraud list and the write buffer")
-	if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil && c.RedisURL != "" {
-		l.Fail("REDIS_URL", "not a Redis URL (redis://[user:password@]host:port/db): %v", errors.Unwrap(err))
-	}
+	c.RedisURL = redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the fraud list and the write buffer")
 	host, _ := os.Hostname()
 	c.DispatcherID = l.String("DISPATCHER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()), "this dispatcher's name in the write buffer's replay lease")
 	c.FraudReload = l.Duration("FRAUD_RELOAD_INTERVAL", 30*time.Second, 100*time.Millisecond, time.Hour, "fallback reload period of the fraud list (reloads also follow the feeder's announcements)")

@@ -12,7 +12,7 @@ import (
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
-	"github.com/pawnshop/auction/internal/redislog"
+	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
@@ -110,16 +110,10 @@ func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterV
 }
 
 func newRedis(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*goredis.Client, error) {
-	redislog.Install(log)
-	opts, err := goredis.ParseURL(c.RedisURL.Reveal())
+	rdb, err := redisclient.New(c.RedisURL, log)
 	if err != nil {
-		return nil, err // config.Load already reported it; unreachable in practice
+		return nil, err
 	}
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
-	opts.MaxRetries = 1
-	rdb := goredis.NewClient(opts)
 	lc.Append(fx.StopHook(rdb.Close))
 	return rdb, nil
 }

@@ -3,15 +3,13 @@
 package config
 
 import (
-	"errors"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
-	"github.com/redis/go-redis/v9"
+	"github.com/pawnshop/auction/internal/redisclient"
 )
 
 // Config is everything the feeder can be told.
@@ -46,28 +44,14 @@ func Load(l *envconfig.Loader) Config {
 		S3Region:       l.String("S3_REGION", "us-east-1", "region of the bucket"),
 		S3Bucket:       l.String("S3_BUCKET", "auction", "bucket holding the fraudsters list"),
 		S3Key:          l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list (one client id per line)"),
-		RedisURL:       l.Secret("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis receiving the fraud list, redis://[user:password@]host:port/db"),
+		RedisURL:       redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis receiving the fraud list, redis://[user:password@]host:port/db"),
 		FeedInterval:   l.Duration("FEED_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour, "time between two passes"),
 		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
 		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
 	}
 	c.MaxShrinkFraction = fraction(l, "MAX_SHRINK_FRACTION", 0.5,
 		"largest fraction of the list in force a new list may remove (0 to 1); an empty list, or one that removes more, is refused unless it has the line '#! allow-shrink'")
-	if c.RedisURL != "" {
-		if _, err := redis.ParseURL(c.RedisURL.Reveal()); err != nil {
-			l.Fail("REDIS_URL", "not a Redis URL (redis://[user:password@]host:port/db): %v", withoutURL(err))
-		}
-	}
 	return c
-}
-
-// withoutURL drops the URL itself from a parse error: it may hold a
-// password.
-func withoutURL(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return ue.Err
-	}
-	return err
 }
 
 // fraction reads a number in [0, 1] ("0.5", "0.25").

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/feeder/adapters/redis"
 	"github.com/pawnshop/auction/services/feeder/adapters/s3"
@@ -45,13 +46,13 @@ func newSource(c config.Config, log *slog.Logger) (*s3.Source, error) {
 		log.With("component", "s3"))
 }
 
-func newStore(lc fx.Lifecycle, c config.Config) (*redis.Store, error) {
-	s, err := redis.Connect(c.RedisURL.Reveal())
+func newStore(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*redis.Store, error) {
+	rdb, err := redisclient.New(c.RedisURL, log)
 	if err != nil {
 		return nil, err
 	}
-	lc.Append(fx.StopHook(s.Close))
-	return s, nil
+	lc.Append(fx.StopHook(rdb.Close))
+	return redis.New(rdb), nil
 }
 
 func newFeeder(c config.Config, src *s3.Source, sink *redis.Store, refusals *Refusals, log *slog.Logger) *app.Feeder {

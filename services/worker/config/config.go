@@ -4,11 +4,13 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // Config is everything a worker can be told.
@@ -50,7 +52,7 @@ func Load(l *envconfig.Loader) Config {
 		KafkaGroup:       l.String("KAFKA_GROUP", "auction-workers", "consumer group shared by all workers"),
 		TopicPartitions:  l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic created at start"),
 		TopicReplication: l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start"),
-		MongoURI:         l.Secret("MONGO_URI", "mongodb://127.0.0.1:27017", "MongoDB connection string (may hold credentials)"),
+		MongoURI:         mongoURI(l, "MONGO_URI", "mongodb://127.0.0.1:27017", "MongoDB connection string (may hold credentials)"),
 		MongoDatabase:    l.String("MONGO_DATABASE", "auction", "MongoDB database"),
 		BatchSize:        l.Int("BATCH_SIZE", 500, 1, 100000, "most records stored in one bulk write"),
 		BatchWait:        l.Duration("BATCH_WAIT", 10*time.Millisecond, 0, 10*time.Second, "longest a record waits for its batch to fill"),
@@ -67,4 +69,87 @@ func Load(l *envconfig.Loader) Config {
 		}
 	}
 	return c
+}
+
+// mongoURI reads a MongoDB connection string and checks it with the
+// driver's own parser, so that a malformed one is listed with the other
+// configuration problems (exit 2) instead of failing the start. The
+// problem is reported without the password. A mongodb+srv:// string is
+// checked without its DNS lookup (no I/O while loading): the parser sees it
+// as mongodb:// with the SRV-only options set aside, and its single host
+// must have no port.
+func mongoURI(l *envconfig.Loader, name, def, help string) envconfig.Secret {
+	s := l.Secret(name, def, help)
+	if s == "" {
+		return s // already reported as required
+	}
+	if err := checkMongoURI(s.Reveal()); err != "" {
+		l.Fail(name, "not a MongoDB connection string (mongodb://[user:password@]host[:port][,host...][/db][?options]): %s", redactPassword(err, s.Reveal()))
+	}
+	return s
+}
+
+const srvScheme = connstring.SchemeMongoDBSRV + "://"
+
+// checkMongoURI returns what is wrong with uri, or "".
+func checkMongoURI(uri string) string {
+	srv := strings.HasPrefix(uri, srvScheme)
+	if srv {
+		uri = connstring.SchemeMongoDB + "://" + withoutSRVOptions(strings.TrimPrefix(uri, srvScheme))
+	}
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		msg := err.Error()
+		for _, prefix := range []string{"error parsing uri: ", "error validating uri: "} {
+			msg = strings.TrimPrefix(msg, prefix)
+		}
+		return msg
+	}
+	if srv && (len(cs.Hosts) != 1 || strings.Contains(cs.Hosts[0], ":")) {
+		return "a mongodb+srv:// string names exactly one host, without a port"
+	}
+	return ""
+}
+
+// withoutSRVOptions drops srvMaxHosts and srvServiceName, which the parser
+// accepts only with the mongodb+srv scheme, from the query of rest (the
+// connection string after its scheme).
+func withoutSRVOptions(rest string) string {
+	base, query, ok := strings.Cut(rest, "?")
+	if !ok {
+		return rest
+	}
+	var kept []string
+	for _, kv := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.EqualFold(k, "srvMaxHosts") && !strings.EqualFold(k, "srvServiceName") {
+			kept = append(kept, kv)
+		}
+	}
+	if len(kept) == 0 {
+		return base
+	}
+	return base + "?" + strings.Join(kept, "&")
+}
+
+// redactPassword hides the password of uri wherever msg quotes it, escaped
+// or not.
+func redactPassword(msg, uri string) string {
+	_, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return msg
+	}
+	userinfo, _, ok := strings.Cut(rest, "@")
+	if !ok {
+		return msg
+	}
+	_, pw, ok := strings.Cut(userinfo, ":")
+	if !ok || pw == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, pw, "***")
+	if un, err := url.PathUnescape(pw); err == nil && un != "" {
+		msg = strings.ReplaceAll(msg, un, "***")
+	}
+	return msg
 }
