@@ -30,3 +30,13 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkMarshalWithID(b *testing.B) {
+	msg := &eventsv1.ItemAdded{Envelope: fullEnvelope(), Item: fullItem()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := protobson.MarshalWithID("item-1", msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,6 +31,14 @@ func encodeMessage(vw bson.ValueWriter, m protoreflect.Message) error {
 	if err != nil {
 		return err
 	}
+	if err := encodeFields(dw, m); err != nil {
+		return err
+	}
+	return dw.WriteDocumentEnd()
+}
+
+// encodeFields writes the populated fields of m into an open document.
+func encodeFields(dw bson.DocumentWriter, m protoreflect.Message) error {
 	fields := m.Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
@@ -46,7 +54,7 @@ func encodeMessage(vw bson.ValueWriter, m protoreflect.Message) error {
 			return atField(name, err)
 		}
 	}
-	return dw.WriteDocumentEnd()
+	return nil
 }
 
 // encodeField writes one populated field: a list as an array, a map as a

@@ -12,7 +12,8 @@ import (
 
 // FuzzRoundTrip builds a random message of every stored type (and of the
 // dynamic AllKinds message) from the fuzzed seed and checks that Marshal then
-// Unmarshal gives back an equal message and that encoding is deterministic.
+// Unmarshal gives back an equal message, that encoding is deterministic, and
+// that MarshalWithID writes the _id and then the same fields.
 // Timestamps are generated with millisecond precision, the platform's
 // invariant (see the package doc); sub-millisecond truncation has its own
 // test. The seed corpus runs in every `go test`; explore with
@@ -47,6 +48,11 @@ func FuzzRoundTrip(f *testing.F) {
 			if !bytes.Equal(again, raw) {
 				t.Fatalf("re-encoding %s changed the bytes", template.ProtoReflect().Descriptor().FullName())
 			}
+			doc, err := protobson.MarshalWithID("key", m)
+			if err != nil {
+				t.Fatalf("MarshalWithID %T: %v", m, err)
+			}
+			checkWithID(t, doc, "key", m)
 		}
 	})
 }

@@ -132,6 +132,42 @@ func Marshal(m proto.Message) (bson.Raw, error) {
 	return bson.Raw(buf.Bytes()), nil
 }
 
+// idKey is the primary key field of a MongoDB document.
+const idKey = "_id"
+
+// MarshalWithID encodes m as [Marshal] does, with a string _id as the
+// document's first field: the shape of a stored document, written in one
+// pass instead of re-copying the encoded fields behind the key. A message
+// with a field whose JSON name is "_id" is refused, as the key would be
+// written twice. A nil message gives a document holding only the _id.
+func MarshalWithID(id string, m proto.Message) (bson.Raw, error) {
+	var buf bytes.Buffer
+	dw, err := bson.NewDocumentWriter(&buf).WriteDocument()
+	if err != nil {
+		return nil, err
+	}
+	idw, err := dw.WriteDocumentElement(idKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := idw.WriteString(id); err != nil {
+		return nil, err
+	}
+	if m != nil {
+		mr := m.ProtoReflect()
+		if fd := mr.Descriptor().Fields().ByJSONName(idKey); fd != nil {
+			return nil, codecError("marshal", mr.Descriptor(), fmt.Errorf("field %s has the JSON name %s, which is the document key", fd.Name(), idKey))
+		}
+		if err := encodeFields(dw, mr); err != nil {
+			return nil, codecError("marshal", mr.Descriptor(), err)
+		}
+	}
+	if err := dw.WriteDocumentEnd(); err != nil {
+		return nil, err
+	}
+	return bson.Raw(buf.Bytes()), nil
+}
+
 // Unmarshal decodes the BSON document data into m, replacing m's contents.
 // It accepts what [Marshal] writes plus the leniencies listed in the package
 // doc (unknown fields, enum numbers, proto field names, nulls).
