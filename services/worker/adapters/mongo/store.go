@@ -92,7 +92,7 @@ const (
 // the action, and how its documents join their items.
 type actionCollection struct {
 	coll, field string
-	attach      func(cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error
+	attach      func(ctx context.Context, cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error
 }
 
 var actionCollections = []actionCollection{
@@ -105,13 +105,15 @@ var actionCollections = []actionCollection{
 }
 
 // attachActions decodes each event document of a cursor through the
-// registry's protobuf codec and appends its action to its item.
+// registry's protobuf codec and appends its action to its item. Each batch
+// the cursor fetches runs under ctx, the request's: a fetch that was
+// cancelled or ran out of time stops reading.
 func attachActions[E any, PE interface {
 	*E
 	proto.Message
-}, A interface{ GetItemId() string }](action func(PE) A, add func(*auctionv1.ItemWithHistory, A)) func(*mongo.Cursor, map[string]*auctionv1.ItemWithHistory) error {
-	return func(cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error {
-		for cur.Next(context.Background()) {
+}, A interface{ GetItemId() string }](action func(PE) A, add func(*auctionv1.ItemWithHistory, A)) func(context.Context, *mongo.Cursor, map[string]*auctionv1.ItemWithHistory) error {
+	return func(ctx context.Context, cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error {
+		for cur.Next(ctx) {
 			ev := PE(new(E))
 			if err := cur.Decode(ev); err != nil {
 				return fmt.Errorf("decode %s document: %w", ev.ProtoReflect().Descriptor().FullName(), err)
@@ -168,17 +170,17 @@ func (s *Store) Save(ctx context.Context, collection string, docs []app.Document
 	batch := make([]any, 0, len(docs))
 	sent := make([]app.Document, 0, len(docs))
 	for _, d := range docs {
-		raw, err := protobson.Marshal(d.Msg)
+		doc, err := protobson.MarshalWithID(d.ID, d.Msg)
 		if err != nil {
 			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonEncode, Err: fmt.Errorf("encode: %w", err)})
 			continue
 		}
-		if n := len(raw) + len(d.ID) + 8; n > maxDocumentBytes {
+		if n := len(doc); n > maxDocumentBytes {
 			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonRejected,
 				Err: fmt.Errorf("document of %d bytes is over the %d-byte limit", n, maxDocumentBytes)})
 			continue
 		}
-		batch = append(batch, withID(d.ID, raw))
+		batch = append(batch, doc)
 		sent = append(sent, d)
 	}
 	var err error
@@ -207,16 +209,6 @@ func (s *Store) Save(ctx context.Context, collection string, docs []app.Document
 	// Transient, or refused as a whole (the caller splits the batch and
 	// the rejections found above are found again).
 	return fmt.Errorf("insert %d documents into %s: %w", len(batch), collection, err)
-}
-
-// withID prepends _id to an encoded document.
-func withID(id string, raw bson.Raw) bson.D {
-	doc := bson.D{{Key: "_id", Value: id}}
-	elems, _ := raw.Elements()
-	for _, e := range elems {
-		doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
-	}
-	return doc
 }
 
 // Item implements app.ItemReader.
@@ -270,7 +262,7 @@ func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int
 	if err != nil {
 		return nil, fmt.Errorf("find items: %w", err)
 	}
-	defer cur.Close(ctx)
+	defer closeCursor(ctx, cur)
 	var out []*auctionv1.ItemWithHistory
 	for cur.Next(ctx) {
 		item, err := decodeItem(cur.Current)
@@ -286,6 +278,15 @@ func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int
 		return nil, err
 	}
 	return out, nil
+}
+
+// closeCursor releases a cursor on the server also when the request's
+// context ended (the reason a read stopped early), so it does not linger
+// there until the server's cursor timeout.
+func closeCursor(ctx context.Context, cur *mongo.Cursor) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = cur.Close(cctx)
 }
 
 func decodeItem(raw bson.Raw) (*auctionv1.Item, error) {
@@ -319,8 +320,8 @@ func (s *Store) attachHistory(ctx context.Context, items []*auctionv1.ItemWithHi
 		if err != nil {
 			return fmt.Errorf("find %s: %w", a.coll, err)
 		}
-		err = a.attach(cur, byID)
-		_ = cur.Close(ctx)
+		err = a.attach(ctx, cur, byID)
+		closeCursor(ctx, cur)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", a.coll, err)
 		}
