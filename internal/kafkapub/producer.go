@@ -151,37 +151,43 @@ func (pr *Producer) replace(old *kafka.Producer) {
 // message may still be delivered later: callers that fall back to another
 // store must tolerate a duplicate (events carry ids for this).
 func (pr *Producer) Publish(ctx context.Context, m Message) error {
+	return pr.Send(ctx, m.Topic, m.Key, m.Value, m.Headers)
+}
+
+// Send is Publish for a record given by its parts: a caller that keeps its
+// messages in its own type (the dispatcher's app.Message) hands them over
+// without building a second struct.
+func (pr *Producer) Send(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
 	done := make(chan error, 1)
-	if err := pr.enqueue(m, done); err != nil {
+	if err := pr.enqueue(topic, key, value, headers, done); err != nil {
 		return err
 	}
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("deliver to %s: %w", m.Topic, err)
+			return fmt.Errorf("deliver to %s: %w", topic, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("deliver to %s: %w", m.Topic, context.Cause(ctx))
+		return fmt.Errorf("deliver to %s: %w", topic, context.Cause(ctx))
 	}
 }
 
 // PublishAsync sends m without waiting; done (if not nil) receives the result.
 func (pr *Producer) PublishAsync(m Message, done chan error) error {
-	return pr.enqueue(m, done)
+	return pr.enqueue(m.Topic, m.Key, m.Value, m.Headers, done)
 }
 
-func (pr *Producer) enqueue(m Message, done chan error) error {
-	topic := m.Topic
+func (pr *Producer) enqueue(topic string, key, value []byte, headers map[string]string, done chan error) error {
 	msg := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key:            m.Key,
-		Value:          m.Value,
+		Key:            key,
+		Value:          value,
 	}
 	if done != nil {
 		msg.Opaque = done
 	}
-	for k, v := range m.Headers {
+	for k, v := range headers {
 		msg.Headers = append(msg.Headers, kafka.Header{Key: k, Value: []byte(v)})
 	}
 	pr.mu.RLock()
@@ -190,7 +196,7 @@ func (pr *Producer) enqueue(m Message, done chan error) error {
 		return ErrClosed
 	}
 	if err := pr.p.Produce(msg, nil); err != nil {
-		return fmt.Errorf("enqueue to %s: %w", m.Topic, err)
+		return fmt.Errorf("enqueue to %s: %w", topic, err)
 	}
 	return nil
 }

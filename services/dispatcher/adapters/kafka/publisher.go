@@ -18,7 +18,8 @@ var _ app.Broker = (*Broker)(nil)
 // NewBroker returns a Broker over producer.
 func NewBroker(producer *kafkapub.Producer) *Broker { return &Broker{producer: producer} }
 
-// Publish implements app.Broker.
+// Publish implements app.Broker: the app's message goes to the producer as
+// it is, its key as the record key and its headers as record headers.
 func (b *Broker) Publish(ctx context.Context, m app.Message) error {
-	return b.producer.Publish(ctx, kafkapub.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value, Headers: m.Headers})
+	return b.producer.Send(ctx, m.Topic, []byte(m.Key), m.Value, m.Headers)
 }
