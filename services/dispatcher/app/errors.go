@@ -24,6 +24,9 @@ var (
 	ErrWorkerAnswerTooLarge = errors.New("the answer is too large to return; ask for a smaller page")
 	// ErrBadPageToken: a worker refused the page token of a listing.
 	ErrBadPageToken = errors.New("invalid page token")
+	// ErrInvalid: a request the use case cannot serve as given (a listing
+	// with no filter, which validation normally refuses first).
+	ErrInvalid = errors.New("invalid request")
 	// ErrNotFound: the item does not exist.
 	ErrNotFound = errors.New("item not found")
 	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.

@@ -87,9 +87,6 @@ func (r *Reads) ListItems(ctx context.Context, req *auctionv1.ListItemsRequest) 
 	return &auctionv1.ListItemsResponse{Items: res.GetItems(), NextPageToken: res.GetNextPageToken()}, nil
 }
 
-// ErrInvalid marks a request the use case cannot serve as given.
-var ErrInvalid = errors.New("invalid request")
-
 // route runs call on a random worker; when that worker is unavailable or
 // exceeds the attempt timeout, call runs once more on another worker. Only an
 // unavailable worker is marked down: a slow one (an overloaded database) stays

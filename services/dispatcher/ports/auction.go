@@ -2,7 +2,6 @@ package ports
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -11,19 +10,21 @@ import (
 	"github.com/pawnshop/auction/services/dispatcher/app"
 )
 
-// AuctionHandler serves auction.v1.AuctionService. Requests arrive validated
-// (the validation interceptor runs first on every protocol, REST included).
+// AuctionHandler serves auction.v1.AuctionService. It runs behind the
+// pipeline (pipeline.go) on every protocol, REST included: requests arrive
+// validated, and its errors are the use cases' own, mapped to API codes by
+// the pipeline (errors.go).
 type AuctionHandler struct {
 	writes *app.Writes
 	reads  *app.Reads
-	log    *slog.Logger
 }
 
 var _ auctionv1connect.AuctionServiceHandler = (*AuctionHandler)(nil)
 
-// NewAuctionHandler returns the public API handler.
-func NewAuctionHandler(writes *app.Writes, reads *app.Reads, log *slog.Logger) *AuctionHandler {
-	return &AuctionHandler{writes: writes, reads: reads, log: log}
+// NewAuctionHandler returns the public API handler. The logger is not used:
+// the pipeline logs errors with the request id (kept for the fx wiring).
+func NewAuctionHandler(writes *app.Writes, reads *app.Reads, _ *slog.Logger) *AuctionHandler {
+	return &AuctionHandler{writes: writes, reads: reads}
 }
 
 // writeStatusToProto converts the app's write status to the API enum.
@@ -41,42 +42,35 @@ func writeStatusToProto(s app.WriteStatus) auctionv1.WriteStatus {
 func (h *AuctionHandler) AddItem(ctx context.Context, req *connect.Request[auctionv1.AddItemRequest]) (*connect.Response[auctionv1.AddItemResponse], error) {
 	r, err := h.writes.AddItem(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
-	noteWrite(ctx, "", r.EventID)
 	return connect.NewResponse(&auctionv1.AddItemResponse{ItemId: r.ItemID, EventId: r.EventID, WriteStatus: writeStatusToProto(r.Status)}), nil
 }
 
 // BuyItem implements auctionv1connect.AuctionServiceHandler.
 func (h *AuctionHandler) BuyItem(ctx context.Context, req *connect.Request[auctionv1.BuyItemRequest]) (*connect.Response[auctionv1.BuyItemResponse], error) {
-	noteWrite(ctx, req.Msg.GetClientId(), "")
 	r, err := h.writes.BuyItem(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
-	noteWrite(ctx, "", r.EventID)
 	return connect.NewResponse(&auctionv1.BuyItemResponse{EventId: r.EventID, WriteStatus: writeStatusToProto(r.Status)}), nil
 }
 
 // SellItem implements auctionv1connect.AuctionServiceHandler.
 func (h *AuctionHandler) SellItem(ctx context.Context, req *connect.Request[auctionv1.SellItemRequest]) (*connect.Response[auctionv1.SellItemResponse], error) {
-	noteWrite(ctx, req.Msg.GetClientId(), "")
 	r, err := h.writes.SellItem(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
-	noteWrite(ctx, "", r.EventID)
 	return connect.NewResponse(&auctionv1.SellItemResponse{EventId: r.EventID, WriteStatus: writeStatusToProto(r.Status)}), nil
 }
 
 // PawnItem implements auctionv1connect.AuctionServiceHandler.
 func (h *AuctionHandler) PawnItem(ctx context.Context, req *connect.Request[auctionv1.PawnItemRequest]) (*connect.Response[auctionv1.PawnItemResponse], error) {
-	noteWrite(ctx, req.Msg.GetClientId(), "")
 	r, err := h.writes.PawnItem(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
-	noteWrite(ctx, "", r.EventID)
 	return connect.NewResponse(&auctionv1.PawnItemResponse{EventId: r.EventID, WriteStatus: writeStatusToProto(r.Status)}), nil
 }
 
@@ -84,11 +78,7 @@ func (h *AuctionHandler) PawnItem(ctx context.Context, req *connect.Request[auct
 func (h *AuctionHandler) GetItem(ctx context.Context, req *connect.Request[auctionv1.GetItemRequest]) (*connect.Response[auctionv1.GetItemResponse], error) {
 	item, err := h.reads.GetItem(ctx, req.Msg.GetId())
 	if err != nil {
-		if cerr := toConnectError(ctx, h.log, err); connect.CodeOf(cerr) == connect.CodeNotFound {
-			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("item %q not found", req.Msg.GetId()))
-		} else {
-			return nil, cerr
-		}
+		return nil, err
 	}
 	return connect.NewResponse(&auctionv1.GetItemResponse{Item: item}), nil
 }
@@ -97,7 +87,7 @@ func (h *AuctionHandler) GetItem(ctx context.Context, req *connect.Request[aucti
 func (h *AuctionHandler) ListItems(ctx context.Context, req *connect.Request[auctionv1.ListItemsRequest]) (*connect.Response[auctionv1.ListItemsResponse], error) {
 	res, err := h.reads.ListItems(ctx, req.Msg)
 	if err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
 	return connect.NewResponse(res), nil
 }

@@ -1,20 +1,23 @@
 package ports
 
 import (
-	"encoding/json"
+	"bytes"
+	"context"
 	"errors"
-	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 )
 
@@ -123,13 +126,21 @@ var (
 	corsExposeHeaders = "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, X-Request-Id, Retry-After"
 )
 
-// edge guards the public API before any handler runs: security headers,
+// edge is the HTTP stage of every call, before it becomes an RPC: it gives
+// the call a request id (the client's X-Request-Id when well-formed, else a
+// new one, echoed in the response) and its deadline, sets the security
+// headers, and, for the public API, begins the audited call and guards it:
 // CORS, routing (JSON 404, 405 + Allow), accepted media types (415), the
-// raw body cap, the per-client rate limit (429) and admission control per
-// route class (503). Everything it refuses is still audited (it runs inside
-// withAudit) and carries the Connect error body (or gRPC status).
+// body cap (REST: 413, read here so that the transcoder never waits on a
+// client), the per-client rate limit (429) and admission control per route
+// class (503). Admission stays here rather than in the pipeline so that an
+// overloaded dispatcher refuses a call before reading or decoding its body.
+// Every refusal is written by writeError and ends the call's audit record
+// here; a call that reaches the pipeline ends it there; one answered in
+// between (a body that does not decode) is ended here from what was written.
 type edge struct {
 	next      http.Handler
+	timeout   time.Duration
 	maxBody   int64
 	reads     *limiter
 	writes    *limiter
@@ -137,24 +148,27 @@ type edge struct {
 	ipHeader  string
 	origins   []string
 	anyOrigin bool
-	errWriter *connect.ErrorWriter
 	metrics   *Metrics
+	obs       *observer
+	log       *slog.Logger
 }
 
-func newEdge(next http.Handler, cfg EdgeConfig, maxBody int64, metrics *Metrics) *edge {
+func newEdge(next http.Handler, cfg HandlerConfig, metrics *Metrics, obs *observer, log *slog.Logger) *edge {
 	e := &edge{
 		next:    next,
-		maxBody: maxBody,
-		reads: newLimiter(cfg.MaxInflightReads, cfg.QueueReads, cfg.QueueWait,
+		timeout: cfg.RequestTimeout,
+		maxBody: cfg.MaxBodyBytes,
+		reads: newLimiter(cfg.Edge.MaxInflightReads, cfg.Edge.QueueReads, cfg.Edge.QueueWait,
 			metrics.inflight.WithLabelValues(classRead.String()), metrics.queued.WithLabelValues(classRead.String())),
-		writes: newLimiter(cfg.MaxInflightWrites, cfg.QueueWrites, cfg.QueueWait,
+		writes: newLimiter(cfg.Edge.MaxInflightWrites, cfg.Edge.QueueWrites, cfg.Edge.QueueWait,
 			metrics.inflight.WithLabelValues(classWrite.String()), metrics.queued.WithLabelValues(classWrite.String())),
-		rate:      newRateLimiter(cfg.RatePerClient, cfg.RateBurst),
-		ipHeader:  cfg.ClientIPHeader,
-		errWriter: connect.NewErrorWriter(),
-		metrics:   metrics,
+		rate:     newRateLimiter(cfg.Edge.RatePerClient, cfg.Edge.RateBurst),
+		ipHeader: cfg.Edge.ClientIPHeader,
+		metrics:  metrics,
+		obs:      obs,
+		log:      log,
 	}
-	for _, o := range cfg.CORSOrigins {
+	for _, o := range cfg.Edge.CORSOrigins {
 		if o == "*" {
 			e.anyOrigin = true
 		}
@@ -169,34 +183,64 @@ func cacheable(p string) bool {
 	return strings.HasPrefix(p, swaggerui.Prefix) || p == "/openapi.json"
 }
 
+// isStream reports calls that may legitimately outlive the request deadline:
+// reflection is a bidirectional stream that grpcurl keeps open.
+func isStream(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/grpc.reflection.")
+}
+
 func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get(requestid.Header)
+	if !requestid.Valid(id) {
+		id = requestid.New()
+	}
 	h := w.Header()
+	h.Set(requestid.Header, id)
 	h.Set("X-Content-Type-Options", "nosniff")
 	if !cacheable(r.URL.Path) {
 		h.Set("Cache-Control", "no-store")
 	}
+	ctx := requestid.NewContext(r.Context(), id)
+	if !isStream(r) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.timeout)
+		defer cancel()
+	}
 	if !isAPIPath(r.URL.Path) {
-		e.next.ServeHTTP(w, r)
+		e.next.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
 	route, known := apiRouteOf(r.URL.Path)
+	var c *call
+	if audited(r.URL.Path) {
+		c = e.obs.begin(r, id, route.class == classWrite)
+		ctx = withCall(ctx, c)
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		defer func() { c.finish(outcomeOnWire(rec.status, rec.Header(), rec.body), rec.status, "", "") }()
+	}
+	e.guard(w, r.WithContext(ctx), c, route, known)
+}
+
+// guard lets the call through to the routes or refuses it.
+func (e *edge) guard(w http.ResponseWriter, r *http.Request, c *call, route apiRoute, known bool) {
+	h := w.Header()
 	origin := r.Header.Get("Origin")
 	corsOK := origin != "" && e.originAllowed(origin)
 	if corsOK {
 		e.allowOrigin(h, origin)
 	}
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" && len(e.origins) > 0 {
-		e.preflight(w, r, route, known, corsOK)
+		e.preflight(w, r, c, route, known, corsOK)
 		return
 	}
 	if !known {
-		e.refuse(w, r, http.StatusNotFound, connect.CodeNotFound, msgNoRoute)
+		e.refuse(w, r, c, route, refuse(errNoRoute, msgNoRoute))
 		return
 	}
 	if r.Method != route.method {
 		h.Set("Allow", route.method)
-		e.refuse(w, r, http.StatusMethodNotAllowed, connect.CodeUnimplemented,
-			fmt.Sprintf("this route takes %s only", route.method))
+		e.refuse(w, r, c, route, refuse(errMethod, "this route takes %s only", route.method))
 		return
 	}
 	if msg := e.unsupportedMedia(r, route); msg != "" {
@@ -205,13 +249,20 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.Set("Accept-Post", strings.Join(connectContentTypes, ", "))
 		}
-		e.refuse(w, r, http.StatusUnsupportedMediaType, connect.CodeInvalidArgument, msg)
+		e.refuse(w, r, c, route, refuse(errMediaType, "%s", msg))
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody && e.maxBody > 0 {
-		// The raw body may exceed the decoded cap by the gRPC envelope
-		// (5 bytes); more is refused without being read to its end.
-		r.Body = http.MaxBytesReader(w, r.Body, e.maxBody+1024)
+		if route.rest {
+			if err := e.readBody(w, r); err != nil {
+				e.refuse(w, r, c, route, err)
+				return
+			}
+		} else {
+			// The raw body may exceed the decoded cap by the gRPC envelope
+			// (5 bytes); more is refused without being read to its end.
+			r.Body = http.MaxBytesReader(w, r.Body, e.maxBody+1024)
+		}
 	}
 	if route.class == classNone {
 		e.next.ServeHTTP(w, r)
@@ -220,8 +271,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := e.rate.allow(clientKey(r, e.ipHeader)); !ok {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(max(wait, time.Second).Seconds()))))
 		e.metrics.refused.WithLabelValues(route.class.String(), "rate_limit").Inc()
-		e.writeError(w, r, route, connect.NewError(connect.CodeResourceExhausted,
-			errors.New("too many requests from this client; retry after the time in Retry-After")))
+		e.refuse(w, r, c, route, refuse(errRateLimited, "too many requests from this client; retry after the time in Retry-After"))
 		return
 	}
 	lim := e.reads
@@ -231,12 +281,40 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !lim.acquire(r.Context()) {
 		h.Set("Retry-After", "1")
 		e.metrics.refused.WithLabelValues(route.class.String(), "overload").Inc()
-		e.writeError(w, r, route, connect.NewError(connect.CodeUnavailable,
-			fmt.Errorf("the server is busy with other %ss; retry after the time in Retry-After", route.class)))
+		e.refuse(w, r, c, route, refuse(errOverloaded, "the server is busy with other %ss; retry after the time in Retry-After", route.class))
 		return
 	}
 	defer lim.release()
 	e.next.ServeHTTP(w, r)
+}
+
+// readBody reads a REST request body whole, up to the cap, before the
+// transcoder sees it: a larger body is refused (413) and nothing decoded or
+// published. The read ends with the request's context (its deadline) as
+// well as with the server's body-read deadline (408).
+func (e *edge) readBody(w http.ResponseWriter, r *http.Request) error {
+	tooLarge := refuse(errBodyTooLarge, "request body is larger than %d bytes", e.maxBody)
+	if r.ContentLength > e.maxBody {
+		return tooLarge
+	}
+	// A read blocked on a silent client returns once the context ends.
+	rc := http.NewResponseController(w)
+	stop := context.AfterFunc(r.Context(), func() { _ = rc.SetReadDeadline(time.Now()) })
+	body, err := io.ReadAll(io.LimitReader(r.Body, e.maxBody+1))
+	stop()
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge
+	case err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || r.Context().Err() != nil):
+		return refuse(errBodyTimeout, "the request body did not arrive in time")
+	case err != nil:
+		return refuse(errBodyUnread, "the request body could not be read")
+	case int64(len(body)) > e.maxBody:
+		return tooLarge
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }
 
 // unsupportedMedia says why a call's body cannot be taken ("" if it can):
@@ -273,9 +351,6 @@ func (e *edge) unsupportedMedia(r *http.Request, route apiRoute) string {
 	return ""
 }
 
-// msgNoRoute answers unknown routes; it does not echo the path.
-const msgNoRoute = "no such route; the API's routes are listed in /openapi.json"
-
 func (e *edge) originAllowed(origin string) bool {
 	return e.anyOrigin || slices.Contains(e.origins, strings.ToLower(origin))
 }
@@ -292,50 +367,69 @@ func (e *edge) allowOrigin(h http.Header, origin string) {
 
 // preflight answers a CORS preflight when CORS is on: 204 with what the
 // route allows for an allowed origin, 403 for another origin.
-func (e *edge) preflight(w http.ResponseWriter, r *http.Request, route apiRoute, known, corsOK bool) {
+func (e *edge) preflight(w http.ResponseWriter, r *http.Request, c *call, route apiRoute, known, corsOK bool) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	h.Add("Vary", "Access-Control-Request-Method")
 	h.Add("Vary", "Access-Control-Request-Headers")
 	if !corsOK {
-		e.refuse(w, r, http.StatusForbidden, connect.CodePermissionDenied, "this origin may not call the API from a browser")
+		e.refuse(w, r, c, route, refuse(errOrigin, "this origin may not call the API from a browser"))
 		return
 	}
 	if !known {
-		e.refuse(w, r, http.StatusNotFound, connect.CodeNotFound, msgNoRoute)
+		e.refuse(w, r, c, route, refuse(errNoRoute, msgNoRoute))
 		return
 	}
 	h.Set("Access-Control-Allow-Methods", route.method)
 	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 	h.Set("Access-Control-Max-Age", "7200")
 	w.WriteHeader(http.StatusNoContent)
+	c.finish(outcomeOK, http.StatusNoContent, "", "")
 }
 
-// writeError writes err as the protocol of the call expects: the Connect
-// JSON error body on REST and Connect, a gRPC status on gRPC and gRPC-Web.
-func (e *edge) writeError(w http.ResponseWriter, r *http.Request, route apiRoute, err *connect.Error) {
-	noteCode(r.Context(), err.Code())
-	if route.rest {
-		// REST answers JSON whatever the client sent as Content-Type.
-		r = jsonRequest
+// refuse answers a call the edge does not let through, with writeError,
+// and ends its audit record with what was written.
+func (e *edge) refuse(w http.ResponseWriter, r *http.Request, c *call, route apiRoute, err error) {
+	code, status := writeError(r.Context(), e.log, w, r, route.rest, err)
+	c.finish(code.String(), status, "", "")
+}
+
+// statusRecorder remembers the status of an answer, and the start of an
+// error body, from which the edge ends the audit record of a call answered
+// before the pipeline (outcomeOnWire).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+// maxRecordedBody is what an error body must hold for its code to be read:
+// the Connect error object starts with its code.
+const maxRecordedBody = 256
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
 	}
-	_ = e.errWriter.Write(w, r, err)
+	s.ResponseWriter.WriteHeader(code)
 }
 
-// refuse answers a call that matches no handler with an HTTP status that
-// has no Connect code of its own (404, 405, 415, 403) and the Connect JSON
-// error body.
-func (e *edge) refuse(w http.ResponseWriter, r *http.Request, status int, code connect.Code, msg string) {
-	noteCode(r.Context(), code)
-	writeErrorBody(w, status, code, msg)
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if s.status >= 400 && len(s.body) < maxRecordedBody {
+		s.body = append(s.body, b[:min(len(b), maxRecordedBody-len(s.body))]...)
+	}
+	return s.ResponseWriter.Write(b)
 }
 
-// writeErrorBody writes the Connect JSON error body with any status.
-func writeErrorBody(w http.ResponseWriter, status int, code connect.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{code.String(), msg})
+// Flush keeps streaming protocols working through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -15,7 +15,6 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
-	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,15 +38,15 @@ type Readiness interface {
 	Ready(ctx context.Context) (ready bool, detail map[string]any)
 }
 
-// NewHandler assembles the dispatcher's single HTTP handler. From the
-// outside in: request id and deadline, tracing, audit, the edge (headers,
-// CORS, routing, media types, rate limit, admission), then the routes.
+// NewHandler assembles the dispatcher's single HTTP handler: tracing, then
+// the edge (edge.go: request id, deadline, security headers, CORS, routing,
+// media types, body cap, rate limit, admission), then the routes. Every
+// public RPC, whatever its protocol, runs the one pipeline of interceptors
+// (pipeline.go); REST reaches it through the transcoder (wire.go).
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
 	validator protovalidate.Validator, ready Readiness, auditor Auditor, metrics *Metrics, gatherer prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
-	// The code interceptor is outermost so that it sees validation failures.
-	interceptors := []connect.Interceptor{codeInterceptor{}, validateInterceptor{v: validator, log: log}}
 	opts := append([]connect.HandlerOption{
-		connect.WithInterceptors(interceptors...),
+		connect.WithInterceptors(newPipeline(validator, log, nil /* auth: none yet */)...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
 	}, connectCodecOptions(cfg.MaxBodyBytes)...)
 	mux := http.NewServeMux()
@@ -63,7 +62,7 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 		}
 	}
 
-	rest, err := newRESTHandler(auction, interceptors, cfg.MaxBodyBytes)
+	rest, err := newRESTHandler(auctionH, log)
 	if err != nil {
 		return nil, err
 	}
@@ -100,18 +99,17 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	// Swagger UI on /openapi.json, from assets embedded in the binary.
 	mux.Handle(swaggerui.Prefix, swaggerui.Handler())
 	mux.Handle("GET /docs", http.RedirectHandler(swaggerui.Prefix, http.StatusMovedPermanently))
-	mux.Handle("/", fallback(mux))
+	mux.Handle("/", fallback(mux, log))
 
-	guarded := newEdge(mux, cfg.Edge, cfg.MaxBodyBytes, metrics)
-	traced := otelhttp.NewHandler(withAudit(guarded, auditor, metrics), "dispatcher",
+	guarded := newEdge(mux, cfg, metrics, &observer{auditor: auditor, metrics: metrics}, log)
+	return otelhttp.NewHandler(guarded, "dispatcher",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return routeOf(r) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return audited(r.URL.Path) }))
-	return withRequestContext(traced, cfg.RequestTimeout), nil
+		otelhttp.WithFilter(func(r *http.Request) bool { return audited(r.URL.Path) })), nil
 }
 
 // fallback answers what no route took: GET / goes to the docs, a known path
 // with another method gets 405 + Allow, anything else a JSON 404.
-func fallback(mux *http.ServeMux) http.Handler {
+func fallback(mux *http.ServeMux, log *slog.Logger) http.Handler {
 	probe := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -130,10 +128,10 @@ func fallback(mux *http.ServeMux) http.Handler {
 				allowed = append(allowed, http.MethodHead)
 			}
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeErrorBody(w, http.StatusMethodNotAllowed, connect.CodeUnimplemented, "this route takes "+strings.Join(allowed, ", ")+" only")
+			writeError(r.Context(), log, w, r, true, refuse(errMethod, "this route takes %s only", strings.Join(allowed, ", ")))
 			return
 		}
-		writeErrorBody(w, http.StatusNotFound, connect.CodeNotFound, msgNoRoute)
+		writeError(r.Context(), log, w, r, true, refuse(errNoRoute, msgNoRoute))
 	})
 }
 
@@ -141,31 +139,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// withRequestContext gives every call a request id (the client's X-Request-Id
-// when it is well-formed, else a new one, echoed in the response), a call
-// note for the audit record, and a deadline.
-func withRequestContext(next http.Handler, timeout time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(requestid.Header)
-		if !requestid.Valid(id) {
-			id = requestid.New()
-		}
-		w.Header().Set(requestid.Header, id)
-		ctx := requestid.NewContext(r.Context(), id)
-		ctx = withNote(ctx, &callNote{})
-		if !isStream(r) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// isStream reports calls that may legitimately outlive the request deadline:
-// reflection is a bidirectional stream that grpcurl keeps open.
-func isStream(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/grpc.reflection.")
 }

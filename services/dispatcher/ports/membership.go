@@ -15,15 +15,15 @@ import (
 
 // MembershipHandler serves cluster.v1.MembershipService to the workers.
 type MembershipHandler struct {
-	m   *app.Membership
-	log *slog.Logger
+	m *app.Membership
 }
 
 var _ clusterv1connect.MembershipServiceHandler = (*MembershipHandler)(nil)
 
-// NewMembershipHandler returns the membership handler.
-func NewMembershipHandler(m *app.Membership, log *slog.Logger) *MembershipHandler {
-	return &MembershipHandler{m: m, log: log}
+// NewMembershipHandler returns the membership handler. The logger is not
+// used: the pipeline logs errors with the request id (kept for the fx wiring).
+func NewMembershipHandler(m *app.Membership, _ *slog.Logger) *MembershipHandler {
+	return &MembershipHandler{m: m}
 }
 
 // rejectReasonToProto converts a domain reject reason to the API enum.
@@ -59,13 +59,13 @@ func (h *MembershipHandler) Heartbeat(ctx context.Context, req *connect.Request[
 	case errors.Is(err, app.ErrUnknownWorker):
 		return connect.NewResponse(&clusterv1.HeartbeatResponse{Known: false}), nil
 	}
-	return nil, toConnectError(ctx, h.log, err)
+	return nil, err
 }
 
 // Leave implements clusterv1connect.MembershipServiceHandler.
 func (h *MembershipHandler) Leave(ctx context.Context, req *connect.Request[clusterv1.LeaveRequest]) (*connect.Response[clusterv1.LeaveResponse], error) {
 	if err := h.m.Leave(req.Msg.GetWorkerId(), req.Msg.GetClusterToken()); err != nil {
-		return nil, toConnectError(ctx, h.log, err)
+		return nil, err
 	}
 	return connect.NewResponse(&clusterv1.LeaveResponse{}), nil
 }

@@ -1,9 +1,10 @@
 package ports
 
+// Validation errors in the client's terms: the validation interceptor
+// (pipeline.go) renders protovalidate's violations here.
+
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -12,68 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
-
-// validateInterceptor checks every request against its protovalidate rules
-// before the handler runs, on every protocol (REST calls run through it
-// too). Unlike connectrpc.com/validate it names fields by their JSON names
-// (priceCents, not price_cents), in the message and in the
-// buf.validate.Violations detail alike, since JSON is what clients write.
-type validateInterceptor struct {
-	v   protovalidate.Validator
-	log *slog.Logger
-}
-
-func (i validateInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if m, ok := req.Any().(proto.Message); ok {
-			if err := i.check(ctx, m); err != nil {
-				return nil, err
-			}
-		}
-		return next(ctx, req)
-	}
-}
-
-func (validateInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i validateInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return next(ctx, &validatingConn{StreamingHandlerConn: conn, i: i, ctx: ctx})
-	}
-}
-
-type validatingConn struct {
-	connect.StreamingHandlerConn
-	i   validateInterceptor
-	ctx context.Context
-}
-
-func (c *validatingConn) Receive(m any) error {
-	if err := c.StreamingHandlerConn.Receive(m); err != nil {
-		return err
-	}
-	if pm, ok := m.(proto.Message); ok {
-		return c.i.check(c.ctx, pm)
-	}
-	return nil
-}
-
-// check validates m; a violation is invalid_argument with the violations
-// as detail, a failure of the validator itself internal (logged).
-func (i validateInterceptor) check(ctx context.Context, m proto.Message) error {
-	err := i.v.Validate(m)
-	if err == nil {
-		return nil
-	}
-	var verr *protovalidate.ValidationError
-	if !errors.As(err, &verr) {
-		i.log.ErrorContext(ctx, "validation failed to run", "err", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-	return violationsError(m.ProtoReflect().Descriptor(), verr)
-}
 
 // violationsError renders violations of a message of type md with JSON
 // field names.
