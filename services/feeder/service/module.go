@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/redisclient"
+	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/feeder/adapters/redis"
 	"github.com/pawnshop/auction/services/feeder/adapters/s3"
@@ -39,11 +40,23 @@ var Module = fx.Module("feeder",
 	fx.Invoke(run),
 )
 
-func newSource(c config.Config, log *slog.Logger) (*s3.Source, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return s3.New(ctx, s3.Config{Endpoint: c.S3Endpoint, Region: c.S3Region, Bucket: c.S3Bucket, Key: c.S3Key},
+// App is a feeder application's options for cfg and log: the binary and the
+// dev stack both build it through service.New.
+func App(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(fx.Supply(cfg, log), Module)
+}
+
+// newSource returns the S3 source; it connects (AWS configuration and
+// credentials) when the application starts.
+func newSource(lc fx.Lifecycle, c config.Config, log *slog.Logger) *s3.Source {
+	src := s3.New(s3.Config{Endpoint: c.S3Endpoint, Region: c.S3Region, Bucket: c.S3Bucket, Key: c.S3Key},
 		log.With("component", "s3"))
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return src.Connect(ctx)
+	}))
+	return src
 }
 
 func newStore(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*redis.Store, error) {
@@ -87,39 +100,20 @@ func newRefusals(reg prometheus.Registerer) (*Refusals, error) {
 	return r, nil
 }
 
-// run starts the passes in the background at start and waits for the pass
-// under way at stop.
+// run does the passes in the background from start to stop (the pass under
+// way is waited for at stop); with Once, a single pass that then shuts the
+// application down with 0 or ExitPassFailed.
 func run(lc fx.Lifecycle, c config.Config, f *app.Feeder, sd fx.Shutdowner, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				if !c.Once {
-					f.Run(ctx, c.FeedInterval)
-					return
-				}
-				passCtx, cancelPass := context.WithTimeout(ctx, app.PassTimeout(c.FeedInterval))
-				_, err := f.RunOnce(passCtx)
-				cancelPass()
-				code := 0
-				if err != nil {
-					code = ExitPassFailed
-				}
-				log.Info("single pass done; exiting", "exit_code", code)
-				_ = sd.Shutdown(fx.ExitCode(code))
-			}()
-			return nil
-		},
-		OnStop: func(stopCtx context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stopCtx.Done():
-				return fmt.Errorf("feeder did not stop in time: %w", stopCtx.Err())
-			}
-		},
-	})
+	if !c.Once {
+		service.Background(lc, sd, log, service.Forever("feeder", func(ctx context.Context) { f.Run(ctx, c.FeedInterval) }))
+		return
+	}
+	service.Background(lc, sd, log, service.Loop{Name: "feeder-once", Run: func(ctx context.Context) error {
+		passCtx, cancel := context.WithTimeout(ctx, app.PassTimeout(c.FeedInterval))
+		defer cancel()
+		if _, err := f.RunOnce(passCtx); err != nil {
+			return service.Exit(ExitPassFailed, err)
+		}
+		return service.Exit(0, nil)
+	}})
 }

@@ -14,12 +14,14 @@ import (
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/fraudlist"
-	"github.com/pawnshop/auction/internal/telemetry"
+	"github.com/pawnshop/auction/internal/service"
+	"github.com/pawnshop/auction/services/feeder/adapters/s3"
 	"github.com/pawnshop/auction/services/feeder/app"
 	"github.com/pawnshop/auction/services/feeder/config"
 	feeder "github.com/pawnshop/auction/services/feeder/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 )
 
 const key = "fraud/fraudsters.txt"
@@ -54,19 +56,17 @@ func start(t *testing.T, seed map[string][]byte) env {
 	return env{s3: s, redis: r, cfg: cfg}
 }
 
-func newApp(t *testing.T, cfg config.Config, populate ...any) *fx.App {
+func newApp(t *testing.T, cfg config.Config, populate ...any) *fxtest.App {
 	t.Helper()
 	return newAppWith(t, cfg, prometheus.NewRegistry(), populate...)
 }
 
-func newAppWith(t *testing.T, cfg config.Config, reg *prometheus.Registry, populate ...any) *fx.App {
+// newAppWith builds the feeder the way the binary and the dev stack do
+// (service.Options over feeder.App), under fxtest.
+func newAppWith(t *testing.T, cfg config.Config, reg *prometheus.Registry, populate ...any) *fxtest.App {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a := fx.New(fx.Supply(cfg, log), telemetry.Metrics(reg, reg), feeder.Module, fx.NopLogger, fx.Populate(populate...))
-	if err := a.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return fxtest.New(t, service.Options(feeder.App(cfg, log), log, reg, reg, fx.Populate(populate...)))
 }
 
 // runOnceApp starts the module in -once mode and returns its exit code.
@@ -74,21 +74,47 @@ func runOnceApp(t *testing.T, cfg config.Config) int {
 	t.Helper()
 	cfg.Once = true
 	a := newApp(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a.RequireStart()
 	var sig fx.ShutdownSignal
 	select {
 	case sig = <-a.Wait():
-	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
 		t.Fatal("-once did not shut the application down")
 	}
-	if err := a.Stop(ctx); err != nil {
+	a.RequireStop()
+	return sig.ExitCode
+}
+
+// TestStopClosesTheRedisClient: the connections the feeder opens are
+// closed by its OnStop, so a pass after the stop fails.
+func TestStopClosesTheRedisClient(t *testing.T) {
+	e := start(t, map[string][]byte{key: []byte("mallory\n")})
+	var f *app.Feeder
+	a := newApp(t, e.cfg, &f)
+	a.RequireStart()
+	if _, err := f.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return sig.ExitCode
+	a.RequireStop()
+	if _, err := f.RunOnce(context.Background()); err == nil || !strings.Contains(err.Error(), "client is closed") {
+		t.Fatalf("a pass after the stop: %v, want redis: client is closed", err)
+	}
+}
+
+// TestConstructionDoesNoIO: building the feeder against servers that do not
+// exist succeeds (S3 and Redis are reached only from OnStart on).
+func TestConstructionDoesNoIO(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(map[string]string{"S3_ENDPOINT": "http://127.0.0.1:1", "REDIS_URL": "redis://127.0.0.1:1/0"}))
+	cfg := config.Load(l)
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var src *s3.Source
+	a := fx.New(service.Options(feeder.App(cfg, log), log, prometheus.NewRegistry(), prometheus.NewRegistry(), fx.Populate(&src)), fx.NopLogger)
+	if err := a.Err(); err != nil || src == nil {
+		t.Fatalf("build: %v", err)
+	}
 }
 
 func TestOnceExitsZeroAfterAPublicationFromS3ToRedis(t *testing.T) {
@@ -119,14 +145,8 @@ func TestRunsEveryIntervalAndOnDemandFromS3ToRedis(t *testing.T) {
 	a := newApp(t, e.cfg, &f)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	a.RequireStart()
+	defer a.RequireStop()
 	waitFor := func(want ...string) {
 		t.Helper()
 		for {
@@ -169,14 +189,8 @@ func TestARefusedListIsCountedAndTheListInForceStays(t *testing.T) {
 	a := newAppWith(t, e.cfg, reg, &f)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	a.RequireStart()
+	defer a.RequireStop()
 	if _, err := f.RunOnce(ctx); err != nil { // published, or already by the pass at start
 		t.Fatal(err)
 	}

@@ -33,14 +33,21 @@ type Config struct {
 
 // Source reads the object at Bucket/Key.
 type Source struct {
+	cfg    Config
+	log    *slog.Logger
 	client *awss3.Client
-	bucket string
-	key    string
 }
 
 var _ app.Source = (*Source)(nil)
 
-// New builds the S3 client. Credentials come from the SDK's usual chain
+// New returns the source of cfg. It does no I/O: Connect, when the
+// application starts, builds the S3 client; until then the source must not
+// be used.
+func New(cfg Config, log *slog.Logger) *Source {
+	return &Source{cfg: cfg, log: log}
+}
+
+// Connect builds the S3 client. Credentials come from the SDK's usual chain
 // (AWS_ACCESS_KEY_ID and friends, AWS_PROFILE and the shared files, web
 // identity, container and instance roles).
 //
@@ -55,7 +62,8 @@ var _ app.Source = (*Source)(nil)
 //     here, by asking the chain, so that configured credentials always win.
 //     Against AWS itself (no Endpoint) there is no such fallback: missing
 //     credentials must fail loudly, not turn into anonymous reads.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
+func (s *Source) Connect(ctx context.Context) error {
+	cfg, log := s.cfg, s.log
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithLogger(sdkLogger{log}),
@@ -65,7 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+		return fmt.Errorf("load the AWS configuration: %w", err)
 	}
 	if cfg.Endpoint != "" {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -76,7 +84,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 			awsCfg.Credentials = aws.AnonymousCredentials{}
 		}
 	}
-	client := awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
+	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 			o.UsePathStyle = true
@@ -85,23 +93,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 		// S3-compatible servers) would log a warning on every download.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	return &Source{client: client, bucket: cfg.Bucket, key: cfg.Key}, nil
+	return nil
 }
 
 // Stat returns the object's ETag and size without its body (HeadObject).
 func (s *Source) Stat(ctx context.Context) (app.ObjectInfo, error) {
-	out, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &s.bucket, Key: &s.key})
+	out, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &s.cfg.Key})
 	if err != nil {
-		return app.ObjectInfo{}, fmt.Errorf("head s3://%s/%s: %w", s.bucket, s.key, err)
+		return app.ObjectInfo{}, fmt.Errorf("head s3://%s/%s: %w", s.cfg.Bucket, s.cfg.Key, err)
 	}
 	return info(out.ETag, out.ContentLength), nil
 }
 
 // Open starts the download of the object (GetObject).
 func (s *Source) Open(ctx context.Context) (io.ReadCloser, app.ObjectInfo, error) {
-	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s.bucket, Key: &s.key})
+	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &s.cfg.Key})
 	if err != nil {
-		return nil, app.ObjectInfo{}, fmt.Errorf("get s3://%s/%s: %w", s.bucket, s.key, err)
+		return nil, app.ObjectInfo{}, fmt.Errorf("get s3://%s/%s: %w", s.cfg.Bucket, s.cfg.Key, err)
 	}
 	return out.Body, info(out.ETag, out.ContentLength), nil
 }

@@ -84,9 +84,9 @@ func startS3(t *testing.T, seed map[string][]byte) *embedded.S3 {
 func newSource(t *testing.T, endpoint string, logs io.Writer) *s3.Source {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	src, err := s3.New(ctx, s3.Config{Endpoint: endpoint, Region: "us-east-1", Bucket: "auction", Key: key},
+	src := s3.New(s3.Config{Endpoint: endpoint, Region: "us-east-1", Bucket: "auction", Key: key},
 		slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
+	if err := src.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return src
