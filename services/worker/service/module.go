@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -20,6 +21,7 @@ import (
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/adapters/dispatcherconnect"
@@ -44,8 +46,7 @@ const ExitRejected = 3
 var Module = fx.Module("worker",
 	telemetry.ScopeMetrics,
 	fx.Provide(
-		newStore,
-		func(s *mongo.Store) app.ItemReader { return s },
+		fx.Annotate(newStore, fx.As(fx.Self()), fx.As(new(app.ItemReader))),
 		app.NewFetch,
 		protovalidate.New,
 		newDeadLetterProducer,
@@ -55,26 +56,41 @@ var Module = fx.Module("worker",
 		newServer,
 		newMembership,
 	),
-	fx.Invoke(ensureTopics, runConsumer, runMembership),
+	fx.Invoke(openStore, ensureTopics, runConsumer, runMembership),
 )
 
-func newStore(lc fx.Lifecycle, c config.Config, reg prometheus.Registerer) (*mongo.Store, error) {
+// App is a worker application's options for cfg and log: the binary and the
+// dev stack both build it through service.New.
+func App(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(fx.Supply(cfg, log), Module)
+}
+
+// newStore returns the MongoDB store, not connected yet: openStore connects
+// it when the application starts.
+func newStore(reg prometheus.Registerer) (*mongo.Store, error) {
 	metrics, err := mongo.NewStoreMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	s, err := mongo.Connect(ctx, c.MongoURI.Reveal(), c.MongoDatabase)
-	if err != nil {
-		return nil, err
-	}
+	s := new(mongo.Store)
 	s.Metrics = metrics
-	lc.Append(fx.Hook{
-		OnStart: s.EnsureIndexes,
-		OnStop:  s.Close,
-	})
 	return s, nil
+}
+
+// openStore connects the store first at start (connect, ping, indexes) and
+// disconnects it last at stop.
+func openStore(lc fx.Lifecycle, s *mongo.Store, c config.Config) {
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if err := s.Open(ctx, c.MongoURI.Reveal(), c.MongoDatabase); err != nil {
+				return err
+			}
+			return s.EnsureIndexes(ctx)
+		},
+		OnStop: s.Close,
+	})
 }
 
 func newDeadLetterProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.Producer, error) {
@@ -123,33 +139,14 @@ func newConsumer(c config.Config, in *app.Ingest, reg prometheus.Registerer, log
 }
 
 // runConsumer runs the ingest loop from start to stop; on stop it lets the
-// loop finish its batch, stores and commits what it holds, and leaves the
-// group.
+// loop finish its batch, then stores and commits what it holds, and leaves
+// the group. An ingest loop that fails stops the worker with exit code 1.
 func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				if err := cons.Run(ctx); err != nil {
-					log.Error("ingest stopped", "err", err)
-					_ = sd.Shutdown(fx.ExitCode(1))
-				}
-			}()
-			return nil
-		},
-		OnStop: func(stopCtx context.Context) error {
-			cancel()
-			select {
-			case <-done:
-			case <-stopCtx.Done():
-				return fmt.Errorf("ingest did not stop in time: %w", stopCtx.Err())
-			}
-			err := cons.Drain(stopCtx)
-			return errors.Join(err, cons.Close())
-		},
-	})
+	// Appended before the loop's hook, so it runs after the loop stopped.
+	lc.Append(fx.StopHook(func(ctx context.Context) error {
+		return errors.Join(cons.Drain(ctx), cons.Close())
+	}))
+	service.Background(lc, sd, log, service.Loop{Name: "ingest", Run: cons.Run})
 }
 
 // Server is the worker's RPC server.
@@ -209,45 +206,29 @@ func (l *lazyDispatcher) Leave(ctx context.Context) error                 { retu
 
 // runMembership binds the RPC port at start, then joins in the background:
 // once joined it serves and keeps the membership alive; rejected, it stops
-// the application with ExitRejected.
+// the application with ExitRejected. At stop the loop ends first, then the
+// worker leaves (if it had joined) and its server drains.
 func runMembership(lc fx.Lifecycle, m *app.Membership, s *Server, sd fx.Shutdowner, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var joined bool
-	var mu sync.Mutex
-	done := make(chan struct{})
+	var joined atomic.Bool
 	lc.Append(fx.Hook{
-		OnStart: func(startCtx context.Context) error {
-			if err := s.Listen(startCtx); err != nil {
-				return err
+		OnStart: s.Listen,
+		OnStop: func(ctx context.Context) error {
+			if joined.Load() {
+				m.Leave(ctx)
 			}
-			go func() {
-				defer close(done)
-				hb, err := m.Join(ctx)
-				if err == nil {
-					mu.Lock()
-					joined = true
-					mu.Unlock()
-					s.Serve()
-					err = m.KeepAlive(ctx, hb)
-				}
-				var rej *app.Rejected
-				if errors.As(err, &rej) {
-					log.Error("the dispatcher rejected this worker; exiting", "reason", rej.Reason)
-					_ = sd.Shutdown(fx.ExitCode(ExitRejected))
-				}
-			}()
-			return nil
-		},
-		OnStop: func(stopCtx context.Context) error {
-			cancel()
-			<-done
-			mu.Lock()
-			wasJoined := joined
-			mu.Unlock()
-			if wasJoined {
-				m.Leave(stopCtx)
-			}
-			return s.Stop(stopCtx)
+			return s.Stop(ctx)
 		},
 	})
+	service.Background(lc, sd, log, service.Loop{Name: "membership", Run: func(ctx context.Context) error {
+		hb, err := m.Join(ctx)
+		if err == nil {
+			joined.Store(true)
+			s.Serve()
+			err = m.KeepAlive(ctx, hb)
+		}
+		if rej, ok := errors.AsType[*app.Rejected](err); ok {
+			return service.Exit(ExitRejected, fmt.Errorf("the dispatcher rejected this worker: %s", rej.Reason))
+		}
+		return nil // the application is stopping
+	}})
 }

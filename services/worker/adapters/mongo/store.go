@@ -70,8 +70,11 @@ func Connect(ctx context.Context, uri, database string) (*Store, error) {
 	return &Store{client: client, db: client.Database(database)}, nil
 }
 
-// Close disconnects.
+// Close disconnects; a Store that was never opened has nothing to close.
 func (s *Store) Close(ctx context.Context) error {
+	if s.client == nil {
+		return nil
+	}
 	if err := s.client.Disconnect(ctx); err != nil {
 		return fmt.Errorf("disconnect from mongodb: %w", err)
 	}
