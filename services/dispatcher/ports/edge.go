@@ -426,6 +426,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Flush keeps streaming protocols working through the recorder.
 func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -200,7 +200,11 @@ func httpStatusOf(protocol string, code connect.Code) int {
 // else the code of the Connect JSON error body. It reads the code written;
 // it maps nothing.
 func outcomeOnWire(status int, header http.Header, body []byte) string {
-	if gs := header.Get("Grpc-Status"); gs != "" {
+	gs := header.Get("Grpc-Status")
+	if gs == "" {
+		gs = header.Get(http.TrailerPrefix + "Grpc-Status") // after a flushed header
+	}
+	if gs != "" {
 		n, err := strconv.Atoi(gs)
 		switch {
 		case err != nil || n < 0 || n > int(connect.CodeUnauthenticated):

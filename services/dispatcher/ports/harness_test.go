@@ -50,16 +50,23 @@ func (g *gate) release() {
 	}
 }
 
-type fakePublisher struct{ gate *gate }
+type fakePublisher struct {
+	gate *gate
+	err  error // every publish fails with it when set
+}
 
 func (p *fakePublisher) Publish(ctx context.Context, _ app.Event) (app.WriteStatus, error) {
 	p.gate.wait(ctx)
+	if p.err != nil {
+		return 0, p.err
+	}
 	return app.Published, nil
 }
 
-type noFraud struct{}
+// fraudList flags the clients it holds.
+type fraudList map[string]bool
 
-func (noFraud) Flagged(string) bool { return false }
+func (f fraudList) Flagged(id string) bool { return f[id] }
 
 // fakeWorker serves every read with one item, after its gate.
 type fakeWorker struct{ gate *gate }
@@ -119,6 +126,12 @@ func (a *auditLog) Record(r *eventsv1.AuditRecord) {
 	a.recs = append(a.recs, r)
 }
 
+func (a *auditLog) records() []*eventsv1.AuditRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*eventsv1.AuditRecord(nil), a.recs...)
+}
+
 func (a *auditLog) statuses() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -143,6 +156,8 @@ type fixtureOpts struct {
 	blockReads  bool
 	blockWrites bool
 	worker      app.WorkerClient // replaces the fake worker
+	fraud       fraudList        // clients on the fraud list
+	publishErr  error            // every publish fails with it
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -167,7 +182,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.worker != nil {
 		worker = o.worker
 	}
-	writes := app.NewWrites(&fakePublisher{gate: f.writes}, noFraud{})
+	writes := app.NewWrites(&fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud)
 	reads := app.NewReads(onePool{c: worker}, 5*time.Second)
 	membership := NewMembershipHandler(app.NewMembership(app.MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3}, nil, log), log)
 	v, err := protovalidate.New()
