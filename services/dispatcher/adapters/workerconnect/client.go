@@ -57,18 +57,20 @@ type Client struct {
 func unary[Req, Res any](ctx context.Context, f func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), req *Req) (*Res, error) {
 	res, err := f(ctx, connect.NewRequest(req))
 	if err != nil {
-		return nil, mapError(err)
+		return nil, toAppError(err)
 	}
 	return res.Msg, nil
 }
 
-// mapError converts a worker call's error to the app's errors: NotFound is a
-// missing item, InvalidArgument a page token the worker refused,
-// DeadlineExceeded a slow worker; Unavailable, a transport failure or
+// toAppError translates a worker call's error into the app's errors, as an
+// adapter does for its use cases; it is not a mapping to API codes (clients
+// never see a worker's code or message: ports/errors.go maps the app's
+// errors, and only those). NotFound is a missing item, InvalidArgument a
+// page token the worker refused, DeadlineExceeded a slow worker; Unavailable, a transport failure or
 // Unimplemented (an HTTP 404: no worker at that address) an unavailable
 // worker, tried elsewhere (so is a worker that says it is exhausted); an
 // answer over our read cap its own error; anything else a worker failure.
-func mapError(err error) error {
+func toAppError(err error) error {
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
 		return fmt.Errorf("%w: %w", app.ErrNotFound, err)
