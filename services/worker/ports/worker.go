@@ -27,17 +27,31 @@ func NewWorkerHandler(fetch *app.Fetch, log *slog.Logger) *WorkerHandler {
 	return &WorkerHandler{fetch: fetch, log: log}
 }
 
-// toConnectError maps the worker's errors to Connect codes in one place.
+// errorTable maps the fetch use cases' errors to Connect codes, in one
+// place. The message a row sends is the target's own; the wrapped cause (a
+// driver message) stays in the logs. Any other error is a storage failure:
+// Unavailable, so that the dispatcher tries another worker.
+var errorTable = []struct {
+	target error
+	code   connect.Code
+	msg    string // "" for the target's own message
+}{
+	{app.ErrNotFound, connect.CodeNotFound, ""},
+	{app.ErrBadPageToken, connect.CodeInvalidArgument, ""},
+	{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "the fetch took longer than its deadline"},
+	{context.Canceled, connect.CodeCanceled, "the fetch was canceled"},
+}
+
+// toConnectError maps the worker's errors to Connect codes (errorTable).
 func (h *WorkerHandler) toConnectError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, app.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, app.ErrNotFound)
-	case errors.Is(err, app.ErrBadPageToken):
-		return connect.NewError(connect.CodeInvalidArgument, app.ErrBadPageToken)
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
+	for _, row := range errorTable {
+		if errors.Is(err, row.target) {
+			msg := row.msg
+			if msg == "" {
+				msg = row.target.Error()
+			}
+			return connect.NewError(row.code, errors.New(msg))
+		}
 	}
 	h.log.ErrorContext(ctx, "fetch failed", "err", err)
 	return connect.NewError(connect.CodeUnavailable, errors.New("storage is unavailable"))
