@@ -3,17 +3,11 @@
 package main
 
 import (
-	"log/slog"
-
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/services/dispatcher/config"
 	dispatcher "github.com/pawnshop/auction/services/dispatcher/service"
-	"go.uber.org/fx"
 )
 
 func main() {
-	service.Run("dispatcher", "the public API of the auction platform", config.Load,
-		func(c config.Config, log *slog.Logger) fx.Option {
-			return fx.Options(fx.Supply(c, log), dispatcher.Module)
-		})
+	service.Run("dispatcher", "the public API of the auction platform", config.Load, dispatcher.App)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/redisclient"
+	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
@@ -27,7 +28,9 @@ import (
 )
 
 // Module is the dispatcher. It needs a config.Config, a *slog.Logger, and a
-// prometheus.Registerer and Gatherer for its metrics.
+// prometheus.Registerer and Gatherer for its metrics. Start order: topics,
+// the audit log, the background loops (eviction, fraud list, write buffer
+// follower and replay), then the HTTP server; stop runs in reverse.
 var Module = fx.Module("dispatcher",
 	telemetry.ScopeMetrics,
 	fx.Provide(
@@ -35,43 +38,64 @@ var Module = fx.Module("dispatcher",
 		ports.NewMetrics,
 		newProducer,
 		newRedis,
-		func(p *kafkapub.Producer) *kafka.Broker { return kafka.NewBroker(p) },
-		func(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.WriteBuffer {
-			return redis.NewWriteBuffer(rdb, c.DispatcherID, log.With("component", "write-buffer"))
-		},
-		func(b *kafka.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) app.Publisher {
-			return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
-		},
-		func(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
-			return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
-		},
-		func(f *redis.FraudList) app.Screen { return f },
+		kafka.NewBroker,
+		newWriteBuffer,
+		fx.Annotate(newPublisher, fx.As(new(app.Publisher))),
+		fx.Annotate(newFraudList, fx.As(fx.Self()), fx.As(new(app.Screen))),
 		app.NewWrites,
-		func(c config.Config, log *slog.Logger) *app.Membership {
-			return app.NewMembership(app.MembershipConfig{
-				ClusterToken:      c.ClusterToken.Reveal(),
-				HeartbeatInterval: c.HeartbeatInterval,
-				MissedHeartbeats:  c.MissedHeartbeats,
-			}, workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes), log.With("component", "membership"))
-		},
-		func(m *app.Membership, c config.Config) *app.Reads { return app.NewReads(m, c.ReadAttemptTimeout) },
-		func(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
-			return kafka.NewAuditLog(p, c.AuditQueueSize, log.With("component", "audit"))
-		},
-		func(a *kafka.AuditLog) ports.Auditor { return a },
+		newMembership,
+		newReads,
+		fx.Annotate(newAuditLog, fx.As(fx.Self()), fx.As(new(ports.Auditor))),
 		protovalidate.New,
 		ports.NewAuctionHandler,
 		ports.NewMembershipHandler,
-		newReadiness,
-		func(r *readiness) ports.Readiness { return r },
-		func(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
-			au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
-			return ports.NewHandler(handlerConfig(c), a, m, v, r, au, pm, g, log)
-		},
+		fx.Annotate(newReadiness, fx.As(new(ports.Readiness))),
+		newHandler,
 		newServer,
 	),
-	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, func(*Server) {}),
+	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, serve),
 )
+
+// App is a dispatcher application's options for cfg and log: the binary and
+// the dev stack both build it through service.New.
+func App(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(fx.Supply(cfg, log), Module)
+}
+
+func newWriteBuffer(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.WriteBuffer {
+	return redis.NewWriteBuffer(rdb, c.DispatcherID, log.With("component", "write-buffer"))
+}
+
+func newPublisher(b *kafka.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) *app.DurablePublisher {
+	return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
+}
+
+func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
+	return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
+}
+
+func newMembership(c config.Config, log *slog.Logger) *app.Membership {
+	return app.NewMembership(app.MembershipConfig{
+		ClusterToken:      c.ClusterToken.Reveal(),
+		HeartbeatInterval: c.HeartbeatInterval,
+		MissedHeartbeats:  c.MissedHeartbeats,
+	}, workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes), log.With("component", "membership"))
+}
+
+func newReads(m *app.Membership, c config.Config) *app.Reads {
+	return app.NewReads(m, c.ReadAttemptTimeout)
+}
+
+func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
+	return kafka.NewAuditLog(p, c.AuditQueueSize, log.With("component", "audit"))
+}
+
+// newHandler is the public edge: every route and protocol of the API, with
+// health, metrics and docs.
+func newHandler(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
+	au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
+	return ports.NewHandler(handlerConfig(c), a, m, v, r, au, pm, g, log)
+}
 
 // handlerConfig is the public edge's part of the configuration.
 func handlerConfig(c config.Config) ports.HandlerConfig {
@@ -142,40 +166,27 @@ func runAudit(lc fx.Lifecycle, a *kafka.AuditLog) {
 // runBackground runs the dispatcher's loops from start to stop: eviction of
 // silent workers, the fraud list follower, the write buffer's replay job and
 // its append follower.
-func runBackground(lc fx.Lifecycle, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b *kafka.Broker, c config.Config, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
+func runBackground(lc fx.Lifecycle, sd fx.Shutdowner, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b *kafka.Broker, c config.Config, log *slog.Logger) {
 	replayer := app.NewReplayer(buf, b, c.ReplayInterval, c.PublishTimeout, log.With("component", "replay"))
-	loops := []func(context.Context){m.RunEviction, f.Run, buf.Follow, replayer.Run}
-	done := make(chan struct{}, len(loops))
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			for _, loop := range loops {
-				go func() { loop(ctx); done <- struct{}{} }()
-			}
-			return nil
-		},
-		OnStop: func(stopCtx context.Context) error {
-			cancel()
-			for range loops {
-				select {
-				case <-done:
-				case <-stopCtx.Done():
-					return stopCtx.Err()
-				}
-			}
-			return nil
-		},
-	})
+	service.Background(lc, sd, log,
+		service.Forever("eviction", m.RunEviction),
+		service.Forever("fraud-list", f.Run),
+		service.Forever("write-buffer-follower", buf.Follow),
+		service.Forever("replay", replayer.Run))
 }
 
 // Server is the dispatcher's listening HTTP server.
 type Server struct{ *httpserver.Server }
 
-func newServer(lc fx.Lifecycle, c config.Config, h http.Handler, log *slog.Logger) *Server {
-	s := &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log,
+func newServer(c config.Config, h http.Handler, log *slog.Logger) *Server {
+	return &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log,
 		httpserver.WithBodyReadTimeout(c.BodyReadTimeout), httpserver.WithMaxConnections(c.MaxConnections))}
+}
+
+// serve starts the server last, once everything it serves has started, and
+// drains it first at stop.
+func serve(lc fx.Lifecycle, s *Server) {
 	lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
-	return s
 }
 
 // readiness reports the dispatcher ready when a Kafka broker answers and at
