@@ -1,6 +1,6 @@
 //go:build unix
 
-package stack_test
+package e2e
 
 import (
 	"bytes"
@@ -20,11 +20,7 @@ import (
 // `npm test`: tsc, then node --test) against an in-process platform, so the
 // generated Connect-ES code is exercised the way a TypeScript program uses it.
 func TestTSClient(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "clients", "ts")
+	dir := filepath.Join(repoRoot(t), "clients", "ts")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
 		t.Fatalf("clients/ts/node_modules is missing: run `npm ci --prefix clients/ts` once "+
 			"(bash scripts/test.sh does it) and run the test again (%v)", err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package stack_test
+package e2e
 
 import (
 	"context"

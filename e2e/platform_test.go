@@ -1,4 +1,4 @@
-package stack_test
+package e2e
 
 import (
 	"bytes"
