@@ -217,7 +217,12 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = withCall(ctx, c)
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec
-		defer func() { c.finish(outcomeOnWire(rec.status, rec.Header(), rec.body), rec.status, "", "") }()
+		defer func() {
+			if rec.status == 0 {
+				rec.status = http.StatusOK // what net/http sends for a handler that wrote nothing
+			}
+			c.finish(outcomeOnWire(rec.status, rec.Header(), rec.body), rec.status, "", "")
+		}()
 	}
 	e.guard(w, r.WithContext(ctx), c, route, known)
 }

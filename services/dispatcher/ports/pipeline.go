@@ -3,6 +3,7 @@ package ports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -165,8 +166,8 @@ func (i validateInterceptor) check(ctx context.Context, m proto.Message) error {
 	}
 	var verr *protovalidate.ValidationError
 	if !errors.As(err, &verr) {
-		i.log.ErrorContext(ctx, "validation failed to run", "err", err)
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		cerr, _ := toConnectError(ctx, i.log, fmt.Errorf("validation failed to run: %w", err))
+		return cerr
 	}
 	return violationsError(m.ProtoReflect().Descriptor(), verr)
 }
