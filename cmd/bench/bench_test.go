@@ -38,48 +38,63 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res struct {
-		Mode      string
-		Scenarios []struct {
-			Name   string
-			Ratio  *float64
-			Rounds []struct {
-				Side   string
-				Sample struct {
-					Rate            *float64
-					Clients         int
-					TransportErrors int `json:"transportErrors"`
-				}
-			}
-		}
-		Overload *struct {
-			Steps []struct {
-				Concurrency int
-				Sample      struct {
-					Rate            *float64
-					TransportErrors int `json:"transportErrors"`
-				}
-			}
-			Saturating int `json:"saturatingConcurrency"`
-			Clients    int
-			Targets    []struct {
-				Name  string
-				Value *float64
-				Met   *bool
-			}
-		}
-		Memory struct {
-			InProcess []struct {
-				HWMMiB float64 `json:"vmHWMMiB"`
-			}
-		}
-	}
+	var res quickResults
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("results are not JSON: %v", err)
 	}
 	if res.Mode != "quick" {
 		t.Errorf("mode %q, want quick", res.Mode)
 	}
+	checkScenarios(t, res)
+	checkOverload(t, res)
+	if len(res.Memory.InProcess) == 0 || res.Memory.InProcess[len(res.Memory.InProcess)-1].HWMMiB <= 0 {
+		t.Errorf("no peak memory recorded: %+v", res.Memory)
+	}
+}
+
+// quickResults is what TestQuickRun reads of the JSON results.
+type quickResults struct {
+	Mode      string
+	Scenarios []struct {
+		Name   string
+		Ratio  *float64
+		Rounds []struct {
+			Side   string
+			Sample struct {
+				Rate            *float64
+				Clients         int
+				TransportErrors int `json:"transportErrors"`
+			}
+		}
+	}
+	Overload *struct {
+		Steps []struct {
+			Concurrency int
+			Sample      struct {
+				Rate            *float64
+				TransportErrors int `json:"transportErrors"`
+			}
+		}
+		Saturating int `json:"saturatingConcurrency"`
+		Clients    int
+		Targets    []struct {
+			Name  string
+			Value *float64
+			Met   *bool
+		}
+	}
+	Memory struct {
+		InProcess []struct {
+			HWMMiB float64 `json:"vmHWMMiB"`
+		}
+	}
+}
+
+// checkScenarios checks that every scenario is in the results with a ratio
+// and at least 3 rounds of each side, and that no overload round had a
+// request without an HTTP answer.
+func checkScenarios(t *testing.T, res quickResults) {
+	t.Helper()
 	want := []string{"ingest.1w", "ingest.2w", "read.query", "read.rpc", "read.hop.query", "read.hop.rpc",
 		"write.rest", "write.connect", "freshness.light", "freshness", "overload.goodput", "overload.p99", "overload.refusal"}
 	got := map[string]bool{}
@@ -108,32 +123,36 @@ func TestQuickRun(t *testing.T) {
 			}
 		}
 	}
-	if ov := res.Overload; ov == nil {
-		t.Error("no overload section in the results")
-	} else {
-		if len(ov.Steps) < 2 || ov.Saturating < 1 || ov.Clients < ov.Saturating {
-			t.Errorf("overload: %d search steps, saturating concurrency %d, %d clients", len(ov.Steps), ov.Saturating, ov.Clients)
-		}
-		for _, st := range ov.Steps {
-			if st.Concurrency < 1 || st.Sample.Rate == nil || st.Sample.TransportErrors > 0 {
-				t.Errorf("overload search step %+v: want a concurrency, a goodput and no request without an HTTP answer", st)
-			}
-		}
-		if len(ov.Targets) != 3 {
-			t.Errorf("overload: %d targets, want 3", len(ov.Targets))
-		}
-		for _, tg := range ov.Targets {
-			if tg.Value == nil || tg.Met == nil {
-				t.Errorf("overload target %q without a value or a verdict", tg.Name)
-			}
-		}
-	}
 	for _, name := range want {
 		if !got[name] {
 			t.Errorf("scenario %s is missing from the results", name)
 		}
 	}
-	if len(res.Memory.InProcess) == 0 || res.Memory.InProcess[len(res.Memory.InProcess)-1].HWMMiB <= 0 {
-		t.Errorf("no peak memory recorded: %+v", res.Memory)
+}
+
+// checkOverload checks the overload section: a saturation search of at
+// least two steps with goodputs, and three targets with values and verdicts.
+func checkOverload(t *testing.T, res quickResults) {
+	t.Helper()
+	ov := res.Overload
+	if ov == nil {
+		t.Error("no overload section in the results")
+		return
+	}
+	if len(ov.Steps) < 2 || ov.Saturating < 1 || ov.Clients < ov.Saturating {
+		t.Errorf("overload: %d search steps, saturating concurrency %d, %d clients", len(ov.Steps), ov.Saturating, ov.Clients)
+	}
+	for _, st := range ov.Steps {
+		if st.Concurrency < 1 || st.Sample.Rate == nil || st.Sample.TransportErrors > 0 {
+			t.Errorf("overload search step %+v: want a concurrency, a goodput and no request without an HTTP answer", st)
+		}
+	}
+	if len(ov.Targets) != 3 {
+		t.Errorf("overload: %d targets, want 3", len(ov.Targets))
+	}
+	for _, tg := range ov.Targets {
+		if tg.Value == nil || tg.Met == nil {
+			t.Errorf("overload target %q without a value or a verdict", tg.Name)
+		}
 	}
 }

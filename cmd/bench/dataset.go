@@ -2,31 +2,29 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
-	"github.com/pawnshop/auction/internal/requestid"
+	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/topics"
-	"github.com/pawnshop/auction/services/dispatcher/app"
-	wapp "github.com/pawnshop/auction/services/worker/app"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Dataset is the ingest backlog and the read path's data: items, each with a
-// buy, a sell and a pawn, built with the dispatcher's own converters and
-// encoded as the dispatcher encodes them.
+// buy, a sell and a pawn, built from the generated types and encoded as the
+// dispatcher encodes them (see events.go).
 type Dataset struct {
 	ItemIDs []string
 	// Messages are the Kafka records, in the order they are produced.
-	Messages []app.Message
+	Messages []kafkapub.Message
 	// Docs are the same events as the documents a worker stores, by
 	// collection, with the worker's keys (items by item id, actions by
 	// event id).
-	Docs map[string][]wapp.Document
+	Docs map[string][]document
 }
 
 // Events is the backlog's size.
@@ -38,53 +36,51 @@ var (
 	states = []auctionv1.State{auctionv1.State_STATE_NEW, auctionv1.State_STATE_GOOD, auctionv1.State_STATE_BAD}
 )
 
-func envelope(at time.Time) *eventsv1.Envelope {
-	id, err := uuid.NewV7()
-	if err != nil {
-		id = uuid.New()
-	}
-	return &eventsv1.Envelope{EventId: id.String(), AcceptedAt: timestamppb.New(at), RequestId: requestid.New()}
-}
-
 // newDataset builds n items with histories; run makes the ids unique to
 // this run, so a real backend that keeps data from earlier runs is no problem.
 func newDataset(run string, n int) (*Dataset, error) {
-	d := &Dataset{Docs: map[string][]wapp.Document{}}
+	d := &Dataset{Docs: map[string][]document{}}
 	base := time.Now().UTC().Truncate(time.Millisecond)
-	add := func(topic, key, coll, docID string, ev proto.Message, eventID string) error {
-		m, err := app.Encode(app.Event{Topic: topic, Key: key, ID: eventID, Payload: ev})
-		if err != nil {
-			return err
-		}
-		d.Messages = append(d.Messages, m)
-		d.Docs[coll] = append(d.Docs[coll], wapp.Document{ID: docID, Msg: ev})
-		return nil
-	}
 	for i := range n {
 		id := fmt.Sprintf("bench-%s-%06d", run, i)
-		at := base.Add(time.Duration(i) * time.Millisecond)
 		d.ItemIDs = append(d.ItemIDs, id)
-		item := &eventsv1.ItemAdded{Envelope: envelope(at), Item: app.ItemFromRequest(&auctionv1.AddItemRequest{
-			Id: id, Name: fmt.Sprintf("Bench item %d", i%1000), Category: categories[i%len(categories)],
-			PriceCents: int64(1000 + i%5000), State: states[i%len(states)], AgeMonths: uint32(i % 240)}, at)}
-		buy := &eventsv1.ItemBought{Envelope: envelope(at), Buy: app.BuyFromRequest(&auctionv1.BuyItemRequest{
-			ClientId: fmt.Sprintf("client-%d", i%997), ItemId: id, PriceCents: int64(800 + i%4000)}, at)}
-		sell := &eventsv1.ItemSold{Envelope: envelope(at), Sell: app.SellFromRequest(&auctionv1.SellItemRequest{
-			ClientId: fmt.Sprintf("client-%d", (i+1)%997), ItemId: id, PriceCents: int64(1200 + i%4000), ProfitCents: 400}, at)}
-		pawn := &eventsv1.ItemPawned{Envelope: envelope(at), Pawn: app.PawnFromRequest(&auctionv1.PawnItemRequest{
-			ClientId: fmt.Sprintf("client-%d", (i+2)%997), ItemId: id, PriceCents: 500, TaxCents: 50, LimitDays: 30}, at)}
-		for _, e := range []error{
-			add(topics.Items, id, wapp.ItemsCollection, id, item, item.Envelope.EventId),
-			add(topics.BuyActions, id, wapp.BuysCollection, buy.Envelope.EventId, buy, buy.Envelope.EventId),
-			add(topics.SellActions, id, wapp.SellsCollection, sell.Envelope.EventId, sell, sell.Envelope.EventId),
-			add(topics.PawnActions, id, wapp.PawnsCollection, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
-		} {
-			if e != nil {
-				return nil, fmt.Errorf("build data set: %w", e)
-			}
+		if err := d.addItem(i, id, base.Add(time.Duration(i)*time.Millisecond)); err != nil {
+			return nil, fmt.Errorf("build data set: %w", err)
 		}
 	}
 	return d, nil
+}
+
+// addItem adds the i-th item, accepted at at, with a buy, a sell and a pawn
+// (dated at, as the dispatcher dates an action that has no date).
+func (d *Dataset) addItem(i int, id string, at time.Time) error {
+	item := &eventsv1.ItemAdded{Envelope: envelope(at), Item: newItem(&auctionv1.AddItemRequest{
+		Id: id, Name: fmt.Sprintf("Bench item %d", i%1000), Category: categories[i%len(categories)],
+		PriceCents: int64(1000 + i%5000), State: states[i%len(states)], AgeMonths: uint32(i % 240)}, at)}
+	buy := &eventsv1.ItemBought{Envelope: envelope(at), Buy: &auctionv1.Buy{
+		ClientId: fmt.Sprintf("client-%d", i%997), ItemId: id, PriceCents: int64(800 + i%4000), Date: timestamppb.New(at)}}
+	sell := &eventsv1.ItemSold{Envelope: envelope(at), Sell: &auctionv1.Sell{
+		ClientId: fmt.Sprintf("client-%d", (i+1)%997), ItemId: id, PriceCents: int64(1200 + i%4000), Date: timestamppb.New(at), ProfitCents: 400}}
+	pawn := &eventsv1.ItemPawned{Envelope: envelope(at), Pawn: &auctionv1.Pawn{
+		ClientId: fmt.Sprintf("client-%d", (i+2)%997), ItemId: id, PriceCents: 500, TaxCents: 50, Date: timestamppb.New(at), LimitDays: 30}}
+	return errors.Join(
+		d.add(topics.Items, id, itemsColl, id, item, item.Envelope.EventId),
+		d.add(topics.BuyActions, id, buysColl, buy.Envelope.EventId, buy, buy.Envelope.EventId),
+		d.add(topics.SellActions, id, sellsColl, sell.Envelope.EventId, sell, sell.Envelope.EventId),
+		d.add(topics.PawnActions, id, pawnsColl, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
+	)
+}
+
+// add appends an event as its Kafka record and as the document a worker
+// stores in coll under docID.
+func (d *Dataset) add(topic, key, coll, docID string, ev proto.Message, eventID string) error {
+	m, err := encodeEvent(topic, key, eventID, ev)
+	if err != nil {
+		return err
+	}
+	d.Messages = append(d.Messages, m)
+	d.Docs[coll] = append(d.Docs[coll], document{ID: docID, Msg: ev})
+	return nil
 }
 
 // ctxSleep sleeps d or until ctx ends.

@@ -9,7 +9,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/topics"
-	"github.com/pawnshop/auction/services/dispatcher/app"
 )
 
 // Offsets are per-topic, per-partition offsets (index = partition).
@@ -120,7 +119,7 @@ func newProducer(brokers []string, clientID string) (*kafkapub.Producer, error) 
 
 // produceBacklog publishes msgs, encoded as the dispatcher encodes them, and
 // returns once the broker acknowledged every one.
-func produceBacklog(ctx context.Context, p *kafkapub.Producer, msgs []app.Message) error {
+func produceBacklog(ctx context.Context, p *kafkapub.Producer, msgs []kafkapub.Message) error {
 	const window = 10_000 // messages in flight
 	done := make(chan error, window)
 	inflight := 0
@@ -139,7 +138,7 @@ func produceBacklog(ctx context.Context, p *kafkapub.Producer, msgs []app.Messag
 				return fmt.Errorf("produce backlog: %w", err)
 			}
 		}
-		if err := p.PublishAsync(kafkapub.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value, Headers: m.Headers}, done); err != nil {
+		if err := p.PublishAsync(m, done); err != nil {
 			return fmt.Errorf("produce backlog: %w", err)
 		}
 		inflight++

@@ -100,23 +100,9 @@ Flags:
 		return Options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.Quick {
-		q := defaults(true)
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		apply := func(name string, f func()) {
-			if !set[name] {
-				f()
-			}
-		}
-		apply("concurrency", func() { o.Concurrency = q.Concurrency })
-		apply("duration", func() { o.Duration = q.Duration })
-		apply("items", func() { o.Items = q.Items })
-		apply("max-requests", func() { o.MaxRequests = q.MaxRequests })
-		apply("processes", func() { o.Processes = q.Processes })
-		apply("timeout", func() { o.Timeout = q.Timeout })
-		apply("overload-step", func() { o.OverloadStep = q.OverloadStep })
-		apply("overload-duration", func() { o.OverloadRun = q.OverloadRun })
-		apply("overload-clients", func() { o.OverloadClients = q.OverloadClients })
+		o.quickDefaults(set)
 	}
 	var errs []error
 	o.Scenarios = map[string]bool{}
@@ -127,6 +113,31 @@ Flags:
 		}
 		o.Scenarios[name] = true
 	}
+	return o, errors.Join(append(errs, o.check()...)...)
+}
+
+// quickDefaults gives the flags not set the quick defaults.
+func (o *Options) quickDefaults(set map[string]bool) {
+	q := defaults(true)
+	apply := func(name string, f func()) {
+		if !set[name] {
+			f()
+		}
+	}
+	apply("concurrency", func() { o.Concurrency = q.Concurrency })
+	apply("duration", func() { o.Duration = q.Duration })
+	apply("items", func() { o.Items = q.Items })
+	apply("max-requests", func() { o.MaxRequests = q.MaxRequests })
+	apply("processes", func() { o.Processes = q.Processes })
+	apply("timeout", func() { o.Timeout = q.Timeout })
+	apply("overload-step", func() { o.OverloadStep = q.OverloadStep })
+	apply("overload-duration", func() { o.OverloadRun = q.OverloadRun })
+	apply("overload-clients", func() { o.OverloadClients = q.OverloadClients })
+}
+
+// check returns a problem for each setting out of its bounds.
+func (o *Options) check() []error {
+	var errs []error
 	if o.Rounds < 3 {
 		errs = append(errs, fmt.Errorf("-rounds %d: at least 3", o.Rounds))
 	}
@@ -154,5 +165,5 @@ Flags:
 	if o.Timeout < 10*time.Second {
 		errs = append(errs, fmt.Errorf("-timeout %s: at least 10s", o.Timeout))
 	}
-	return o, errors.Join(errs...)
+	return errs
 }

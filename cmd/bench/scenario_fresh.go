@@ -64,30 +64,8 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 	if _, err := b.workerAddresses(ctx, ids); err != nil {
 		return err
 	}
-	// Steady state first: both workers hold partitions (the second one's
-	// join moves partitions away from the first), and a write goes through.
-	deadline := time.Now().Add(time.Minute)
-	for _, id := range ids {
-		for {
-			if _, ok := b.hook.firstAssigned(id); ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("worker %s got no partitions within a minute", id)
-			}
-			if err := ctxSleep(ctx, 20*time.Millisecond); err != nil {
-				return err
-			}
-		}
-	}
-	for k := range 2 {
-		warm := fmt.Sprintf("%s-%s-warm-%d", tag, b.run, k)
-		if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(warm), nil); err != nil {
-			return err
-		}
-		if _, err := b.untilReadable(ctx, warm, time.Minute); err != nil {
-			return fmt.Errorf("warm-up item never became readable: %w", err)
-		}
+	if err := b.untilSteady(ctx, tag, ids); err != nil {
+		return err
 	}
 	sc := &Scenario{Name: name, Title: fmt.Sprintf("Freshness at %.0f writes/s: ack → readable", rate), Metric: "freshness",
 		Baseline: baselineFresh, Target: 1, Goal: fmt.Sprintf("p99 < %d ms", freshTarget.Milliseconds())}
@@ -126,6 +104,36 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 		sc.Ratio = float64(freshTarget.Milliseconds()) / sc.Platform.P99
 	}
 	b.res.add(sc)
+	return nil
+}
+
+// untilSteady waits for the steady state: the workers ids all hold
+// partitions (the second one's join moves partitions away from the first),
+// and a write goes through.
+func (b *bench) untilSteady(ctx context.Context, tag string, ids []string) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, id := range ids {
+		for {
+			if _, ok := b.hook.firstAssigned(id); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("worker %s got no partitions within a minute", id)
+			}
+			if err := ctxSleep(ctx, 20*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range 2 {
+		warm := fmt.Sprintf("%s-%s-warm-%d", tag, b.run, k)
+		if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(warm), nil); err != nil {
+			return err
+		}
+		if _, err := b.untilReadable(ctx, warm, time.Minute); err != nil {
+			return fmt.Errorf("warm-up item never became readable: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -181,39 +189,22 @@ func (b *bench) freshRound(ctx context.Context, tag string, round int, rate floa
 			if probe {
 				defer func() { <-probes }()
 			}
-			id := fmt.Sprintf("%s-%s-r%d-%d", tag, b.run, round, i)
-			if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(id), nil); err != nil {
-				errs.Add(1)
-				return
+			sentOK, d, err := b.freshWrite(ctx, fmt.Sprintf("%s-%s-r%d-%d", tag, b.run, round, i), probe)
+			if sentOK {
+				sent.Add(1)
 			}
-			sent.Add(1)
-			if !probe {
-				return
-			}
-			d, err := b.untilReadable(ctx, id, freshGiveUp)
 			if err != nil {
 				errs.Add(1)
-				d = freshGiveUp
 			}
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
+			if sentOK && probe {
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
 		}()
 	}
 	sendTime := time.Since(start)
-	// Commits first: a commit made between the two reads can only make
-	// the lag look larger, never negative.
-	var lag int64 = -1
-	if c, err := b.admin.committedSince(ctx, group, from); err == nil {
-		if now, err := b.admin.ends(); err == nil {
-			lag = -c
-			for t, parts := range now {
-				for p, o := range parts {
-					lag += o - from[t][p]
-				}
-			}
-		}
-	}
+	lag := b.ingestLag(ctx, group, from)
 	wg.Wait()
 	s := summarize(lat, int(errs.Load()), sendTime)
 	s.Rate = float64(sent.Load()) / sendTime.Seconds()
@@ -226,6 +217,44 @@ func (b *bench) freshRound(ctx context.Context, tag string, round int, rate floa
 	}
 	s.Note = strings.Join(notes, "; ")
 	return s, lag
+}
+
+// freshWrite sends the write of item id and, for a probe, polls until it
+// is readable: whether the write was acknowledged, the probe's freshness
+// (freshGiveUp when its polling gave up) and the error that failed either.
+func (b *bench) freshWrite(ctx context.Context, id string, probe bool) (sent bool, d time.Duration, err error) {
+	if err := b.post(ctx, b.s.URL()+"/item/add", itemBody(id), nil); err != nil {
+		return false, 0, err
+	}
+	if !probe {
+		return true, 0, nil
+	}
+	d, err = b.untilReadable(ctx, id, freshGiveUp)
+	if err != nil {
+		d = freshGiveUp
+	}
+	return true, d, err
+}
+
+// ingestLag is how many events written since from group has not committed
+// (-1 when Kafka did not answer). Commits are read first: a commit made
+// between the two reads can only make the lag look larger, never negative.
+func (b *bench) ingestLag(ctx context.Context, group string, from Offsets) int64 {
+	c, err := b.admin.committedSince(ctx, group, from)
+	if err != nil {
+		return -1
+	}
+	now, err := b.admin.ends()
+	if err != nil {
+		return -1
+	}
+	lag := -c
+	for t, parts := range now {
+		for p, o := range parts {
+			lag += o - from[t][p]
+		}
+	}
+	return lag
 }
 
 // untilReadable polls GET /item/fetch/{id} until it answers 200 and returns

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,8 +15,6 @@ import (
 
 	"github.com/pawnshop/auction/internal/protobson"
 	"github.com/pawnshop/auction/services/devstack/stack"
-	wmongo "github.com/pawnshop/auction/services/worker/adapters/mongo"
-	wapp "github.com/pawnshop/auction/services/worker/app"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -89,10 +88,10 @@ func (b *bench) ingestBaseline(ctx context.Context, round, par, batch int) (Samp
 }
 
 // bulkLoad inserts docs into db in batches from par goroutines.
-func (b *bench) bulkLoad(ctx context.Context, db string, docs map[string][]wapp.Document, par, batch int) error {
+func (b *bench) bulkLoad(ctx context.Context, db string, docs map[string][]document, par, batch int) error {
 	type job struct {
 		coll string
-		docs []wapp.Document
+		docs []document
 	}
 	var jobs []job
 	for coll, cd := range docs {
@@ -139,22 +138,14 @@ func (b *bench) bulkLoad(ctx context.Context, db string, docs map[string][]wapp.
 }
 
 // insertBatch is what the worker's store does with a batch, and nothing more:
-// encode each event with protobson, put the key in _id, one unordered
+// encode each event with protobson, the key in _id first, one unordered
 // InsertMany.
-func insertBatch(ctx context.Context, c *mongo.Collection, docs []wapp.Document) error {
+func insertBatch(ctx context.Context, c *mongo.Collection, docs []document) error {
 	batch := make([]any, 0, len(docs))
 	for _, d := range docs {
-		raw, err := protobson.Marshal(d.Msg)
+		doc, err := protobson.MarshalWithID(d.ID, d.Msg)
 		if err != nil {
 			return err
-		}
-		doc := bson.D{{Key: "_id", Value: d.ID}}
-		elems, err := raw.Elements()
-		if err != nil {
-			return err
-		}
-		for _, e := range elems {
-			doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
 		}
 		batch = append(batch, doc)
 	}
@@ -163,18 +154,74 @@ func insertBatch(ctx context.Context, c *mongo.Collection, docs []wapp.Document)
 }
 
 // ensureIndexes gives a fresh database the indexes a worker creates at
-// start, through the worker's own adapter.
+// start (workerIndexes), one index per command as the worker does
+// (FerretDB v1 mis-handles a createIndexes listing several).
 func (b *bench) ensureIndexes(ctx context.Context, db string) error {
-	st, err := wmongo.Connect(ctx, b.s.MongoURI(), db)
-	if err != nil {
-		return err
+	for coll, idx := range workerIndexes() {
+		for _, keys := range idx {
+			if _, err := b.mongo.Database(db).Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+				return fmt.Errorf("create index on %s.%s: %w", db, coll, err)
+			}
+		}
 	}
-	defer st.Close(context.Background())
-	return st.EnsureIndexes(ctx)
+	return nil
+}
+
+// checkIndexes verifies that db, where the platform's workers ran, holds
+// exactly the indexes ensureIndexes gives the baselines' databases.
+func (b *bench) checkIndexes(ctx context.Context, db string) error {
+	for coll, idx := range workerIndexes() {
+		want := map[string]bool{}
+		for _, keys := range idx {
+			var k []string
+			for _, e := range keys {
+				k = append(k, fmt.Sprintf("%s:%v", e.Key, e.Value))
+			}
+			want[strings.Join(k, ",")] = true
+		}
+		got, err := b.indexKeys(ctx, db, coll)
+		if err != nil {
+			return err
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("the workers indexed %s.%s on %v; the baselines use %v: update workerIndexes", db, coll, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+	}
+	return nil
+}
+
+// indexKeys lists the key patterns ("field:direction,…") of the indexes of
+// db.coll other than _id's.
+func (b *bench) indexKeys(ctx context.Context, db, coll string) (map[string]bool, error) {
+	cur, err := b.mongo.Database(db).Collection(coll).Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes of %s.%s: %w", db, coll, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	got := map[string]bool{}
+	for cur.Next(ctx) {
+		keys, err := cur.Current.LookupErr("key")
+		if err != nil {
+			return nil, fmt.Errorf("index of %s.%s without a key: %w", db, coll, err)
+		}
+		elems, err := keys.Document().Elements()
+		if err != nil {
+			return nil, err
+		}
+		var k []string
+		for _, e := range elems {
+			dir, _ := e.Value().AsInt64OK()
+			k = append(k, fmt.Sprintf("%s:%d", e.Key(), dir))
+		}
+		if p := strings.Join(k, ","); p != "_id:1" {
+			got[p] = true
+		}
+	}
+	return got, cur.Err()
 }
 
 // checkStored verifies that db holds exactly docs (by count).
-func (b *bench) checkStored(ctx context.Context, db string, want map[string][]wapp.Document) error {
+func (b *bench) checkStored(ctx context.Context, db string, want map[string][]document) error {
 	for coll, docs := range want {
 		n, err := b.mongo.Database(db).Collection(coll).CountDocuments(ctx, bson.D{})
 		if err != nil {
@@ -207,45 +254,9 @@ func (b *bench) ingestPlatform(ctx context.Context, round, n int) (Sample, error
 		return Sample{}, err
 	}
 	events := int64(b.data.Events())
-	// Done is when the group committed the whole backlog. A commit the
-	// broker refuses (a rebalance changed the group's generation) is not
-	// retried by the worker, so a partition's committed offset can stay
-	// short of a batch it did store: when the commits stall for a second,
-	// the collections are counted, and if they hold the whole backlog the
-	// run ended at the last commit progress.
-	deadline := time.Now().Add(max(2*time.Minute, time.Duration(events)*time.Millisecond))
-	var done time.Time
-	progress := time.Now()
-	last, uncommitted := int64(-1), int64(0)
-	for {
-		c, err := b.admin.committedSince(ctx, group, b.backlogFrom)
-		if err != nil {
-			return Sample{}, err
-		}
-		now := time.Now()
-		if c >= events {
-			done = now
-			break
-		}
-		if c != last {
-			last, progress = c, now
-		}
-		if now.Sub(progress) > time.Second {
-			if b.checkStored(ctx, db, b.data.Docs) == nil {
-				done, uncommitted = progress, events-c
-				if c <= 0 {
-					done = now // no commit at all: the count is the only clock
-				}
-				break
-			}
-			progress = time.Now() // not all stored yet: wait another second
-		}
-		if now.After(deadline) {
-			return Sample{}, fmt.Errorf("ingest round %d: %d of %d events committed by the deadline", round, c, events)
-		}
-		if err := ctxSleep(ctx, 10*time.Millisecond); err != nil {
-			return Sample{}, err
-		}
+	done, uncommitted, err := b.untilIngested(ctx, round, group, db)
+	if err != nil {
+		return Sample{}, err
 	}
 	stop()
 	assigned, ok := b.hook.firstAssigned(ids...)
@@ -253,6 +264,9 @@ func (b *bench) ingestPlatform(ctx context.Context, round, n int) (Sample, error
 		assigned = t0
 	}
 	if err := b.checkStored(ctx, db, b.data.Docs); err != nil {
+		return Sample{}, err
+	}
+	if err := b.checkIndexes(ctx, db); err != nil {
 		return Sample{}, err
 	}
 	calls, docs := b.insertCalls(ctx, ids)
@@ -271,6 +285,49 @@ func (b *bench) ingestPlatform(ctx context.Context, round, n int) (Sample, error
 		s.RebalanceMs = float64(last.Sub(assigned).Microseconds()) / 1000
 	}
 	return s, nil
+}
+
+// untilIngested waits until group has ingested the backlog into db and
+// returns when it did and how many events it stored without committing.
+// Done is when the group committed the whole backlog. A commit the broker
+// refuses (a rebalance changed the group's generation) is not retried by
+// the worker, so a partition's committed offset can stay short of a batch
+// it did store: when the commits stall for a second, the collections are
+// counted, and if they hold the whole backlog the run ended at the last
+// commit progress.
+func (b *bench) untilIngested(ctx context.Context, round int, group, db string) (done time.Time, uncommitted int64, err error) {
+	events := int64(b.data.Events())
+	deadline := time.Now().Add(max(2*time.Minute, time.Duration(events)*time.Millisecond))
+	progress := time.Now()
+	last := int64(-1)
+	for {
+		c, err := b.admin.committedSince(ctx, group, b.backlogFrom)
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		now := time.Now()
+		if c >= events {
+			return now, 0, nil
+		}
+		if c != last {
+			last, progress = c, now
+		}
+		if now.Sub(progress) > time.Second {
+			if b.checkStored(ctx, db, b.data.Docs) == nil {
+				if c <= 0 {
+					return now, events - c, nil // no commit at all: the count is the only clock
+				}
+				return progress, events - c, nil
+			}
+			progress = time.Now() // not all stored yet: wait another second
+		}
+		if now.After(deadline) {
+			return time.Time{}, 0, fmt.Errorf("ingest round %d: %d of %d events committed by the deadline", round, c, events)
+		}
+		if err := ctxSleep(ctx, 10*time.Millisecond); err != nil {
+			return time.Time{}, 0, err
+		}
+	}
 }
 
 // startWorkers starts workers with these ids on group and db, concurrently.

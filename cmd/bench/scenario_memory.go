@@ -45,41 +45,68 @@ func (b *bench) scenarioMemory(ctx context.Context) error {
 			return nil
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	url := "http://" + port
-	token := runID() + runID()
-	disp, err := startProcess(filepath.Join(dir, "dispatcher"), "HTTP_ADDR="+port, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
-		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error")
+	url, disp, work, err := b.startProcesses(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer disp.stop()
-	ends, err := b.admin.ends()
-	if err != nil {
-		return err
-	}
-	group := fmt.Sprintf("bench-%s-process", b.run)
-	if err := b.admin.position(ctx, group, ends); err != nil {
-		return err
-	}
-	db := b.db("process")
-	work, err := startProcess(filepath.Join(dir, "worker"), "WORKER_ID=bench-process-worker", "HTTP_ADDR=127.0.0.1:0", "DISPATCHER_URL="+url,
-		"CLUSTER_TOKEN="+token, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","), "KAFKA_GROUP="+group,
-		"MONGO_URI="+b.s.MongoURI(), "MONGO_DATABASE="+db, "LOG_LEVEL=error")
-	if err != nil {
-		return err
-	}
 	defer work.stop()
 	if err := b.waitStatus(ctx, url+"/readyz", http.StatusOK, time.Minute); err != nil {
 		return fmt.Errorf("the process dispatcher and worker did not become ready: %w", err)
 	}
 	half := max(1, b.o.Concurrency/2)
 	d := 2 * b.o.Duration
+	writes, reads := b.processLoad(ctx, url, half, d)
+	load := fmt.Sprintf("%.0fs of writes (%d in flight, %.0f/s) and reads (%d in flight, %.0f/s, %d errors) through it", d.Seconds(),
+		half, writes.Rate, half, reads.Rate, reads.Errors)
+	b.res.Memory.Processes = append(b.res.Memory.Processes,
+		Process{Name: "dispatcher process", HWMMiB: disp.hwm(), Load: load},
+		Process{Name: "worker process", HWMMiB: work.hwm(), Load: load + "; it also ingests the writes"})
+	return nil
+}
+
+// startProcesses starts the dispatcher and the worker built in dir on the
+// dev stack's backends, the worker on a fresh database and a group
+// positioned at the end of the topics, and returns the dispatcher's URL.
+// The caller stops both.
+func (b *bench) startProcesses(ctx context.Context, dir string) (url string, disp, work *process, err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	url = "http://" + port
+	token := runID() + runID()
+	disp, err = startProcess(filepath.Join(dir, "dispatcher"), "HTTP_ADDR="+port, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
+		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	fail := func(err error) (string, *process, *process, error) {
+		disp.stop()
+		return "", nil, nil, err
+	}
+	ends, err := b.admin.ends()
+	if err != nil {
+		return fail(err)
+	}
+	group := fmt.Sprintf("bench-%s-process", b.run)
+	if err := b.admin.position(ctx, group, ends); err != nil {
+		return fail(err)
+	}
+	db := b.db("process")
+	work, err = startProcess(filepath.Join(dir, "worker"), "WORKER_ID=bench-process-worker", "HTTP_ADDR=127.0.0.1:0", "DISPATCHER_URL="+url,
+		"CLUSTER_TOKEN="+token, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","), "KAFKA_GROUP="+group,
+		"MONGO_URI="+b.s.MongoURI(), "MONGO_DATABASE="+db, "LOG_LEVEL=error")
+	if err != nil {
+		return fail(err)
+	}
+	return url, disp, work, nil
+}
+
+// processLoad drives the processes at url for d with half writers and half
+// readers of the written items, closed-loop, and returns both samples.
+func (b *bench) processLoad(ctx context.Context, url string, half int, d time.Duration) (writes, reads Sample) {
 	var wg sync.WaitGroup
-	var writes, reads Sample
 	var written atomic.Int64 // items 0..written-1 were acknowledged
 	wg.Add(2)
 	go func() {
@@ -111,12 +138,7 @@ func (b *bench) scenarioMemory(ctx context.Context) error {
 		})
 	}()
 	wg.Wait()
-	load := fmt.Sprintf("%.0fs of writes (%d in flight, %.0f/s) and reads (%d in flight, %.0f/s, %d errors) through it", d.Seconds(),
-		half, writes.Rate, half, reads.Rate, reads.Errors)
-	b.res.Memory.Processes = append(b.res.Memory.Processes,
-		Process{Name: "dispatcher process", HWMMiB: disp.hwm(), Load: load},
-		Process{Name: "worker process", HWMMiB: work.hwm(), Load: load + "; it also ingests the writes"})
-	return nil
+	return writes, reads
 }
 
 func freePort() (string, error) {

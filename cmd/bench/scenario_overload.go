@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	wapp "github.com/pawnshop/auction/services/worker/app"
 )
 
 // The overload scenario's method and targets (issue 10, part 4).
@@ -97,15 +95,8 @@ type OverloadTarget struct {
 func (b *bench) scenarioOverload(ctx context.Context) error {
 	n := min(overloadItems, len(b.data.ItemIDs))
 	items := b.data.ItemIDs[:n]
-	docs := map[string][]wapp.Document{wapp.ItemsCollection: b.data.Docs[wapp.ItemsCollection][:n]}
-	db := b.db("overload")
-	if err := b.ensureIndexes(ctx, db); err != nil {
-		return err
-	}
-	if err := b.bulkLoad(ctx, db, docs, 1, b.s.WorkerConfig("x").BatchSize); err != nil {
-		return fmt.Errorf("load the data set: %w", err)
-	}
-	if err := b.checkStored(ctx, db, docs); err != nil {
+	db, err := b.loadDB(ctx, "overload", map[string][]document{itemsColl: b.data.Docs[itemsColl][:n]}, 1)
+	if err != nil {
 		return err
 	}
 	ids := []string{"overload-" + b.run + "-1", "overload-" + b.run + "-2"}
@@ -126,7 +117,49 @@ func (b *bench) scenarioOverload(ctx context.Context) error {
 		return err
 	}
 
-	ov := &Overload{Items: n, Workers: len(workers), StepSeconds: b.o.OverloadStep.Seconds(), RunSeconds: b.o.OverloadRun.Seconds(),
+	ov, err := b.overloadSearch(ctx, client, url, n, len(workers))
+	if err != nil {
+		return err
+	}
+	b.res.Baselines[baselinePeak] = "the same GETs from as many closed-loop clients as the saturating concurrency " +
+		"the search found (the smallest after which goodput grows by at most 10 %), in rounds alternating with the overload runs."
+	label := fmt.Sprintf("%d items, %d× the saturating concurrency", n, overloadFactor)
+	goodput := &Scenario{Name: "overload.goodput", Title: "Overload GET /item/fetch/{id}, " + label + ": goodput (2xx/s)", Metric: "rate",
+		Baseline: baselinePeak, Target: overloadGoodputTarget, Goal: "≥ 0.8× the peak"}
+	latency := &Scenario{Name: "overload.p99", Title: "Overload GET /item/fetch/{id}, " + label + ": admitted (2xx) p99", Metric: "p99",
+		Baseline: baselinePeak, Target: overloadP99Target, AtMost: true, Goal: "≤ 3× the peak's p99 (ratio p99 / peak p99)"}
+	refusal := &Scenario{Name: "overload.refusal", Title: "Overload GET /item/fetch/{id}, " + label + ": refusals (503, 429)", Metric: "refusal",
+		Baseline: "target", Target: 1, Goal: "p99 ≤ 50 ms (ratio 50 ms / p99)"}
+	for r := 1; r <= b.o.Rounds; r++ {
+		p, q, err := b.overloadRound(ctx, client, url, n, r, ov)
+		if err != nil {
+			return err
+		}
+		for _, s := range []*Scenario{goodput, latency, refusal} {
+			s.Rounds = append(s.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
+		}
+		b.say("overload round %d: peak (%d clients) %.0f/s, p99 %.1f ms; %d clients %.0f/s, p99 %.1f ms, %d refused (p99 %.1f ms), %d errors (%s)",
+			r, q.Clients, q.Rate, q.P99, p.Clients, p.Rate, p.P99, p.Refusals, p.RefusalP99, p.Errors, describeErrors(p.ErrorKinds))
+	}
+	finishOverload(goodput, latency, refusal)
+	for _, s := range []*Scenario{goodput, latency, refusal} {
+		b.res.add(s) // gives each row its verdict
+	}
+	ov.Targets = []OverloadTarget{
+		{Name: "goodput / peak goodput", Goal: "≥ 0.8", Value: goodput.Ratio, Met: *goodput.Met},
+		{Name: "admitted p99 / peak p99", Goal: "≤ 3", Value: latency.Ratio, Met: *latency.Met},
+		{Name: "refusal p99 (ms)", Goal: "≤ 50", Value: refusal.Platform.RefusalP99, Met: *refusal.Met},
+	}
+	b.res.Overload = ov
+	return nil
+}
+
+// overloadSearch steps the number of closed-loop clients of url (1, 2, 4,
+// … 64, each from a random offset into the n items) until goodput stops
+// growing, and returns the search with the saturating concurrency and the
+// overload's number of clients.
+func (b *bench) overloadSearch(ctx context.Context, client *http.Client, url func(off int) func(int) string, n, workers int) (*Overload, error) {
+	ov := &Overload{Items: n, Workers: workers, StepSeconds: b.o.OverloadStep.Seconds(), RunSeconds: b.o.OverloadRun.Seconds(),
 		OnRefusal: fmt.Sprintf("waits for Retry-After (%s when absent; at least %s, at most %s, jittered ×0.5–1.5) before its next request; after an error, %s",
 			overloadPause, overloadMinPause, overloadMaxPause, overloadErrorPause)}
 	best := 0.0
@@ -136,7 +169,7 @@ func (b *bench) scenarioOverload(ctx context.Context) error {
 		ov.Steps = append(ov.Steps, OverloadStep{Concurrency: c, Sample: s})
 		b.say("overload: search, %d clients: %.0f/s, p99 %.1f ms, %d refused, %d errors", c, s.Rate, s.P99, s.Refusals, s.Errors)
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		if s.Rate > overloadGrowth*best {
 			best, flat = s.Rate, 0
@@ -148,43 +181,40 @@ func (b *bench) scenarioOverload(ctx context.Context) error {
 	ov.ClientsWanted = overloadFactor * ov.Saturating
 	ov.Clients = min(ov.ClientsWanted, b.o.OverloadClients)
 	b.say("overload: saturating concurrency %d; overload runs with %d clients", ov.Saturating, ov.Clients)
+	return ov, nil
+}
 
-	b.res.Baselines[baselinePeak] = "the same GETs from as many closed-loop clients as the saturating concurrency " +
-		"the search found (the smallest after which goodput grows by at most 10 %), in rounds alternating with the overload runs."
-	label := fmt.Sprintf("%d items, %d× the saturating concurrency", n, overloadFactor)
-	goodput := &Scenario{Name: "overload.goodput", Title: "Overload GET /item/fetch/{id}, " + label + ": goodput (2xx/s)", Metric: "rate",
-		Baseline: baselinePeak, Target: overloadGoodputTarget, Goal: "≥ 0.8× the peak"}
-	latency := &Scenario{Name: "overload.p99", Title: "Overload GET /item/fetch/{id}, " + label + ": admitted (2xx) p99", Metric: "p99",
-		Baseline: baselinePeak, Target: overloadP99Target, AtMost: true, Goal: "≤ 3× the peak's p99 (ratio p99 / peak p99)"}
-	refusal := &Scenario{Name: "overload.refusal", Title: "Overload GET /item/fetch/{id}, " + label + ": refusals (503, 429)", Metric: "refusal",
-		Baseline: "target", Target: 1, Goal: "p99 ≤ 50 ms (ratio 50 ms / p99)"}
-	for r := 1; r <= b.o.Rounds; r++ {
-		got := map[string]Sample{}
-		order := []string{"baseline", "platform"}
-		if r%2 == 0 {
-			order = []string{"platform", "baseline"}
-		}
-		for _, side := range order {
-			clients, d := ov.Saturating, b.o.OverloadStep
-			if side == "platform" {
-				clients, d = ov.Clients, b.o.OverloadRun
-			}
-			b.profiled("overload-"+side, r, func() {
-				got[side] = overloadLoop(ctx, client, clients, d, url(rand.IntN(n)))
-			})
-			// Start the next run without the last one's idle connections.
-			client.CloseIdleConnections()
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		p, q := got["platform"], got["baseline"]
-		for _, s := range []*Scenario{goodput, latency, refusal} {
-			s.Rounds = append(s.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
-		}
-		b.say("overload round %d: peak (%d clients) %.0f/s, p99 %.1f ms; %d clients %.0f/s, p99 %.1f ms, %d refused (p99 %.1f ms), %d errors (%s)",
-			r, q.Clients, q.Rate, q.P99, p.Clients, p.Rate, p.P99, p.Refusals, p.RefusalP99, p.Errors, describeErrors(p.ErrorKinds))
+// overloadRound runs round r: a run at the saturating concurrency (the
+// baseline, q) and one with the overload's clients (the platform, p), in an
+// order that alternates by round.
+func (b *bench) overloadRound(ctx context.Context, client *http.Client, url func(off int) func(int) string, n, r int, ov *Overload) (p, q Sample, err error) {
+	got := map[string]Sample{}
+	order := []string{"baseline", "platform"}
+	if r%2 == 0 {
+		order = []string{"platform", "baseline"}
 	}
+	for _, side := range order {
+		clients, d := ov.Saturating, b.o.OverloadStep
+		if side == "platform" {
+			clients, d = ov.Clients, b.o.OverloadRun
+		}
+		b.profiled("overload-"+side, r, func() {
+			got[side] = overloadLoop(ctx, client, clients, d, url(rand.IntN(n)))
+		})
+		// Start the next run without the last one's idle connections.
+		client.CloseIdleConnections()
+		if err := ctx.Err(); err != nil {
+			return Sample{}, Sample{}, err
+		}
+	}
+	return got["platform"], got["baseline"], nil
+}
+
+// finishOverload computes the three rows' medians and ratios: goodput over
+// the peak's, the admitted p99 over the peak's (not met when nothing was
+// admitted or there was no peak), and 50 ms over the refusals' p99 (not met
+// when nothing was refused: no load was shed).
+func finishOverload(goodput, latency, refusal *Scenario) {
 	goodput.finish()
 	latency.finish()
 	refusal.finish()
@@ -201,16 +231,6 @@ func (b *bench) scenarioOverload(ctx context.Context) error {
 		refusal.Met = new(false) // nothing was refused: no load was shed
 		refusal.Platform.Note = "nothing was refused"
 	}
-	for _, s := range []*Scenario{goodput, latency, refusal} {
-		b.res.add(s)
-	}
-	ov.Targets = []OverloadTarget{
-		{Name: "goodput / peak goodput", Goal: "≥ 0.8", Value: goodput.Ratio, Met: *goodput.Met},
-		{Name: "admitted p99 / peak p99", Goal: "≤ 3", Value: latency.Ratio, Met: *latency.Met},
-		{Name: "refusal p99 (ms)", Goal: "≤ 50", Value: refusal.Platform.RefusalP99, Met: *refusal.Met},
-	}
-	b.res.Overload = ov
-	return nil
 }
 
 // saturating returns the smallest concurrency of steps after which no step's
@@ -318,95 +338,125 @@ func refusalPause(retryAfter string) time.Duration {
 // count); refusals and other errors (other statuses, timeouts, no answer)
 // are counted apart.
 func overloadLoop(ctx context.Context, c *http.Client, clients int, d time.Duration, url func(int) string) Sample {
-	type tally struct {
-		ok, refused []time.Duration
-		inWindow    int
-		retryAfter  int
-		transport   int
-		refusals    map[string]int
-		errs        map[string]int
-	}
-	ts := make([]tally, clients)
-	var next atomic.Int64
-	var wg, connected sync.WaitGroup
-	gate, ready := make(chan struct{}), make(chan struct{})
-	var start, deadline time.Time
-	healthz := healthzOf(url(0))
+	run := &overloadRun{ctx: ctx, c: c, url: url, healthz: healthzOf(url(0)), gate: make(chan struct{}), ready: make(chan struct{})}
+	ts := make([]overloadTally, clients)
+	var wg sync.WaitGroup
 	for g := range clients {
 		wg.Add(1)
-		connected.Add(1)
+		run.connected.Add(1)
 		go func() {
 			defer wg.Done()
-			t := &ts[g]
-			// Open this client's connection before the run (all at once, so
-			// that each gets its own): the run measures admission control,
-			// not a storm of TCP handshakes in the accept queue.
-			<-gate
-			octx, cancel := context.WithTimeout(ctx, overloadOpTimeout)
-			_, _, _ = overloadGet(octx, c, healthz)
-			cancel()
-			connected.Done()
-			<-ready
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				i := int(next.Add(1) - 1)
-				t0 := time.Now()
-				octx, cancel := context.WithTimeout(ctx, overloadOpTimeout)
-				status, retryAfter, err := overloadGet(octx, c, url(i))
-				cancel()
-				done := time.Now()
-				var pause time.Duration
-				switch {
-				case err != nil:
-					if t.errs == nil {
-						t.errs = map[string]int{}
-					}
-					if errors.Is(err, context.DeadlineExceeded) {
-						t.errs["timeout"]++
-					} else {
-						t.errs["no answer: "+errKind(err)]++
-						t.transport++
-					}
-					pause = overloadErrorPause
-				case status >= 200 && status < 300:
-					t.ok = append(t.ok, done.Sub(t0))
-					if !done.After(deadline) {
-						t.inWindow++
-					}
-				case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
-					t.refused = append(t.refused, done.Sub(t0))
-					if t.refusals == nil {
-						t.refusals = map[string]int{}
-					}
-					t.refusals[strconv.Itoa(status)]++
-					if retryAfter != "" {
-						t.retryAfter++
-					}
-					pause = refusalPause(retryAfter)
-				default:
-					if t.errs == nil {
-						t.errs = map[string]int{}
-					}
-					t.errs["status "+strconv.Itoa(status)]++
-					pause = overloadErrorPause
-				}
-				if pause > 0 {
-					if left := time.Until(deadline); left < pause {
-						pause = left
-					}
-					if pause > 0 && ctxSleep(ctx, pause) != nil {
-						return
-					}
-				}
-			}
+			run.client(&ts[g])
 		}()
 	}
-	close(gate)
-	connected.Wait()
-	start = time.Now()
-	deadline = start.Add(d)
-	close(ready)
+	close(run.gate)
+	run.connected.Wait()
+	start := time.Now()
+	run.deadline = start.Add(d)
+	close(run.ready)
 	wg.Wait()
-	elapsed := time.Since(start)
+	return summarizeOverload(ts, clients, time.Since(start), d)
+}
+
+// overloadRun is what the clients of one overloadLoop share.
+type overloadRun struct {
+	ctx     context.Context
+	c       *http.Client
+	url     func(int) string
+	healthz string
+	next    atomic.Int64 // the next request's index
+	// gate starts the clients' connections; connected counts them open;
+	// ready starts the run, deadline (set before ready closes) ends it.
+	gate, ready chan struct{}
+	connected   sync.WaitGroup
+	deadline    time.Time
+}
+
+// client is one closed-loop client: it opens its connection, waits for
+// the start, and sends requests until the deadline, pausing after a
+// refusal or an error.
+func (r *overloadRun) client(t *overloadTally) {
+	// Open this client's connection before the run (all at once, so that
+	// each gets its own): the run measures admission control, not a storm
+	// of TCP handshakes in the accept queue.
+	<-r.gate
+	octx, cancel := context.WithTimeout(r.ctx, overloadOpTimeout)
+	_, _, _ = overloadGet(octx, r.c, r.healthz)
+	cancel()
+	r.connected.Done()
+	<-r.ready
+	for r.ctx.Err() == nil && time.Now().Before(r.deadline) {
+		i := int(r.next.Add(1) - 1)
+		t0 := time.Now()
+		octx, cancel := context.WithTimeout(r.ctx, overloadOpTimeout)
+		status, retryAfter, err := overloadGet(octx, r.c, r.url(i))
+		cancel()
+		done := time.Now()
+		pause := t.record(status, retryAfter, err, done.Sub(t0), !done.After(r.deadline))
+		if pause > 0 {
+			if left := time.Until(r.deadline); left < pause {
+				pause = left
+			}
+			if pause > 0 && ctxSleep(r.ctx, pause) != nil {
+				return
+			}
+		}
+	}
+}
+
+// overloadTally is one client's count of its answers.
+type overloadTally struct {
+	ok, refused []time.Duration
+	inWindow    int
+	retryAfter  int
+	transport   int
+	refusals    map[string]int
+	errs        map[string]int
+}
+
+// record counts one request that took took (answered within the run when
+// inWindow) and returns how long the client pauses before its next one.
+func (t *overloadTally) record(status int, retryAfter string, err error, took time.Duration, inWindow bool) (pause time.Duration) {
+	switch {
+	case err != nil:
+		if t.errs == nil {
+			t.errs = map[string]int{}
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.errs["timeout"]++
+		} else {
+			t.errs["no answer: "+errKind(err)]++
+			t.transport++
+		}
+		return overloadErrorPause
+	case status >= 200 && status < 300:
+		t.ok = append(t.ok, took)
+		if inWindow {
+			t.inWindow++
+		}
+		return 0
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
+		t.refused = append(t.refused, took)
+		if t.refusals == nil {
+			t.refusals = map[string]int{}
+		}
+		t.refusals[strconv.Itoa(status)]++
+		if retryAfter != "" {
+			t.retryAfter++
+		}
+		return refusalPause(retryAfter)
+	default:
+		if t.errs == nil {
+			t.errs = map[string]int{}
+		}
+		t.errs["status "+strconv.Itoa(status)]++
+		return overloadErrorPause
+	}
+}
+
+// summarizeOverload merges the clients' tallies of a run of d that took
+// elapsed into its sample.
+func summarizeOverload(ts []overloadTally, clients int, elapsed, d time.Duration) Sample {
 	var ok, refused []time.Duration
 	s := Sample{Clients: clients, Seconds: elapsed.Seconds()}
 	for _, t := range ts {

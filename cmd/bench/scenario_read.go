@@ -18,8 +18,7 @@ import (
 	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/services/devstack/stack"
-	wmongo "github.com/pawnshop/auction/services/worker/adapters/mongo"
-	wapp "github.com/pawnshop/auction/services/worker/app"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -43,16 +42,16 @@ const (
 // to SQLite, and even that scans the table), so on the dev stack a read's
 // cost grows with the collections; a real MongoDB uses the worker's indexes.
 func (b *bench) scenarioRead(ctx context.Context) error {
-	b.res.Baselines[baselineQuery] = "a minimal net/http handler in this program, GET /item/{id}: the worker's MongoDB adapter " +
-		"(services/worker/adapters/mongo Store.Item: the item by _id, then its buys, sells and pawns) on the same database, " +
-		"the answer as protojson GetItemResponse, as the dispatcher's REST route answers."
+	b.res.Baselines[baselineQuery] = "a minimal net/http handler in this program, GET /item/{id}: the queries a worker's fetch runs " +
+		"(the item by _id, then its buys, sells and pawns by item id, oldest first, decoded with internal/protobson) on the same database " +
+		"with the driver, the answer as protojson GetItemResponse, as the dispatcher's REST route answers."
 	b.res.Baselines[baselineRPC] = "the worker's FetchItem RPC called directly with the generated Connect client " +
 		"(binary protobuf, as the dispatcher calls it), alternating over the 2 workers' addresses from the dispatcher's /readyz."
 	if err := b.readOn(ctx, "read", fmt.Sprintf("%d items with history", len(b.data.ItemIDs)), b.data.Docs, b.data.ItemIDs); err != nil {
 		return err
 	}
 	n := min(hopItems, len(b.data.ItemIDs))
-	small := map[string][]wapp.Document{wapp.ItemsCollection: b.data.Docs[wapp.ItemsCollection][:n]}
+	small := map[string][]document{itemsColl: b.data.Docs[itemsColl][:n]}
 	return b.readOn(ctx, "read.hop", fmt.Sprintf("%d items, no history", n), small, b.data.ItemIDs[:n])
 }
 
@@ -61,16 +60,10 @@ const hopItems = 250
 
 // readOn loads docs into a fresh database, starts two workers on it and
 // runs the read rounds, each side in turn.
-func (b *bench) readOn(ctx context.Context, name, label string, docs map[string][]wapp.Document, items []string) error {
-	db := b.db(strings.ReplaceAll(name, ".", "_"))
-	if err := b.ensureIndexes(ctx, db); err != nil {
-		return err
-	}
+func (b *bench) readOn(ctx context.Context, name, label string, docs map[string][]document, items []string) error {
 	t := time.Now()
-	if err := b.bulkLoad(ctx, db, docs, 2, b.s.WorkerConfig("x").BatchSize); err != nil {
-		return fmt.Errorf("load the data set: %w", err)
-	}
-	if err := b.checkStored(ctx, db, docs); err != nil {
+	db, err := b.loadDB(ctx, strings.ReplaceAll(name, ".", "_"), docs, 2)
+	if err != nil {
 		return err
 	}
 	b.say("%s: %s loaded in %s", name, label, time.Since(t).Round(time.Millisecond))
@@ -84,22 +77,68 @@ func (b *bench) readOn(ctx context.Context, name, label string, docs map[string]
 	if err != nil {
 		return err
 	}
-	st, err := wmongo.Connect(ctx, b.s.MongoURI(), db)
-	if err != nil {
-		return err
-	}
-	defer st.Close(context.Background())
-	queryURL, stop, err := serve(queryHandler(st))
+	queryURL, stop, err := serve(queryHandler(b.mongo.Database(db)))
 	if err != nil {
 		return err
 	}
 	defer stop()
+	sides := b.readSides(items, queryURL, addrs)
+	vsQuery := &Scenario{Name: name + ".query", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
+		Baseline: baselineQuery, Target: 0.7, Goal: "≥ 0.7× baseline"}
+	vsRPC := &Scenario{Name: name + ".rpc", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
+		Baseline: baselineRPC, Goal: "(no target: the dispatcher hop)"}
+	alone := readAlone(ctx, sides)
+	for r := 1; r <= b.o.Rounds; r++ {
+		got, err := b.readRound(ctx, name, r, sides, len(items))
+		if err != nil {
+			return err
+		}
+		for side, smp := range got {
+			smp.AloneMs = alone[side]
+			got[side] = smp
+		}
+		q, p, c := got["query"], got["platform"], got["rpc"]
+		vsQuery.Rounds = append(vsQuery.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
+		vsRPC.Rounds = append(vsRPC.Rounds, Round{r, "baseline", c}, Round{r, "platform", p})
+		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors)",
+			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors)
+	}
+	vsQuery.finish()
+	vsRPC.finish()
+	b.res.add(vsQuery)
+	b.res.add(vsRPC)
+	return nil
+}
+
+// loadDB loads docs into a fresh database named after name, with the
+// worker's indexes, from par goroutines, checks they are all there and
+// returns the database's name.
+func (b *bench) loadDB(ctx context.Context, name string, docs map[string][]document, par int) (string, error) {
+	db := b.db(name)
+	if err := b.ensureIndexes(ctx, db); err != nil {
+		return "", err
+	}
+	if err := b.bulkLoad(ctx, db, docs, par, b.s.WorkerConfig("x").BatchSize); err != nil {
+		return "", fmt.Errorf("load the data set: %w", err)
+	}
+	if err := b.checkStored(ctx, db, docs); err != nil {
+		return "", err
+	}
+	return db, nil
+}
+
+// readSide makes, for a starting offset into the items, the read one
+// request of a side sends.
+type readSide func(off int) func(context.Context, int) error
+
+// readSides are the read path's three sides: the platform's REST route,
+// the direct-query baseline at queryURL and the workers' fetch RPC at addrs.
+func (b *bench) readSides(items []string, queryURL string, addrs []string) map[string]readSide {
 	var rpcs []clusterv1connect.WorkerServiceClient
 	for _, a := range addrs {
 		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.http, a))
 	}
-
-	sides := map[string]func(off int) func(context.Context, int) error{
+	return map[string]readSide{
 		"platform": func(off int) func(context.Context, int) error {
 			return func(ctx context.Context, i int) error {
 				return b.get(ctx, b.s.URL()+"/item/fetch/"+items[(i*7919+off)%len(items)], http.StatusOK)
@@ -124,14 +163,17 @@ func (b *bench) readOn(ctx context.Context, name, label string, docs map[string]
 			}
 		},
 	}
-	vsQuery := &Scenario{Name: name + ".query", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
-		Baseline: baselineQuery, Target: 0.7, Goal: "≥ 0.7× baseline"}
-	vsRPC := &Scenario{Name: name + ".rpc", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
-		Baseline: baselineRPC, Goal: "(no target: the dispatcher hop)"}
-	// Warm-up (connections, caches), then three calls per side one at a
-	// time: a read's latency without load.
+}
+
+// readOrder is the order of the read sides in the first round; each round
+// rotates it.
+var readOrder = []string{"query", "platform", "rpc"}
+
+// readAlone warms each side up (connections, caches), then times three
+// calls one at a time: a read's latency without load, by side.
+func readAlone(ctx context.Context, sides map[string]readSide) map[string]float64 {
 	alone := map[string]float64{}
-	for _, side := range []string{"query", "platform", "rpc"} {
+	for _, side := range readOrder {
 		var ds []float64
 		for i := range 4 {
 			wctx, cancel := context.WithTimeout(ctx, readTimeout)
@@ -144,33 +186,23 @@ func (b *bench) readOn(ctx context.Context, name, label string, docs map[string]
 		}
 		alone[side] = median(ds)
 	}
-	order := []string{"query", "platform", "rpc"}
-	for r := 1; r <= b.o.Rounds; r++ {
-		got := map[string]Sample{}
-		for k := range order { // rotate the order each round
-			side := order[(k+r-1)%len(order)]
-			b.profiled(name+"-"+side, r, func() {
-				got[side] = closedLoopT(ctx, b.o.Concurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(len(items))))
-			})
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	return alone
+}
+
+// readRound runs round r: each side closed-loop in turn, the order rotated
+// by round, each from a random offset into the n items.
+func (b *bench) readRound(ctx context.Context, name string, r int, sides map[string]readSide, n int) (map[string]Sample, error) {
+	got := map[string]Sample{}
+	for k := range readOrder {
+		side := readOrder[(k+r-1)%len(readOrder)]
+		b.profiled(name+"-"+side, r, func() {
+			got[side] = closedLoopT(ctx, b.o.Concurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
+		})
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		for side, smp := range got {
-			smp.AloneMs = alone[side]
-			got[side] = smp
-		}
-		q, p, c := got["query"], got["platform"], got["rpc"]
-		vsQuery.Rounds = append(vsQuery.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
-		vsRPC.Rounds = append(vsRPC.Rounds, Round{r, "baseline", c}, Round{r, "platform", p})
-		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors)",
-			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors)
 	}
-	vsQuery.finish()
-	vsRPC.finish()
-	b.res.add(vsQuery)
-	b.res.add(vsRPC)
-	return nil
+	return got, nil
 }
 
 // startWorkersAtEnd starts workers on db whose new consumer group starts at
@@ -188,12 +220,12 @@ func (b *bench) startWorkersAtEnd(ctx context.Context, ids []string, name, db st
 	return b.startWorkers(ctx, ids, group, db)
 }
 
-// queryHandler is the direct-query baseline.
-func queryHandler(st *wmongo.Store) http.Handler {
+// queryHandler is the direct-query baseline on db.
+func queryHandler(db *mongo.Database) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /item/{id}", func(w http.ResponseWriter, r *http.Request) {
-		item, err := st.Item(r.Context(), r.PathValue("id"))
-		if errors.Is(err, wapp.ErrNotFound) {
+		item, err := queryItem(r.Context(), db, r.PathValue("id"))
+		if errors.Is(err, errNotFound) {
 			http.Error(w, `{"code":"not_found"}`, http.StatusNotFound)
 			return
 		}

@@ -17,7 +17,6 @@ import (
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/topics"
-	"github.com/pawnshop/auction/services/dispatcher/app"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -50,7 +49,7 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 	defer stop()
 	b.res.Baselines[baselinePublish] = fmt.Sprintf("a minimal net/http handler in this program, POST /item/add: read the body, "+
 		"protojson-decode it into the same auctionv1.AddItemRequest, validate it with protovalidate, build the same ItemAdded event "+
-		"(the dispatcher's converters and encoder: UUIDv7 event id, request id, accept time), publish it with internal/kafkapub "+
+		"(the dispatcher's shape and encoding: UUIDv7 event id, request id, accept time, binary protobuf, event-id and type headers), publish it with internal/kafkapub "+
 		"(the dispatcher's producer settings: idempotent, acks=all, linger 2ms) to the same topic and wait for the broker's "+
 		"acknowledgement (up to %s), answer 202 with the protojson AddItemResponse. It skips what the platform adds around that: "+
 		"grpc-gateway or Connect routing and interceptors, request ids, the audit record, metrics, tracing, and the write buffer check.", timeout)
@@ -166,14 +165,14 @@ func (h *publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at := time.Now().UTC().Truncate(time.Millisecond)
-	ev := &eventsv1.ItemAdded{Envelope: envelope(at), Item: app.ItemFromRequest(&req, at)}
-	m, err := app.Encode(app.Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev})
+	ev := &eventsv1.ItemAdded{Envelope: envelope(at), Item: newItem(&req, at)}
+	m, err := encodeEvent(topics.Items, ev.Item.Id, ev.Envelope.EventId, ev)
 	if err != nil {
 		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	err = h.p.Publish(ctx, kafkapub.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value, Headers: m.Headers})
+	err = h.p.Publish(ctx, m)
 	cancel()
 	if err != nil {
 		code := http.StatusServiceUnavailable
@@ -183,7 +182,7 @@ func (h *publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"code":"unavailable"}`, code)
 		return
 	}
-	out, err := protojson.Marshal(&auctionv1.AddItemResponse{ItemId: ev.Item.Id, EventId: m.ID, WriteStatus: auctionv1.WriteStatus_WRITE_STATUS_PUBLISHED})
+	out, err := protojson.Marshal(&auctionv1.AddItemResponse{ItemId: ev.Item.Id, EventId: ev.Envelope.EventId, WriteStatus: auctionv1.WriteStatus_WRITE_STATUS_PUBLISHED})
 	if err != nil {
 		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 		return
