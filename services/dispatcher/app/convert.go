@@ -7,9 +7,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// ItemFromRequest builds the stored item from an add request accepted at at;
+// itemFromRequest builds the stored item from an add request accepted at at;
 // an empty id gets a new one.
-func ItemFromRequest(req *auctionv1.AddItemRequest, at time.Time) *auctionv1.Item {
+func itemFromRequest(req *auctionv1.AddItemRequest, at time.Time) *auctionv1.Item {
 	id := req.GetId()
 	if id == "" {
 		id = newEventID()
@@ -25,8 +25,8 @@ func ItemFromRequest(req *auctionv1.AddItemRequest, at time.Time) *auctionv1.Ite
 	}
 }
 
-// BuyFromRequest builds the buy action of a request accepted at at.
-func BuyFromRequest(req *auctionv1.BuyItemRequest, at time.Time) *auctionv1.Buy {
+// buyFromRequest builds the buy action of a request accepted at at.
+func buyFromRequest(req *auctionv1.BuyItemRequest, at time.Time) *auctionv1.Buy {
 	return &auctionv1.Buy{
 		ClientId:   req.GetClientId(),
 		ItemId:     req.GetItemId(),
@@ -35,8 +35,8 @@ func BuyFromRequest(req *auctionv1.BuyItemRequest, at time.Time) *auctionv1.Buy 
 	}
 }
 
-// SellFromRequest builds the sell action of a request accepted at at.
-func SellFromRequest(req *auctionv1.SellItemRequest, at time.Time) *auctionv1.Sell {
+// sellFromRequest builds the sell action of a request accepted at at.
+func sellFromRequest(req *auctionv1.SellItemRequest, at time.Time) *auctionv1.Sell {
 	return &auctionv1.Sell{
 		ClientId:    req.GetClientId(),
 		ItemId:      req.GetItemId(),
@@ -46,8 +46,8 @@ func SellFromRequest(req *auctionv1.SellItemRequest, at time.Time) *auctionv1.Se
 	}
 }
 
-// PawnFromRequest builds the pawn action of a request accepted at at.
-func PawnFromRequest(req *auctionv1.PawnItemRequest, at time.Time) *auctionv1.Pawn {
+// pawnFromRequest builds the pawn action of a request accepted at at.
+func pawnFromRequest(req *auctionv1.PawnItemRequest, at time.Time) *auctionv1.Pawn {
 	return &auctionv1.Pawn{
 		ClientId:   req.GetClientId(),
 		ItemId:     req.GetItemId(),

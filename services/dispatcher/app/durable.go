@@ -41,8 +41,8 @@ type Buffer interface {
 	MayHold() bool
 }
 
-// Encode turns an accepted event into its message.
-func Encode(e Event) (Message, error) {
+// encode turns an accepted event into its message.
+func encode(e Event) (Message, error) {
 	value, err := proto.Marshal(e.Payload)
 	if err != nil {
 		return Message{}, fmt.Errorf("encode %s event: %w", e.Topic, err)
@@ -77,7 +77,7 @@ func NewDurablePublisher(b Broker, buf Buffer, timeout time.Duration, log *slog.
 
 // Publish implements Publisher.
 func (p *DurablePublisher) Publish(ctx context.Context, e Event) (WriteStatus, error) {
-	m, err := Encode(e)
+	m, err := encode(e)
 	if err != nil {
 		return 0, err
 	}

@@ -110,7 +110,7 @@ func (w *Writes) publish(ctx context.Context, e Event, itemID string) (Receipt, 
 // AddItem accepts a new item, assigning its id when the request has none.
 func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Receipt, error) {
 	at := w.acceptedAt()
-	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: ItemFromRequest(req, at)}
+	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: itemFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
 }
 
@@ -120,7 +120,7 @@ func (w *Writes) BuyItem(ctx context.Context, req *auctionv1.BuyItemRequest) (Re
 		return Receipt{}, err
 	}
 	at := w.acceptedAt()
-	ev := &eventsv1.ItemBought{Envelope: envelope(ctx, at), Buy: BuyFromRequest(req, at)}
+	ev := &eventsv1.ItemBought{Envelope: envelope(ctx, at), Buy: buyFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.BuyActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
 
@@ -130,7 +130,7 @@ func (w *Writes) SellItem(ctx context.Context, req *auctionv1.SellItemRequest) (
 		return Receipt{}, err
 	}
 	at := w.acceptedAt()
-	ev := &eventsv1.ItemSold{Envelope: envelope(ctx, at), Sell: SellFromRequest(req, at)}
+	ev := &eventsv1.ItemSold{Envelope: envelope(ctx, at), Sell: sellFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.SellActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
 
@@ -140,6 +140,6 @@ func (w *Writes) PawnItem(ctx context.Context, req *auctionv1.PawnItemRequest) (
 		return Receipt{}, err
 	}
 	at := w.acceptedAt()
-	ev := &eventsv1.ItemPawned{Envelope: envelope(ctx, at), Pawn: PawnFromRequest(req, at)}
+	ev := &eventsv1.ItemPawned{Envelope: envelope(ctx, at), Pawn: pawnFromRequest(req, at)}
 	return w.publish(ctx, Event{Topic: topics.PawnActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
