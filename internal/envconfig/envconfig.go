@@ -185,6 +185,20 @@ func (l *Loader) Addr(name, def, help string) string {
 // Addrs reads a comma-separated list of "host:port" addresses, at least one.
 func (l *Loader) Addrs(name, def, help string) []string {
 	v, _ := l.raw(name, def, help)
+	return l.addrs(name, v)
+}
+
+// OptionalAddrs reads a comma-separated list of "host:port" addresses, or
+// none when the variable is unset or empty.
+func (l *Loader) OptionalAddrs(name, help string) []string {
+	v, set := l.raw(name, "", help)
+	if !set {
+		return nil
+	}
+	return l.addrs(name, v)
+}
+
+func (l *Loader) addrs(name, v string) []string {
 	var out []string
 	for _, a := range strings.Split(v, ",") {
 		a = strings.TrimSpace(a)

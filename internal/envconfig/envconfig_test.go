@@ -79,3 +79,20 @@ func TestSecretIsMasked(t *testing.T) {
 		t.Fatal("Reveal lost the value")
 	}
 }
+
+func TestOptionalAddrs(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(map[string]string{"SET": "a:1, b:2", "EMPTY": " ", "BAD": "nope"}))
+	if got := l.OptionalAddrs("SET", ""); len(got) != 2 || got[0] != "a:1" || got[1] != "b:2" {
+		t.Errorf("SET: %q", got)
+	}
+	if got := l.OptionalAddrs("EMPTY", ""); got != nil {
+		t.Errorf("EMPTY: %q", got)
+	}
+	if got := l.OptionalAddrs("UNSET", ""); got != nil {
+		t.Errorf("UNSET: %q", got)
+	}
+	l.OptionalAddrs("BAD", "")
+	if err := l.Err(); err == nil || !strings.Contains(err.Error(), "BAD:") || strings.Contains(err.Error(), "SET:") {
+		t.Errorf("errors: %v", err)
+	}
+}

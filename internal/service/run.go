@@ -104,7 +104,12 @@ func Configure[C any](name, summary string, args []string, stderr io.Writer, loo
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	for _, f := range flags {
-		fs.Var(envFlag{set: set, name: f.Var, bool: f.Bool}, f.Name, f.Usage+" (sets "+f.Var+")")
+		// A back-quoted name is the value's placeholder in -help: -http-addr HTTP_ADDR.
+		usage := f.Usage + " (sets `" + f.Var + "`)"
+		if f.Bool {
+			usage = f.Usage + " (sets " + f.Var + "=true)"
+		}
+		fs.Var(envFlag{set: set, name: f.Var, bool: f.Bool}, f.Name, usage)
 	}
 	l := envconfig.New(func(k string) (string, bool) {
 		if v, ok := set[k]; ok {

@@ -58,7 +58,7 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 	if ok || code != 0 {
 		t.Fatalf("ok=%v code=%d", ok, code)
 	}
-	for _, want := range []string{"-once", "(sets FEED_ONCE)", "-feed-interval", "FEED_INTERVAL", "(default 1s)", "LOG_LEVEL"} {
+	for _, want := range []string{"-once", "(sets FEED_ONCE=true)", "-feed-interval", "FEED_INTERVAL", "(default 1s)", "LOG_LEVEL"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-help lacks %q:\n%s", want, out)
 		}

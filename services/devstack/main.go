@@ -7,12 +7,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,13 +23,14 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// load reads the dev stack's variables; flags override them.
+// load reads the dev stack's variables; flags set them (see flags).
 func load(l *envconfig.Loader) stack.Config {
-	c := stack.Config{
+	return stack.Config{
 		HTTPAddr:          l.Addr("HTTP_ADDR", "127.0.0.1:8080", "dispatcher listen address (-http-addr)"),
 		Workers:           l.Int("WORKERS", 2, 0, 64, "workers to start (-workers)"),
 		DataDir:           l.String("DATA_DIR", ".data/devstack", "directory of the embedded database's files (-data-dir)"),
 		KafkaAddr:         l.Addr("KAFKA_ADDR", "127.0.0.1:9092", "embedded Kafka listen address (-kafka-addr)"),
+		KafkaBrokers:      l.OptionalAddrs("KAFKA_BROKERS", "a real Kafka to use instead of the embedded one"),
 		MongoAddr:         l.Addr("MONGO_ADDR", "127.0.0.1:27017", "embedded MongoDB listen address (-mongo-addr)"),
 		MongoURI:          envconfig.Secret(l.String("MONGO_URI", "", "a real MongoDB to use instead of the embedded one")),
 		RedisURL:          envconfig.Secret(l.String("REDIS_URL", "", "a real Redis to use instead of the embedded one")),
@@ -42,54 +42,26 @@ func load(l *envconfig.Loader) stack.Config {
 		Partitions:        l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic"),
 		HeartbeatInterval: l.Duration("HEARTBEAT_INTERVAL", time.Second, 10*time.Millisecond, time.Minute, "membership heartbeat interval"),
 	}
-	if v, ok := os.LookupEnv("KAFKA_BROKERS"); ok && v != "" {
-		c.KafkaBrokers = l.Addrs("KAFKA_BROKERS", "", "a real Kafka to use instead of the embedded one")
-	} else {
-		l.String("KAFKA_BROKERS", "", "a real Kafka to use instead of the embedded one")
-	}
-	return c
+}
+
+// flags set the variables of the same meaning: their values get the same
+// checks, and win over the environment.
+var flags = []service.Flag{
+	{Name: "http-addr", Var: "HTTP_ADDR", Usage: "dispatcher listen address"},
+	{Name: "workers", Var: "WORKERS", Usage: "workers to start"},
+	{Name: "data-dir", Var: "DATA_DIR", Usage: "directory of the embedded database's files"},
+	{Name: "kafka-addr", Var: "KAFKA_ADDR", Usage: "embedded Kafka listen address"},
+	{Name: "mongo-addr", Var: "MONGO_ADDR", Usage: "embedded MongoDB listen address"},
+	{Name: "s3-addr", Var: "S3_ADDR", Usage: "embedded S3 listen address"},
+	{Name: "feed-interval", Var: "FEED_INTERVAL", Usage: "feeder period"},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	l := envconfig.New(nil)
-	cfg := load(l)
-	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "dispatcher listen address")
-	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "workers to start")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded database's files")
-	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", cfg.KafkaAddr, "embedded Kafka listen address")
-	fs.StringVar(&cfg.MongoAddr, "mongo-addr", cfg.MongoAddr, "embedded MongoDB listen address")
-	fs.StringVar(&cfg.S3Addr, "s3-addr", cfg.S3Addr, "embedded S3 listen address")
-	fs.DurationVar(&cfg.FeedInterval, "feed-interval", cfg.FeedInterval, "feeder period")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "devstack: the whole auction platform in one process\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nEnvironment (flags win):\n")
-		l.Usage(stderr)
+	cfg, level, code, ok := service.Configure("devstack", "the whole auction platform in one process", args, stderr, nil, load, flags...)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	for _, a := range []struct{ name, v string }{{"-http-addr", cfg.HTTPAddr}, {"-kafka-addr", cfg.KafkaAddr}, {"-mongo-addr", cfg.MongoAddr}, {"-s3-addr", cfg.S3Addr}} {
-		if err := envconfig.CheckAddr(a.v); err != nil {
-			l.Fail(a.name, "%v", err)
-		}
-	}
-	if cfg.FeedInterval < 100*time.Millisecond {
-		l.Fail("-feed-interval", "%s is shorter than 100ms", cfg.FeedInterval)
-	}
-	if cfg.Workers < 0 || cfg.Workers > 64 {
-		l.Fail("-workers", "%d is out of range [0, 64]", cfg.Workers)
-	}
-	if err := l.Err(); err != nil {
-		fmt.Fprintf(stderr, "devstack: %v\n", err)
-		return 2
-	}
-	log := service.NewLogger(os.Getenv("LOG_LEVEL"))
+	log := service.NewLogger(level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -120,7 +92,7 @@ The auction platform is ready.
   S3               %[7]s  (fraud list: %[7]s/%[8]s/%[9]s, fed every %[10]s)
   Workers          %[5]d
 Ctrl-C stops everything.
-`, u, cfg.HTTPAddr, s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
+`, u, strings.TrimPrefix(u, "http://"), s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
 		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: shutting down")

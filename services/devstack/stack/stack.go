@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +32,6 @@ import (
 	worker "github.com/pawnshop/auction/services/worker/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxevent"
 )
 
 // Config is the dev stack's configuration.
@@ -191,32 +191,49 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// DispatcherConfig is the configuration the stack gives its dispatcher.
+// DispatcherConfig is the configuration the stack gives its dispatcher (see
+// dispatcherConfig).
 func (s *Stack) DispatcherConfig() dconfig.Config {
-	c := dconfig.Load(envconfig.New(envconfig.FromMap(nil)))
-	c.HTTPAddr = s.cfg.HTTPAddr
-	c.KafkaBrokers = s.brokers
-	c.ClusterToken = envconfig.Secret(s.token)
-	c.HeartbeatInterval = s.cfg.HeartbeatInterval
-	c.ReadyMinWorkers = s.cfg.Workers
-	c.RedisURL = envconfig.Secret(s.redisURL)
-	c.DispatcherID = "devstack-dispatcher"
-	c.FraudReload = 5 * time.Second
-	c.TopicPartitions = s.cfg.Partitions
-	if s.cfg.PublishTimeout > 0 {
-		c.PublishTimeout = s.cfg.PublishTimeout
-	}
-	if s.cfg.ReplayInterval > 0 {
-		c.ReplayInterval = s.cfg.ReplayInterval
-	}
+	c, _ := s.dispatcherConfig()
 	return c
 }
 
+// dispatcherConfig loads the dispatcher's configuration the way the binary
+// does, from the stack's values given as its environment variables (the
+// others keep their defaults).
+func (s *Stack) dispatcherConfig() (dconfig.Config, error) {
+	env := map[string]string{
+		"HTTP_ADDR":             s.cfg.HTTPAddr,
+		"KAFKA_BROKERS":         strings.Join(s.brokers, ","),
+		"CLUSTER_TOKEN":         s.token,
+		"HEARTBEAT_INTERVAL":    s.cfg.HeartbeatInterval.String(),
+		"READY_MIN_WORKERS":     strconv.Itoa(s.cfg.Workers),
+		"REDIS_URL":             s.redisURL,
+		"DISPATCHER_ID":         "devstack-dispatcher",
+		"FRAUD_RELOAD_INTERVAL": (5 * time.Second).String(),
+		"TOPIC_PARTITIONS":      strconv.Itoa(s.cfg.Partitions),
+	}
+	if s.cfg.PublishTimeout > 0 {
+		env["PUBLISH_TIMEOUT"] = s.cfg.PublishTimeout.String()
+	}
+	if s.cfg.ReplayInterval > 0 {
+		env["BUFFER_REPLAY_INTERVAL"] = s.cfg.ReplayInterval.String()
+	}
+	c, err := service.Load(dconfig.Load, envconfig.FromMap(env))
+	if err != nil {
+		return c, fmt.Errorf("dispatcher configuration: %w", err)
+	}
+	return c, nil
+}
+
 func (s *Stack) startDispatcher(ctx context.Context) error {
+	cfg, err := s.dispatcherConfig()
+	if err != nil {
+		return err
+	}
 	var srv *dispatcher.Server
 	log := s.log.With("service", "dispatcher")
-	s.dispatcher = fx.New(fx.Supply(s.DispatcherConfig(), log), telemetry.Metrics(s.metrics, s.metrics), dispatcher.Module, fx.Populate(&srv),
-		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv))
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
 	}
@@ -260,24 +277,40 @@ mallory
 eve@example.com
 `
 
-// FeederConfig is the configuration the stack gives its feeder.
+// FeederConfig is the configuration the stack gives its feeder (see
+// feederConfig).
 func (s *Stack) FeederConfig() feederconfig.Config {
-	c := feederconfig.Load(envconfig.New(envconfig.FromMap(nil)))
-	c.S3Endpoint = s.s3URL
-	c.S3Bucket = s.cfg.S3Bucket
-	c.S3Key = s.cfg.S3Key
-	c.RedisURL = envconfig.Secret(s.redisURL)
-	if s.cfg.FeedInterval > 0 {
-		c.FeedInterval = s.cfg.FeedInterval
-	}
-	c.Once = false
+	c, _ := s.feederConfig()
 	return c
 }
 
+// feederConfig loads the feeder's configuration the way the binary does,
+// from the stack's values given as its environment variables.
+func (s *Stack) feederConfig() (feederconfig.Config, error) {
+	env := map[string]string{
+		"S3_ENDPOINT": s.s3URL,
+		"S3_BUCKET":   s.cfg.S3Bucket,
+		"S3_KEY":      s.cfg.S3Key,
+		"REDIS_URL":   s.redisURL,
+		"FEED_ONCE":   "false",
+	}
+	if s.cfg.FeedInterval > 0 {
+		env["FEED_INTERVAL"] = s.cfg.FeedInterval.String()
+	}
+	c, err := service.Load(feederconfig.Load, envconfig.FromMap(env))
+	if err != nil {
+		return c, fmt.Errorf("feeder configuration: %w", err)
+	}
+	return c, nil
+}
+
 func (s *Stack) startFeeder(ctx context.Context) error {
+	cfg, err := s.feederConfig()
+	if err != nil {
+		return err
+	}
 	log := s.log.With("service", "feeder")
-	s.feeder = fx.New(fx.Supply(s.FeederConfig(), log), telemetry.Metrics(s.metrics, s.metrics), feeder.Module, fx.Populate(&s.feed),
-		fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	s.feeder = service.New(feeder.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&s.feed))
 	if err := s.feeder.Start(ctx); err != nil {
 		return fmt.Errorf("start feeder: %w", err)
 	}
@@ -292,18 +325,29 @@ func (s *Stack) Feed(ctx context.Context) (feederapp.Result, error) {
 // S3Endpoint is the S3 endpoint in use.
 func (s *Stack) S3Endpoint() string { return s.s3URL }
 
-// WorkerConfig is the configuration the stack gives a new worker.
+// WorkerConfig is the configuration the stack gives a new worker (see
+// workerConfig).
 func (s *Stack) WorkerConfig(id string) wconfig.Config {
-	c := wconfig.Load(envconfig.New(envconfig.FromMap(nil)))
-	c.WorkerID = id
-	c.HTTPAddr = "127.0.0.1:0"
-	c.AdvertiseURL = ""
-	c.DispatcherURL = s.dispatcherURL
-	c.ClusterToken = envconfig.Secret(s.token)
-	c.KafkaBrokers = s.brokers
-	c.TopicPartitions = s.cfg.Partitions
-	c.MongoURI = envconfig.Secret(s.mongoURI)
+	c, _ := s.workerConfig(id)
 	return c
+}
+
+// workerConfig loads a worker's configuration the way the binary does, from
+// the stack's values given as its environment variables.
+func (s *Stack) workerConfig(id string) (wconfig.Config, error) {
+	c, err := service.Load(wconfig.Load, envconfig.FromMap(map[string]string{
+		"WORKER_ID":        id,
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"DISPATCHER_URL":   s.dispatcherURL,
+		"CLUSTER_TOKEN":    s.token,
+		"KAFKA_BROKERS":    strings.Join(s.brokers, ","),
+		"TOPIC_PARTITIONS": strconv.Itoa(s.cfg.Partitions),
+		"MONGO_URI":        s.mongoURI,
+	}))
+	if err != nil {
+		return c, fmt.Errorf("worker configuration: %w", err)
+	}
+	return c, nil
 }
 
 // StartWorker starts one more worker with the stack's configuration.
@@ -312,7 +356,11 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 	s.nextID++
 	id := fmt.Sprintf("worker-%d", s.nextID)
 	s.mu.Unlock()
-	return s.StartWorkerWith(ctx, s.WorkerConfig(id))
+	cfg, err := s.workerConfig(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.StartWorkerWith(ctx, cfg)
 }
 
 // StartWorkerWith starts a worker with cfg (tests use it to present a wrong
@@ -321,7 +369,7 @@ func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worke
 	log := s.log.With("service", "worker", "worker", cfg.WorkerID)
 	label := s.metricsLabel(cfg.WorkerID)
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"worker": label}, s.metrics)
-	a := fx.New(fx.Supply(cfg, log), telemetry.Metrics(reg, s.metrics), worker.Module, fx.WithLogger(func() fxevent.Logger { return service.FxLogger(log) }))
+	a := service.New(worker.App(cfg, log), log, reg, s.metrics)
 	if err := a.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.WorkerID, err)
 	}
