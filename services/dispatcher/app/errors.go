@@ -3,7 +3,10 @@
 // the quorum of workers. Ports call it; adapters implement its interfaces.
 package app
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The errors the use cases return; ports map them to API codes in one place.
 var (
@@ -36,3 +39,21 @@ var (
 	// ErrPublishUnavailable: the write could not be made durable anywhere.
 	ErrPublishUnavailable = errors.New("the event store is unavailable; the write was not accepted")
 )
+
+// ItemNotFoundError is ErrNotFound for the item a client asked for by id.
+// Its message names that item and nothing else, so clients may read it (the
+// worker's answer it wraps stays in the logs).
+type ItemNotFoundError struct {
+	ID    string
+	Cause error
+}
+
+func (e *ItemNotFoundError) Error() string { return fmt.Sprintf("item %q not found", e.ID) }
+
+// ClientMessage is the message clients see.
+func (e *ItemNotFoundError) ClientMessage() string { return e.Error() }
+
+// Is makes the error an ErrNotFound.
+func (e *ItemNotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func (e *ItemNotFoundError) Unwrap() error { return e.Cause }

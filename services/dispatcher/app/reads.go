@@ -47,6 +47,9 @@ func (r *Reads) GetItem(ctx context.Context, id string) (*auctionv1.ItemWithHist
 	res, err := route(ctx, r, func(ctx context.Context, c WorkerClient) (*clusterv1.FetchItemResponse, error) {
 		return c.FetchItem(ctx, &clusterv1.FetchItemRequest{Id: id})
 	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, &ItemNotFoundError{ID: id, Cause: err}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -140,6 +140,9 @@ func TestSameAnswerOnEveryProtocol(t *testing.T) {
 					got[protocol] = answer{code: "ok", res: res}
 				}
 			}
+			if want, ok := messages[c.name]; ok && got["rest"].message != want {
+				t.Errorf("message %q, want %q", got["rest"].message, want)
+			}
 			for protocol, a := range got {
 				if a.code != c.code {
 					t.Errorf("%s: %v, want code %s", protocol, a, c.code)
@@ -180,6 +183,13 @@ func TestSameAnswerOnEveryProtocol(t *testing.T) {
 			}
 		})
 	}
+}
+
+// messages are the ones clients read (the README quotes the last two).
+var messages = map[string]string{
+	"not found":       `item "missing" not found`,
+	"refused (fraud)": "the client is on the fraud list; the action was refused",
+	"unavailable":     "the event store is unavailable; the write was not accepted",
 }
 
 func btoi(b bool) int {

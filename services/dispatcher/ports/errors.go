@@ -98,8 +98,14 @@ type refusal struct {
 	msg  string
 }
 
-func (r *refusal) Error() string { return r.msg }
-func (r *refusal) Unwrap() error { return r.kind }
+func (r *refusal) Error() string         { return r.msg }
+func (r *refusal) ClientMessage() string { return r.msg }
+func (r *refusal) Unwrap() error         { return r.kind }
+
+// clientMessage is an error that carries its own message for clients (an
+// edge refusal, app.ItemNotFoundError); other errors show clients only
+// their row's target message.
+type clientMessage interface{ ClientMessage() string }
 
 // refuse returns the edge refusal kind with a message for the client.
 func refuse(kind error, format string, args ...any) error {
@@ -113,8 +119,8 @@ func refuse(kind error, format string, args ...any) error {
 // address, must not pass through), which comes from the validation
 // interceptor, the codecs, or back from the pipeline through the REST
 // transcoder. A use case's error gets the row's code and the target's own
-// message, the wrapped cause is logged with the request id; an edge
-// refusal its message. Anything else is Internal with a generic message.
+// message (or its ClientMessage), the wrapped cause is logged with the
+// request id; an edge refusal its message. Anything else is Internal with a generic message.
 func toConnectError(ctx context.Context, log *slog.Logger, err error) (*connect.Error, int) {
 	if cerr, ok := err.(*connect.Error); ok {
 		return cerr, 0
@@ -128,9 +134,9 @@ func toConnectError(ctx context.Context, log *slog.Logger, err error) (*connect.
 		}
 		log.Log(ctx, row.level, "request failed", "code", row.code.String(), "err", err)
 		msg := row.target.Error()
-		var r *refusal
-		if errors.As(err, &r) {
-			msg = r.msg
+		var own clientMessage
+		if errors.As(err, &own) {
+			msg = own.ClientMessage()
 		} else if m, ok := publicMessages[row.target]; ok {
 			msg = m
 		}
