@@ -94,10 +94,3 @@ func TestEveryCallIsAudited(t *testing.T) {
 		t.Errorf("successful writes must carry their event id: %v / %v", got["rest-add"], got["rest-buy"])
 	}
 }
-
-// h2cClient speaks cleartext HTTP/2, as gRPC needs.
-func h2cClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
-}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/services/devstack/stack"
 )
 
@@ -42,13 +44,14 @@ func TestBrowserSwaggerUI(t *testing.T) {
 	s := startStackWith(t, stack.Config{Workers: 1})
 	// The first item also waits for the consumer group's first assignment;
 	// wait for that here so that the UI's item is stored within its retries.
-	code, added := call(t, s, http.MethodPost, "/item/add", `{"name":"warm-up","category":"CATEGORY_COLLECTION","priceCents":1,"state":"STATE_NEW"}`)
-	if code != http.StatusAccepted {
-		t.Fatalf("warm-up add: %d %v", code, added)
+	added, err := api(s).AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Name: "warm-up",
+		Category: auctionv1.Category_CATEGORY_COLLECTION, PriceCents: 1, State: auctionv1.State_STATE_NEW}))
+	if err != nil {
+		t.Fatalf("warm-up add: %v", err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		if code, body := fetchItem(t, s, added["itemId"].(string)); code != http.StatusOK {
-			return fmt.Errorf("warm-up fetch: %d %v", code, body)
+		if _, err := getItem(s, added.Msg.GetItemId()); err != nil {
+			return fmt.Errorf("warm-up fetch: %w", err)
 		}
 		return nil
 	})
@@ -79,23 +82,4 @@ func TestBrowserSwaggerUI(t *testing.T) {
 		t.Fatalf("e2e/browser/swagger.test.mjs failed (%v); its output:\n%s", err, out)
 	}
 	t.Logf("e2e/browser/swagger.test.mjs:\n%s", strings.TrimSpace(string(out)))
-}
-
-// repoRoot is the directory of go.mod above the test's directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -130,6 +132,7 @@ func TestBrokerOutageBuffersEveryWriteAndReplaysInOrder(t *testing.T) {
 	fault.on.Store(true)
 
 	const items, buysPerItem = 100, 4
+	client, ctx := api(s), context.Background()
 	var mu sync.Mutex
 	statuses := map[string]int{}
 	var wg sync.WaitGroup
@@ -141,22 +144,32 @@ func TestBrokerOutageBuffersEveryWriteAndReplaysInOrder(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			id := fmt.Sprintf("outage-%03d", i)
-			writes := []struct{ path, body string }{{"/item/add",
-				`{"id":"` + id + `","name":"outage","category":"CATEGORY_MOTOR","priceCents":100,"state":"STATE_NEW"}`}}
-			for b := 1; b <= buysPerItem; b++ {
-				writes = append(writes, struct{ path, body string }{"/item/action/buy",
-					fmt.Sprintf(`{"clientId":"c","itemId":"%s","priceCents":%d}`, id, b)})
-			}
-			for _, w := range writes {
-				code, body := call(t, s, "POST", w.path, w.body)
+			note := func(status string) {
 				mu.Lock()
-				statuses[fmt.Sprintf("%d %v", code, body["writeStatus"])]++
+				statuses[status]++
 				mu.Unlock()
+			}
+			if i == 0 {
+				// One item's writes go through REST: 202 and the status in JSON.
+				code, body := call(t, s, "POST", "/item/add", `{"id":"`+id+`","name":"outage","category":"CATEGORY_MOTOR","priceCents":100,"state":"STATE_NEW"}`)
+				note(fmt.Sprintf("%d %v", code, body["writeStatus"]))
+				for b := 1; b <= buysPerItem; b++ {
+					code, body := call(t, s, "POST", "/item/action/buy", fmt.Sprintf(`{"clientId":"c","itemId":"%s","priceCents":%d}`, id, b))
+					note(fmt.Sprintf("%d %v", code, body["writeStatus"]))
+				}
+				return
+			}
+			res, err := client.AddItem(ctx, connect.NewRequest(&auctionv1.AddItemRequest{Id: id, Name: "outage",
+				Category: auctionv1.Category_CATEGORY_MOTOR, PriceCents: 100, State: auctionv1.State_STATE_NEW}))
+			note(connectStatus(res, err))
+			for b := 1; b <= buysPerItem; b++ {
+				res, err := client.BuyItem(ctx, connect.NewRequest(&auctionv1.BuyItemRequest{ClientId: "c", ItemId: id, PriceCents: int64(b)}))
+				note(connectStatus(res, err))
 			}
 		}()
 	}
 	wg.Wait()
-	if want := fmt.Sprintf("%d WRITE_STATUS_BUFFERED", 202); statuses[want] != items*(1+buysPerItem) {
+	if statuses["202 WRITE_STATUS_BUFFERED"] != 1+buysPerItem || statuses["ok WRITE_STATUS_BUFFERED"] != (items-1)*(1+buysPerItem) {
 		t.Fatalf("during the outage every write must be acknowledged as buffered; got %v", statuses)
 	}
 
@@ -206,16 +219,18 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 	if r == nil {
 		t.Fatal("this test needs the embedded Redis, which startStackWith always starts")
 	}
-	add := func(id string) int {
-		code, body := call(t, s, "POST", "/item/add", `{"id":"`+id+`","name":"down","category":"CATEGORY_READING","priceCents":1,"state":"STATE_NEW"}`)
-		if code != http.StatusAccepted {
-			t.Logf("add %s: %d %v", id, code, body)
+	client := api(s)
+	add := func(id string) error {
+		_, err := client.AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Id: id, Name: "down",
+			Category: auctionv1.Category_CATEGORY_READING, PriceCents: 1, State: auctionv1.State_STATE_NEW}))
+		if err != nil {
+			t.Logf("add %s: %v", id, err)
 		}
-		return code
+		return err
 	}
 	var acked []string
 	for i := range 10 {
-		if add(fmt.Sprintf("before-%d", i)) == http.StatusAccepted {
+		if add(fmt.Sprintf("before-%d", i)) == nil {
 			acked = append(acked, fmt.Sprintf("before-%d", i))
 		}
 	}
@@ -230,6 +245,13 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 		if msg, _ := body["message"].(string); !strings.Contains(msg, "not accepted") {
 			t.Errorf("503 message does not say the write was refused: %q", msg)
 		}
+		err := add(fmt.Sprintf("during-connect-%d", i))
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			t.Fatalf("Connect write with broker and Redis down: %v, want unavailable", err)
+		}
+		if msg := err.(*connect.Error).Message(); !strings.Contains(msg, "not accepted") {
+			t.Errorf("unavailable message does not say the write was refused: %q", msg)
+		}
 	}
 	if err := r.Miniredis().StartAddr(redisAddr); err != nil { // same address, same data
 		t.Fatal(err)
@@ -240,7 +262,7 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 	for i := range 10 {
 		id := fmt.Sprintf("after-%d", i)
 		eventually(t, 15*time.Second, func() error {
-			if add(id) != http.StatusAccepted {
+			if add(id) != nil {
 				return fmt.Errorf("write %s still refused after recovery", id)
 			}
 			return nil
@@ -249,8 +271,8 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 	}
 	for _, id := range acked {
 		eventually(t, 60*time.Second, func() error {
-			if code, _ := fetchItem(t, s, id); code != http.StatusOK {
-				return fmt.Errorf("acknowledged item %s is missing: %d", id, code)
+			if _, err := getItem(s, id); err != nil {
+				return fmt.Errorf("acknowledged item %s is missing: %w", id, err)
 			}
 			return nil
 		})
@@ -261,16 +283,15 @@ func TestBrokerAndRedisDownRefusesWrites(t *testing.T) {
 // workers notice and join again within a few heartbeat intervals.
 func TestDispatcherRestart(t *testing.T) {
 	s := startStackWith(t, stack.Config{Workers: 2})
-	code, added := call(t, s, "POST", "/item/add", `{"name":"restart","category":"CATEGORY_CLOTHING","priceCents":3,"state":"STATE_GOOD"}`)
-	if code != http.StatusAccepted {
-		t.Fatal(code, added)
+	added, err := api(s).AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Name: "restart",
+		Category: auctionv1.Category_CATEGORY_CLOTHING, PriceCents: 3, State: auctionv1.State_STATE_GOOD}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	id := added["itemId"].(string)
+	id := added.Msg.GetItemId()
 	eventually(t, 30*time.Second, func() error {
-		if code, _ := fetchItem(t, s, id); code != http.StatusOK {
-			return fmt.Errorf("fetch %d", code)
-		}
-		return nil
+		_, err := getItem(s, id)
+		return err
 	})
 	if err := s.RestartDispatcher(context.Background()); err != nil {
 		t.Fatal(err)
@@ -284,8 +305,8 @@ func TestDispatcherRestart(t *testing.T) {
 		return nil
 	})
 	t.Logf("both workers joined again %s after the restart (heartbeat interval 200ms)", time.Since(start))
-	if code, body := fetchItem(t, s, id); code != http.StatusOK {
-		t.Fatalf("read after restart: %d %v", code, body)
+	if _, err := getItem(s, id); err != nil {
+		t.Fatalf("read after restart: %v", err)
 	}
 }
 
@@ -307,13 +328,13 @@ func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 	if m := (<-done).(*kafka.Message); m.TopicPartition.Error != nil {
 		t.Fatal(m.TopicPartition.Error)
 	}
-	code, added := call(t, s, "POST", "/item/add", `{"id":"after-poison","name":"p","category":"CATEGORY_READING","priceCents":1,"state":"STATE_NEW"}`)
-	if code != http.StatusAccepted {
-		t.Fatal(code, added)
+	if _, err := api(s).AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Id: "after-poison", Name: "p",
+		Category: auctionv1.Category_CATEGORY_READING, PriceCents: 1, State: auctionv1.State_STATE_NEW})); err != nil {
+		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		if code, _ := fetchItem(t, s, "after-poison"); code != http.StatusOK {
-			return fmt.Errorf("ingest stopped behind the poison record: %d", code)
+		if _, err := getItem(s, "after-poison"); err != nil {
+			return fmt.Errorf("ingest stopped behind the poison record: %w", err)
 		}
 		return nil
 	})
@@ -334,4 +355,16 @@ func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 	if !strings.Contains(reason, "decode") {
 		t.Errorf("dead-letter reason %q does not say what went wrong", reason)
 	}
+}
+
+// connectStatus sums up a write's answer over Connect: "ok" or the error
+// code, then the write status.
+func connectStatus[T any, P interface {
+	*T
+	GetWriteStatus() auctionv1.WriteStatus
+}](res *connect.Response[T], err error) string {
+	if err != nil {
+		return fmt.Sprintf("%v %v", connect.CodeOf(err), err)
+	}
+	return fmt.Sprintf("ok %v", P(res.Msg).GetWriteStatus())
 }

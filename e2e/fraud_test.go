@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/services/devstack/stack"
 )
 
@@ -48,12 +50,13 @@ func feedInForce(t testing.TB, s *stack.Stack, ids int) {
 // buyers returns the client ids of an item's buys.
 func buyers(t testing.TB, s *stack.Stack, id string) []string {
 	t.Helper()
-	_, body := fetchItem(t, s, id)
-	iwh, _ := body["item"].(map[string]any)
-	list, _ := iwh["buys"].([]any)
+	iwh, err := getItem(s, id)
+	if err != nil {
+		t.Logf("fetch %s: %v", id, err)
+	}
 	var out []string
-	for _, b := range list {
-		out = append(out, b.(map[string]any)["clientId"].(string))
+	for _, b := range iwh.GetBuys() {
+		out = append(out, b.GetClientId())
 	}
 	return out
 }
@@ -66,33 +69,46 @@ func TestFraudListedClientsAreRefused(t *testing.T) {
 	putObject(t, s, "# test list\nmallory\n  trudy  \n")
 	feedInForce(t, s, 2)
 
-	code, added := call(t, s, "POST", "/item/add", `{"id":"fraud-item","name":"ring","category":"CATEGORY_JEWELRY","priceCents":5000,"state":"STATE_GOOD"}`)
-	if code != http.StatusAccepted {
-		t.Fatal(code, added)
+	client, ctx := api(s), context.Background()
+	if _, err := client.AddItem(ctx, connect.NewRequest(&auctionv1.AddItemRequest{Id: "fraud-item", Name: "ring",
+		Category: auctionv1.Category_CATEGORY_JEWELRY, PriceCents: 5000, State: auctionv1.State_STATE_GOOD})); err != nil {
+		t.Fatal(err)
 	}
-	buy := func(client string) (int, map[string]any) {
-		return call(t, s, "POST", "/item/action/buy", fmt.Sprintf(`{"clientId":"%s","itemId":"fraud-item","priceCents":100}`, client))
+	buy := func(clientID string) error {
+		_, err := client.BuyItem(ctx, connect.NewRequest(&auctionv1.BuyItemRequest{ClientId: clientID, ItemId: "fraud-item", PriceCents: 100}))
+		return err
+	}
+	// refused checks that a listed client's action is refused as permission
+	// denied, saying why.
+	refused := func(what string, err error) {
+		t.Helper()
+		if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.(*connect.Error).Message(), "fraud list") {
+			t.Errorf("%s by a listed client: %v, want permission_denied naming the fraud list", what, err)
+		}
 	}
 	// The dispatcher reloads when the feeder announces the new list.
 	eventually(t, 5*time.Second, func() error {
-		if code, _ := buy("trudy"); code != http.StatusForbidden {
-			return fmt.Errorf("trudy's buy: %d, want 403", code)
+		if err := buy("trudy"); connect.CodeOf(err) != connect.CodePermissionDenied {
+			return fmt.Errorf("trudy's buy: %v, want permission_denied", err)
 		}
 		return nil
 	})
-	code, body := buy("mallory")
-	if code != http.StatusForbidden || body["code"] != "permission_denied" || !strings.Contains(fmt.Sprint(body["message"]), "fraud list") {
-		t.Fatalf("listed client: %d %v", code, body)
-	}
-	for _, path := range []string{"/item/action/sell", "/item/action/pawn"} {
-		if code, body := call(t, s, "POST", path, `{"clientId":"mallory","itemId":"fraud-item","priceCents":100,"limitDays":5}`); code != http.StatusForbidden {
-			t.Errorf("%s by a listed client: %d %v", path, code, body)
+	refused("buy", buy("mallory"))
+	_, err := client.SellItem(ctx, connect.NewRequest(&auctionv1.SellItemRequest{ClientId: "mallory", ItemId: "fraud-item", PriceCents: 100}))
+	refused("sell", err)
+	_, err = client.PawnItem(ctx, connect.NewRequest(&auctionv1.PawnItemRequest{ClientId: "mallory", ItemId: "fraud-item", PriceCents: 100, LimitDays: 5}))
+	refused("pawn", err)
+	// Over REST the refusal is a 403 with the same code and reason.
+	for _, path := range []string{"/item/action/buy", "/item/action/sell", "/item/action/pawn"} {
+		code, body := call(t, s, "POST", path, `{"clientId":"mallory","itemId":"fraud-item","priceCents":100,"limitDays":5}`)
+		if code != http.StatusForbidden || body["code"] != "permission_denied" || !strings.Contains(fmt.Sprint(body["message"]), "fraud list") {
+			t.Errorf("REST %s by a listed client: %d %v", path, code, body)
 		}
 	}
 	// Nothing was published for them: once a later buy by alice is stored
 	// (same item, same partition, behind them), the history holds only hers.
-	if code, _ := buy("alice"); code != http.StatusAccepted {
-		t.Fatal("alice refused")
+	if err := buy("alice"); err != nil {
+		t.Fatalf("alice refused: %v", err)
 	}
 	eventually(t, 30*time.Second, func() error {
 		if b := buyers(t, s, "fraud-item"); len(b) == 0 {
@@ -108,8 +124,8 @@ func TestFraudListedClientsAreRefused(t *testing.T) {
 	putObject(t, s, "trudy\n")
 	feedInForce(t, s, 1)
 	eventually(t, 5*time.Second, func() error {
-		if code, body := buy("mallory"); code != http.StatusAccepted {
-			return fmt.Errorf("mallory after removal: %d %v", code, body)
+		if err := buy("mallory"); err != nil {
+			return fmt.Errorf("mallory after removal: %w", err)
 		}
 		return nil
 	})

@@ -1,8 +1,8 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/services/devstack/stack"
 )
 
@@ -52,6 +54,7 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 	time.Sleep(2 * time.Second) // let the group hand it partitions
 
 	const writes = 1000
+	client := api(s)
 	var acked atomic.Int64
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
@@ -64,12 +67,12 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 				if i > writes {
 					return
 				}
-				code, body := call(t, s, "POST", "/item/add",
-					fmt.Sprintf(`{"id":"kill-%04d","name":"kill","category":"CATEGORY_ELECTRONICS","priceCents":1,"state":"STATE_NEW"}`, i))
-				if code == http.StatusAccepted {
+				_, err := client.AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Id: fmt.Sprintf("kill-%04d", i),
+					Name: "kill", Category: auctionv1.Category_CATEGORY_ELECTRONICS, PriceCents: 1, State: auctionv1.State_STATE_NEW}))
+				if err == nil {
 					acked.Add(1)
 				} else {
-					t.Errorf("write %d: %d %v", i, code, body)
+					t.Errorf("write %d: %v", i, err)
 				}
 			}
 		}()
@@ -98,8 +101,8 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 		t.Fatalf("stored %d items, acknowledged %d, sent %d", n, acked.Load(), writes)
 	}
 	for i := 1; i <= 20; i++ {
-		if code, body := fetchItem(t, s, fmt.Sprintf("kill-%04d", i)); code != http.StatusOK {
-			t.Fatalf("read after the kill: %d %v", code, body)
+		if _, err := getItem(s, fmt.Sprintf("kill-%04d", i)); err != nil {
+			t.Fatalf("read after the kill: %v", err)
 		}
 	}
 }

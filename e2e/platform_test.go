@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,77 +13,8 @@ import (
 	"connectrpc.com/connect"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
-	"github.com/pawnshop/auction/services/devstack/stack"
-	"github.com/pawnshop/auction/services/devstack/stack/stacktest"
 	worker "github.com/pawnshop/auction/services/worker/service"
 )
-
-// startStack runs the platform in-process on random ports with workers.
-func startStack(t testing.TB, workers int) *stack.Stack {
-	t.Helper()
-	return startStackWith(t, stack.Config{Workers: workers})
-}
-
-// startStackWith runs the platform with cfg on random ports and a temporary
-// data directory.
-func startStackWith(t testing.TB, cfg stack.Config) *stack.Stack {
-	t.Helper()
-	return stacktest.Start(t, cfg)
-}
-
-// call sends a REST request and decodes the JSON answer.
-func call(t testing.TB, s *stack.Stack, method, path, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("%s %s: status %d, body is not JSON: %s", method, path, res.StatusCode, raw)
-		}
-	}
-	return res.StatusCode, out
-}
-
-// eventually retries check until it passes or d elapses.
-func eventually(t testing.TB, d time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func fetchItem(t testing.TB, s *stack.Stack, id string) (int, map[string]any) {
-	return call(t, s, http.MethodGet, "/item/fetch/"+id, "")
-}
-
-func itemOf(body map[string]any) map[string]any {
-	iwh, _ := body["item"].(map[string]any)
-	it, _ := iwh["item"].(map[string]any)
-	return it
-}
-
-func listLen(body map[string]any, key string) int {
-	l, _ := body[key].([]any)
-	return len(l)
-}
 
 func TestPlatformEndToEnd(t *testing.T) {
 	s := startStack(t, 2)

@@ -50,9 +50,10 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 			t.Fatalf("%s: a buy dated seconds=1e12 answered %v, want invalid_argument naming date", c.name, err)
 		}
 	}
-	if code, body := call(t, s, "POST", "/item/add",
-		`{"id":"`+item+`","name":"Clock","category":"CATEGORY_COLLECTION","priceCents":500,"state":"STATE_GOOD"}`); code != http.StatusAccepted {
-		t.Fatalf("add: %d %v", code, body)
+	client := api(s)
+	if _, err := client.AddItem(t.Context(), connect.NewRequest(&auctionv1.AddItemRequest{Id: item, Name: "Clock",
+		Category: auctionv1.Category_CATEGORY_COLLECTION, PriceCents: 500, State: auctionv1.State_STATE_GOOD})); err != nil {
+		t.Fatalf("add: %v", err)
 	}
 
 	now := timestamppb.Now()
@@ -82,28 +83,27 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 	}
 
 	// Later writes: a buy of the same item, and more items.
-	if code, body := call(t, s, "POST", "/item/action/buy", `{"clientId":"bob","itemId":"`+item+`","priceCents":700}`); code != http.StatusAccepted {
-		t.Fatalf("buy: %d %v", code, body)
+	if _, err := client.BuyItem(t.Context(), connect.NewRequest(&auctionv1.BuyItemRequest{ClientId: "bob", ItemId: item, PriceCents: 700})); err != nil {
+		t.Fatalf("buy: %v", err)
 	}
 	const later = 20
 	for i := range later {
-		if code, body := call(t, s, "POST", "/item/add",
-			fmt.Sprintf(`{"id":"after.poison.%02d","name":"Lamp","category":"CATEGORY_DECORATION","priceCents":%d,"state":"STATE_NEW"}`, i, i+1)); code != http.StatusAccepted {
-			t.Fatalf("add %d: %d %v", i, code, body)
+		if _, err := client.AddItem(t.Context(), connect.NewRequest(&auctionv1.AddItemRequest{Id: fmt.Sprintf("after.poison.%02d", i), Name: "Lamp",
+			Category: auctionv1.Category_CATEGORY_DECORATION, PriceCents: int64(i + 1), State: auctionv1.State_STATE_NEW})); err != nil {
+			t.Fatalf("add %d: %v", i, err)
 		}
 	}
 	eventually(t, 15*time.Second, func() error {
-		code, body := fetchItem(t, s, item)
-		if code != http.StatusOK {
-			return fmt.Errorf("fetch %s: %d %v", item, code, body)
+		iwh, err := getItem(s, item)
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", item, err)
 		}
-		buys, _ := body["item"].(map[string]any)["buys"].([]any)
-		if len(buys) != 1 || buys[0].(map[string]any)["clientId"] != "bob" {
+		if buys := iwh.GetBuys(); len(buys) != 1 || buys[0].GetClientId() != "bob" {
 			return fmt.Errorf("buys of %s: %v, want only bob's (ingest stalled behind the poison event?)", item, buys)
 		}
 		for i := range later {
-			if code, _ := fetchItem(t, s, fmt.Sprintf("after.poison.%02d", i)); code != http.StatusOK {
-				return fmt.Errorf("item %d added after the poison event: %d", i, code)
+			if _, err := getItem(s, fmt.Sprintf("after.poison.%02d", i)); err != nil {
+				return fmt.Errorf("item %d added after the poison event: %w", i, err)
 			}
 		}
 		return nil
