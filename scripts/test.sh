@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 if [ ! -d clients/ts/node_modules ] || [ clients/ts/package-lock.json -nt clients/ts/node_modules/.package-lock.json ]; then
   npm ci --prefix clients/ts --no-audit --no-fund --loglevel=error
 fi
-# The browser tests (services/devstack/stack/browser_test.go) drive Debian's
+# The browser tests (e2e/browser_test.go) drive Debian's
 # Chromium with playwright-core, pinned in e2e/browser/package-lock.json;
 # install it when missing or when the lockfile changed (npm registry only).
 if [ ! -f e2e/browser/node_modules/playwright-core/package.json ] ||
