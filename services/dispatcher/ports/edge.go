@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
@@ -262,6 +264,12 @@ func (e *edge) guard(w http.ResponseWriter, r *http.Request, c *call, route apiR
 		e.refuse(w, r, c, route, refuse(errMediaType, "%s", msg))
 		return
 	}
+	if route.rest && !utf8URL(r.URL) {
+		// Every string a REST call carries must be UTF-8, as a JSON body's
+		// are: the transcoder could not hand it on as a protobuf message.
+		e.refuse(w, r, c, route, refuse(errNotUTF8, "the path and query string must be UTF-8 once percent-decoded"))
+		return
+	}
 	if r.Body != nil && r.Body != http.NoBody && e.maxBody > 0 {
 		if route.rest {
 			if err := e.readBody(w, r); err != nil {
@@ -296,6 +304,29 @@ func (e *edge) guard(w http.ResponseWriter, r *http.Request, c *call, route apiR
 	}
 	defer lim.release()
 	e.next.ServeHTTP(w, r)
+}
+
+// utf8URL reports whether the path and the query parameters of u are UTF-8
+// once percent-decoded.
+func utf8URL(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return true // the transcoder refuses a malformed query by itself
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // readBody reads a REST request body whole, up to the cap, before the

@@ -324,3 +324,16 @@ func TestEveryCallAuditedOnce(t *testing.T) {
 		t.Errorf("%d audit records, want %d: health checks and worker calls are not audited", n, len(cases))
 	}
 }
+
+// A REST path or query that is not UTF-8 once decoded is refused as bad
+// input (a JSON body that is not UTF-8 already is), never a 500 from a
+// message the transcoder could not hand on.
+func TestRESTNotUTF8(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	for _, target := range []string{"/item/fetch/%80", "/item/fetch?name=%ff", "/item/fetch?%ff=1&state=STATE_NEW"} {
+		r := f.do("GET", target, "", "")
+		if r.status != http.StatusBadRequest || r.json(t)["code"] != "invalid_argument" || !strings.Contains(r.message(t), "UTF-8") {
+			t.Errorf("GET %s: %d %s, want 400 invalid_argument naming UTF-8", target, r.status, r.body)
+		}
+	}
+}

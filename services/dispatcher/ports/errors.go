@@ -34,6 +34,7 @@ var (
 	errNoRoute       = errors.New("no such route")
 	errMethod        = errors.New("method not allowed")
 	errMediaType     = errors.New("unsupported media type")
+	errNotUTF8       = errors.New("path or query not UTF-8")
 	errOrigin        = errors.New("origin not allowed")
 	errBodyTooLarge  = errors.New("request body too large")
 	errBodyTimeout   = errors.New("request body too slow")
@@ -74,6 +75,7 @@ var errorTable = []struct {
 	{errNoRoute, connect.CodeNotFound, http.StatusNotFound, slog.LevelDebug},
 	{errMethod, connect.CodeUnimplemented, http.StatusMethodNotAllowed, slog.LevelDebug},
 	{errMediaType, connect.CodeInvalidArgument, http.StatusUnsupportedMediaType, slog.LevelDebug},
+	{errNotUTF8, connect.CodeInvalidArgument, 0, slog.LevelDebug},
 	{errOrigin, connect.CodePermissionDenied, http.StatusForbidden, slog.LevelDebug},
 	{errBodyTooLarge, connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge, slog.LevelDebug},
 	{errBodyTimeout, connect.CodeDeadlineExceeded, http.StatusRequestTimeout, slog.LevelDebug},

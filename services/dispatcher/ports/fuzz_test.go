@@ -22,7 +22,8 @@ var edgeStatuses = map[int]bool{
 // expected set, never 500 (every input problem is the client's); error
 // bodies are JSON with a code and a message, and neither they nor gRPC
 // messages carry Go type names, decoder internals or addresses that the
-// input did not contain.
+// input did not contain; every public API call leaves exactly one audit
+// record, with the HTTP status the client got, and no other call leaves one.
 func FuzzEdge(f *testing.F) {
 	seeds := []struct{ method, path, query, ctype, encoding, version, body string }{
 		{"POST", "/item/add", "", "application/json", "", "", validAdd},
@@ -67,9 +68,19 @@ func FuzzEdge(f *testing.F) {
 		if strings.HasPrefix(path, "/grpc.") || path == "/metrics" {
 			return // streaming reflection and health watch; metrics text
 		}
+		before := len(fx.audit.records())
 		rec := httptest.NewRecorder()
 		fx.h.ServeHTTP(rec, req)
 		input := method + path + query + ctype + encoding + version + string(body)
+		recs := fx.audit.records()
+		switch n := len(recs) - before; {
+		case !audited(path) && n != 0:
+			t.Fatalf("%s %s: %d audit records for a call outside the public API", method, path, n)
+		case audited(path) && n != 1:
+			t.Fatalf("%s %s: %d audit records, want exactly 1", method, path, n)
+		case n == 1 && int(recs[before].GetHttpStatus()) != rec.Code:
+			t.Fatalf("%s %s: answered %d, audited as HTTP %d (%s)", method, path, rec.Code, recs[before].GetHttpStatus(), recs[before].GetStatus())
+		}
 		if !edgeStatuses[rec.Code] {
 			t.Fatalf("%s %s?%s (%q, %q): status %d: %s", method, path, query, ctype, encoding, rec.Code, rec.Body.Bytes())
 		}

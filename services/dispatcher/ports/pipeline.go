@@ -256,7 +256,7 @@ func protocolOf(r *http.Request) string {
 	if strings.HasPrefix(r.URL.Path, "/item/") {
 		return protoREST
 	}
-	ct := r.Header.Get("Content-Type")
+	ct := strings.ToLower(r.Header.Get("Content-Type")) // as Connect reads it
 	switch {
 	case strings.HasPrefix(ct, "application/grpc-web"):
 		return protoGRPCWeb

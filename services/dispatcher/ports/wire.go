@@ -192,8 +192,14 @@ type restServer struct {
 
 func unary[Req, Res any](ctx context.Context, f func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), req *Req) (*Res, error) {
 	res, err := f(ctx, connect.NewRequest(req))
+	if connect.IsWireError(err) {
+		return nil, err // the pipeline's answer, already in the API's terms
+	}
 	if err != nil {
-		return nil, err
+		// The in-process client itself failed (an expired deadline, a
+		// message it could not encode): not the pipeline's answer, so the
+		// one mapper decides what the client reads (the cause is logged).
+		return nil, fmt.Errorf("REST transcoder: in-process call: %w", err)
 	}
 	return res.Msg, nil
 }
