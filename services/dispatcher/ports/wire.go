@@ -175,7 +175,7 @@ func newRESTHandler(rpc http.Handler, log *slog.Logger) (http.Handler, error) {
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
-	client := auctionv1connect.NewAuctionServiceClient(&http.Client{Transport: inProcess{rpc}}, "http://in-process",
+	client := auctionv1connect.NewAuctionServiceClient(inProcess{rpc}, "http://in-process",
 		connect.WithAcceptCompression("gzip", nil, nil)) // no gzip in memory
 	if err := auctionv1.RegisterAuctionServiceHandlerServer(context.Background(), mux, &restServer{c: client}); err != nil {
 		return nil, fmt.Errorf("register REST routes: %w", err)
@@ -238,13 +238,14 @@ func acceptedForWrites(_ context.Context, w http.ResponseWriter, m proto.Message
 	return nil
 }
 
-// inProcess is an http.RoundTripper that serves each request with h in
-// memory: no socket, no second trip through the edge. The request keeps the
+// inProcess is a connect.HTTPClient that serves each request with h in
+// memory: no socket, no second trip through the edge, none of http.Client's
+// machinery (redirects, cookies, timeouts: the context has the deadline). The request keeps the
 // caller's context, so the request id, the deadline and the audited call
 // begun at the edge reach the pipeline.
 type inProcess struct{ h http.Handler }
 
-func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t inProcess) Do(r *http.Request) (*http.Response, error) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
