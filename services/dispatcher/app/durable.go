@@ -24,9 +24,16 @@ type Message struct {
 	Headers map[string]string
 }
 
-// Broker publishes a message and returns once the broker acknowledged it.
+// Broker sends one record (the parts of a Message) and returns once the
+// broker acknowledged it. internal/kafkapub's Producer is one, as it is: no
+// adapter re-packs the message.
 type Broker interface {
-	Publish(ctx context.Context, m Message) error
+	Send(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
+}
+
+// send hands m to b by its parts.
+func send(ctx context.Context, b Broker, m Message) error {
+	return b.Send(ctx, m.Topic, []byte(m.Key), m.Value, m.Headers)
 }
 
 // Buffer is the durable fallback for events the broker did not take in time
@@ -98,7 +105,7 @@ func (p *DurablePublisher) Publish(ctx context.Context, e Event) (WriteStatus, e
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, p.timeout)
-	err = p.broker.Publish(pctx, m)
+	err = send(pctx, p.broker, m)
 	cancel()
 	if err == nil {
 		return Published, nil

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/pawnshop/auction/internal/topics"
 	"io"
 	"log/slog"
 	"strconv"
@@ -22,14 +23,17 @@ type fakeBroker struct {
 	calls     int
 	fail      func(m Message) error
 	hang      bool
-	// before runs at the start of each Publish (to look at the buffer at
+	// before runs at the start of each Send (to look at the buffer at
 	// that moment).
 	before func(m Message)
 	// deadlines records whether each publish context had a deadline.
 	deadlines []bool
 }
 
-func (b *fakeBroker) Publish(ctx context.Context, m Message) error {
+// Send implements Broker; the message is rebuilt from its parts (its id
+// from the event-id header) for the tests to look at.
+func (b *fakeBroker) Send(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
+	m := Message{ID: headers[topics.HeaderEventID], Topic: topic, Key: string(key), Value: value, Headers: headers}
 	b.mu.Lock()
 	b.calls++
 	_, hasDeadline := ctx.Deadline()
@@ -206,7 +210,7 @@ func (f *fakeBuffer) holds(id string) bool {
 func (f *fakeBuffer) fill(t testing.TB, key string, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if err := f.Append(context.Background(), Message{ID: id, Topic: "items", Key: key, Value: []byte(id)}); err != nil {
+		if err := f.Append(context.Background(), Message{ID: id, Topic: "items", Key: key, Value: []byte(id), Headers: map[string]string{topics.HeaderEventID: id}}); err != nil {
 			t.Fatal(err)
 		}
 	}

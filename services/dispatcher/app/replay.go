@@ -89,7 +89,7 @@ func (r *Replayer) ReplayOnce(ctx context.Context) (int, error) {
 		}
 		for _, b := range batch {
 			pctx, cancel := context.WithTimeout(ctx, r.timeout)
-			err := r.broker.Publish(pctx, b.Message)
+			err := send(pctx, r.broker, b.Message)
 			cancel()
 			if err != nil {
 				return replayed, fmt.Errorf("replay event %s: %w", b.ID, err)

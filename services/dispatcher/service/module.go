@@ -36,9 +36,8 @@ var Module = fx.Module("dispatcher",
 	fx.Provide(
 		producedCounter,
 		ports.NewMetrics,
-		newProducer,
+		fx.Annotate(newProducer, fx.As(fx.Self()), fx.As(new(app.Broker))),
 		newRedis,
-		kafka.NewBroker,
 		newWriteBuffer,
 		fx.Annotate(newPublisher, fx.As(new(app.Publisher))),
 		fx.Annotate(newFraudList, fx.As(fx.Self()), fx.As(new(app.Screen))),
@@ -66,7 +65,7 @@ func newWriteBuffer(rdb *goredis.Client, c config.Config, log *slog.Logger) *red
 	return redis.NewWriteBuffer(rdb, c.DispatcherID, log.With("component", "write-buffer"))
 }
 
-func newPublisher(b *kafka.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) *app.DurablePublisher {
+func newPublisher(b app.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) *app.DurablePublisher {
 	return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
 }
 
@@ -166,7 +165,7 @@ func runAudit(lc fx.Lifecycle, a *kafka.AuditLog) {
 // runBackground runs the dispatcher's loops from start to stop: eviction of
 // silent workers, the fraud list follower, the write buffer's replay job and
 // its append follower.
-func runBackground(lc fx.Lifecycle, sd fx.Shutdowner, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b *kafka.Broker, c config.Config, log *slog.Logger) {
+func runBackground(lc fx.Lifecycle, sd fx.Shutdowner, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b app.Broker, c config.Config, log *slog.Logger) {
 	replayer := app.NewReplayer(buf, b, c.ReplayInterval, c.PublishTimeout, log.With("component", "replay"))
 	service.Background(lc, sd, log,
 		service.Forever("eviction", m.RunEviction),

@@ -1,3 +1,6 @@
+// Package kafka publishes the dispatcher's audit records to the
+// long_term_storage topic through a bounded queue. Events need no adapter:
+// internal/kafkapub's Producer is the app's Broker as it is.
 package kafka
 
 import (

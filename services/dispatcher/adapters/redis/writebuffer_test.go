@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/embedded"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	goredis "github.com/redis/go-redis/v9"
@@ -111,13 +112,13 @@ func TestReplayerPublishesInOrderAndEmptiesTheBuffer(t *testing.T) {
 	rdb := newClient(t)
 	buf := redis.NewWriteBuffer(rdb, "d", quiet())
 	for _, id := range []string{"e1", "e2", "e3"} {
-		if err := buf.Append(ctx, app.Message{ID: id, Topic: "items", Key: "k", Value: []byte(id)}); err != nil {
+		if err := buf.Append(ctx, app.Message{ID: id, Topic: "items", Key: "k", Value: []byte(id), Headers: map[string]string{topics.HeaderEventID: id}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var published []string
-	broker := brokerFunc(func(_ context.Context, m app.Message) error {
-		published = append(published, m.ID)
+	broker := brokerFunc(func(_ context.Context, _ string, _, _ []byte, headers map[string]string) error {
+		published = append(published, headers[topics.HeaderEventID])
 		return nil
 	})
 	n, err := app.NewReplayer(buf, broker, time.Second, time.Second, quiet()).ReplayOnce(ctx)
@@ -132,6 +133,8 @@ func TestReplayerPublishesInOrderAndEmptiesTheBuffer(t *testing.T) {
 	}
 }
 
-type brokerFunc func(context.Context, app.Message) error
+type brokerFunc func(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
 
-func (f brokerFunc) Publish(ctx context.Context, m app.Message) error { return f(ctx, m) }
+func (f brokerFunc) Send(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
+	return f(ctx, topic, key, value, headers)
+}
