@@ -23,13 +23,20 @@ generate: tools
     buf generate
     gofmt -l gen/go | (! grep .) || { echo "generated Go is not gofmt-clean" >&2; exit 1; }
 
-# Lint the contracts (buf lint, buf format), type-check the generated TypeScript, vet the Go code.
+# Lint the contracts (buf lint, buf format), type-check the generated TypeScript, vet the Go code and
+# run staticcheck (pinned in tools/go.mod, checks in staticcheck.conf) on all but the generated packages.
 lint: tools
     buf lint proto
     buf format --diff --exit-code proto
     tsc -p tools/tsconfig.gen.json
     unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l); test -z "$unformatted" || { echo "gofmt: these files need formatting: $unformatted" >&2; exit 1; }
     go vet ./...
+    staticcheck -version
+    go list ./... | grep -v '/gen/go/' | xargs staticcheck
+
+# Run govulncheck offline against the pinned Go vulnerability database; fails on a reachable vulnerability.
+vulncheck: tools
+    bash scripts/vulncheck.sh
 
 # Copy the Swagger UI assets of the pinned swagger-ui-dist (tools/package.json) into openapi/swaggerui/dist.
 swaggerui: tools
@@ -53,7 +60,7 @@ up *ARGS:
     docker compose -f docker/compose.yaml up --build {{ARGS}}
 
 # Everything CI runs.
-ci: lint check-generated test
+ci: lint vulncheck check-generated test
 
 # Run the benchmarks (full: about 15 minutes on 2 cores); results in bench-results.json, see BENCHMARKS.md.
 bench *ARGS:
