@@ -29,7 +29,7 @@ lint: tools
     buf lint proto
     buf format --diff --exit-code proto
     tsc -p tools/tsconfig.gen.json
-    unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l); test -z "$unformatted" || { echo "gofmt: these files need formatting: $unformatted" >&2; exit 1; }
+    unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r "$(go env GOROOT)/bin/gofmt" -l); test -z "$unformatted" || { echo "gofmt: these files need formatting: $unformatted" >&2; exit 1; }
     go vet ./...
     staticcheck -version
     go list ./... | grep -v '/gen/go/' | xargs staticcheck
