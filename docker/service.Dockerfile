@@ -18,6 +18,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${GO_IMAGE} AS build
 ARG SERVICE
+# The golang image sets GOTOOLCHAIN=local; auto lets go.mod's toolchain line
+# (the patched toolchain the project pins) take over.
+ENV GOTOOLCHAIN=auto
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download

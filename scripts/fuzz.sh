@@ -10,6 +10,7 @@
 #   FUZZ_ONLY  run only targets whose name matches this regular expression
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=auto # the toolchain go.mod pins (see scripts/test.sh)
 fuzztime=${FUZZTIME:-10s}
 only=${FUZZ_ONLY:-.}
 status=0

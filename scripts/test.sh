@@ -6,6 +6,9 @@
 # Fuzz targets then run for FUZZTIME each (scripts/fuzz.sh, default 10s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# go.mod pins the toolchain (its toolchain line); a machine whose Go defaults
+# to GOTOOLCHAIN=local would ignore it and build with its own.
+export GOTOOLCHAIN=auto
 # The TypeScript client's dependencies, which TestTSClient needs: installed
 # from the lockfile when missing or older than it.
 if [ ! -d clients/ts/node_modules ] || [ clients/ts/package-lock.json -nt clients/ts/node_modules/.package-lock.json ]; then

@@ -85,9 +85,9 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 		}
 	}
 	sc.finish()
-	var sent, planned []float64
+	var sent []float64
 	for _, r := range sc.Rounds {
-		sent, planned = append(sent, r.Sample.Rate), append(planned, rate)
+		sent = append(sent, r.Sample.Rate)
 	}
 	var dropped []string
 	for _, r := range sc.Rounds {

@@ -11,10 +11,10 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 )
 
-// ErrNotFound: no item has the requested id.
+// ErrNotFound is returned when no item has the requested id.
 var ErrNotFound = errors.New("item not found")
 
-// ErrBadPageToken: the page token was not issued by a worker.
+// ErrBadPageToken is returned for a page token no worker issued.
 var ErrBadPageToken = errors.New("invalid page token")
 
 // Filter selects items by exactly one typed field. Values are compared
