@@ -293,6 +293,9 @@ func (s *Stack) feederConfig() (feederconfig.Config, error) {
 		"S3_KEY":      s.cfg.S3Key,
 		"REDIS_URL":   s.redisURL,
 		"FEED_ONCE":   "false",
+		// The dispatcher serves the stack's one registry, the feeder's
+		// series included.
+		"METRICS_ADDR": "off",
 	}
 	if s.cfg.FeedInterval > 0 {
 		env["FEED_INTERVAL"] = s.cfg.FeedInterval.String()

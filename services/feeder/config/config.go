@@ -31,6 +31,9 @@ type Config struct {
 	// Once makes the feeder do a single pass and exit: 0 when the pass
 	// succeeded (or found the list unchanged), 1 when it failed.
 	Once bool
+	// MetricsAddr is where the feeder serves /metrics and /healthz while it
+	// runs passes (never in a -once run); empty: no listener.
+	MetricsAddr string
 }
 
 // Load declares and reads every variable; problems are collected in l.
@@ -48,6 +51,13 @@ func Load(l *envconfig.Loader) Config {
 		FeedInterval:   l.Duration("FEED_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour, "time between two passes"),
 		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
 		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
+	}
+	c.MetricsAddr = l.String("METRICS_ADDR", "127.0.0.1:9102",
+		"listen address of /metrics (auction_feeder_lists_refused_total, ...) and /healthz while the feeder runs passes (not with -once); off: no listener")
+	if c.MetricsAddr == "off" {
+		c.MetricsAddr = ""
+	} else if err := envconfig.CheckAddr(c.MetricsAddr); err != nil {
+		l.Fail("METRICS_ADDR", "%v (or off)", err)
 	}
 	c.MaxShrinkFraction = fraction(l, "MAX_SHRINK_FRACTION", 0.5,
 		"largest fraction of the list in force a new list may remove (0 to 1); an empty list, or one that removes more, is refused unless it has the line '#! allow-shrink'")

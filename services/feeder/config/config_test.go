@@ -19,14 +19,14 @@ func TestDefaults(t *testing.T) {
 	want := config.Config{
 		S3Region: "us-east-1", S3Bucket: "auction", S3Key: "fraud/fraudsters.txt",
 		RedisURL: "redis://127.0.0.1:6379/0", FeedInterval: 30 * time.Second, MaxObjectBytes: 10 << 20,
-		MaxShrinkFraction: 0.5,
+		MaxShrinkFraction: 0.5, MetricsAddr: "127.0.0.1:9102",
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
 	var usage strings.Builder
 	l.Usage(&usage)
-	for _, v := range []string{"S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_KEY", "REDIS_URL", "FEED_INTERVAL", "MAX_OBJECT_BYTES", "MAX_SHRINK_FRACTION", "FEED_ONCE"} {
+	for _, v := range []string{"S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_KEY", "REDIS_URL", "FEED_INTERVAL", "MAX_OBJECT_BYTES", "MAX_SHRINK_FRACTION", "FEED_ONCE", "METRICS_ADDR"} {
 		if !strings.Contains(usage.String(), v) {
 			t.Errorf("-help does not list %s", v)
 		}
@@ -95,6 +95,27 @@ func TestMaxShrinkFraction(t *testing.T) {
 		l := envconfig.New(envconfig.FromMap(map[string]string{"MAX_SHRINK_FRACTION": v}))
 		if config.Load(l); l.Err() == nil || !strings.Contains(l.Err().Error(), "MAX_SHRINK_FRACTION") {
 			t.Errorf("%q: want an error naming MAX_SHRINK_FRACTION, got %v", v, l.Err())
+		}
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	for _, tt := range []struct{ v, want, problem string }{
+		{"off", "", ""},
+		{"0.0.0.0:9102", "0.0.0.0:9102", ""},
+		{"nowhere", "", "METRICS_ADDR"},
+	} {
+		l := envconfig.New(envconfig.FromMap(map[string]string{"METRICS_ADDR": tt.v}))
+		c := config.Load(l)
+		err := l.Err()
+		if tt.problem != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.problem) {
+				t.Errorf("METRICS_ADDR=%q: err %v, want a problem with %s", tt.v, err, tt.problem)
+			}
+			continue
+		}
+		if err != nil || c.MetricsAddr != tt.want {
+			t.Errorf("METRICS_ADDR=%q: %q, %v; want %q", tt.v, c.MetricsAddr, err, tt.want)
 		}
 	}
 }

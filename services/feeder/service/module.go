@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
@@ -16,6 +18,7 @@ import (
 	"github.com/pawnshop/auction/services/feeder/app"
 	"github.com/pawnshop/auction/services/feeder/config"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 )
 
@@ -36,8 +39,9 @@ var Module = fx.Module("feeder",
 		newStore,
 		newRefusals,
 		newFeeder,
+		newMetricsServer,
 	),
-	fx.Invoke(run),
+	fx.Invoke(run, serveMetrics),
 )
 
 // App is a feeder application's options for cfg and log: the binary and the
@@ -116,4 +120,29 @@ func run(lc fx.Lifecycle, c config.Config, f *app.Feeder, sd fx.Shutdowner, log 
 		}
 		return service.Exit(0, nil)
 	}})
+}
+
+// MetricsServer serves the feeder's /metrics and /healthz; its Server is nil
+// when the feeder serves none (METRICS_ADDR off, or a -once run, which ends
+// before anyone would scrape it).
+type MetricsServer struct{ *httpserver.Server }
+
+func newMetricsServer(c config.Config, g prometheus.Gatherer, log *slog.Logger) MetricsServer {
+	if c.MetricsAddr == "" || c.Once {
+		return MetricsServer{}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return MetricsServer{httpserver.New("feeder-metrics", c.MetricsAddr, mux, log)}
+}
+
+// serveMetrics listens from start to stop.
+func serveMetrics(lc fx.Lifecycle, s MetricsServer) {
+	if s.Server != nil {
+		lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	}
 }

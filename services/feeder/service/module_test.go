@@ -47,7 +47,7 @@ func start(t *testing.T, seed map[string][]byte) env {
 	}
 	t.Cleanup(r.Close)
 	l := envconfig.New(envconfig.FromMap(map[string]string{
-		"S3_ENDPOINT": s.Endpoint(), "REDIS_URL": r.URL(), "FEED_INTERVAL": "100ms",
+		"S3_ENDPOINT": s.Endpoint(), "REDIS_URL": r.URL(), "FEED_INTERVAL": "100ms", "METRICS_ADDR": "off",
 	}))
 	cfg := config.Load(l)
 	if err := l.Err(); err != nil {
@@ -235,4 +235,46 @@ func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 	}
 	t.Fatalf("no auction_feeder_lists_refused_total{reason=%q} in the registry", reason)
 	return 0
+}
+
+// TestServesItsMetrics: a feeder running passes serves /metrics with its
+// refusal counter (every reason from zero) and /healthz on METRICS_ADDR; a
+// -once run listens on nothing.
+func TestServesItsMetrics(t *testing.T) {
+	e := start(t, map[string][]byte{key: []byte("mallory\n")})
+	cfg := e.cfg
+	cfg.MetricsAddr = "127.0.0.1:0"
+	var srv feeder.MetricsServer
+	a := newApp(t, cfg, &srv)
+	a.RequireStart()
+	defer a.RequireStop()
+	if srv.Server == nil {
+		t.Fatal("no metrics server with METRICS_ADDR set")
+	}
+	body := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(srv.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	if m := body("/metrics"); !strings.Contains(m, `auction_feeder_lists_refused_total{reason="shrink"} 0`) {
+		t.Fatalf("/metrics lacks the refusal counter:\n%s", m)
+	}
+	if h := body("/healthz"); !strings.Contains(h, "ok") {
+		t.Fatalf("/healthz: %s", h)
+	}
+
+	cfg.Once = true
+	var once feeder.MetricsServer
+	newApp(t, cfg, &once) // built, not started: a -once run would exit
+	if once.Server != nil {
+		t.Fatal("a -once run has a metrics server")
+	}
 }
