@@ -314,20 +314,7 @@ func TestDispatcherRestart(t *testing.T) {
 // is parked on items.dlq with the reason in a header, and ingestion goes on.
 func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 	s := startStack(t, 1)
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(s.Brokers(), ","), "log_level": 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	topic := "items"
-	done := make(chan kafka.Event, 1)
-	if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key: []byte("poison"), Value: []byte("this is not protobuf \xff\xff")}, done); err != nil {
-		t.Fatal(err)
-	}
-	if m := (<-done).(*kafka.Message); m.TopicPartition.Error != nil {
-		t.Fatal(m.TopicPartition.Error)
-	}
+	produce(t, s, "items", []byte("poison"), []byte("this is not protobuf \xff\xff"))
 	if _, err := api(s).AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Id: "after-poison", Name: "p",
 		Category: auctionv1.Category_CATEGORY_READING, PriceCents: 1, State: auctionv1.State_STATE_NEW})); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/services/devstack/stack"
@@ -124,4 +125,25 @@ func repoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// produce puts one raw record on topic of the stack's broker, as a forged
+// event or an older producer would, and returns where it landed.
+func produce(t testing.TB, s *stack.Stack, topic string, key, value []byte, headers ...kafka.Header) kafka.TopicPartition {
+	t.Helper()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(s.Brokers(), ","), "log_level": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	done := make(chan kafka.Event, 1)
+	if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key: key, Value: value, Headers: headers}, done); err != nil {
+		t.Fatal(err)
+	}
+	m := (<-done).(*kafka.Message)
+	if m.TopicPartition.Error != nil {
+		t.Fatal(m.TopicPartition.Error)
+	}
+	return m.TopicPartition
 }

@@ -65,22 +65,9 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(s.Brokers(), ","), "log_level": 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	topic := "buy-actions"
-	done := make(chan kafka.Event, 1)
+	const topic = "buy-actions"
 	// Keyed by item id like the dispatcher's events, so the buy below follows it on the same partition.
-	if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key: []byte(item), Value: poison, Headers: []kafka.Header{{Key: "event-id", Value: []byte(eventID)}}}, done); err != nil {
-		t.Fatal(err)
-	}
-	produced := (<-done).(*kafka.Message)
-	if produced.TopicPartition.Error != nil {
-		t.Fatal(produced.TopicPartition.Error)
-	}
+	produced := produce(t, s, topic, []byte(item), poison, kafka.Header{Key: "event-id", Value: []byte(eventID)})
 
 	// Later writes: a buy of the same item, and more items.
 	if _, err := client.BuyItem(t.Context(), connect.NewRequest(&auctionv1.BuyItemRequest{ClientId: "bob", ItemId: item, PriceCents: 700})); err != nil {
@@ -136,8 +123,8 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 		t.Errorf("dlq-reason %q does not say what went wrong", reason)
 	}
 	if headers["event-id"] != eventID || headers["origin-topic"] != topic ||
-		headers["origin-partition"] != fmt.Sprint(produced.TopicPartition.Partition) || headers["origin-offset"] != fmt.Sprint(int64(produced.TopicPartition.Offset)) {
-		t.Errorf("headers %v do not locate the original record %v", headers, produced.TopicPartition)
+		headers["origin-partition"] != fmt.Sprint(produced.Partition) || headers["origin-offset"] != fmt.Sprint(int64(produced.Offset)) {
+		t.Errorf("headers %v do not locate the original record %v", headers, produced)
 	}
 	t.Logf("dead-lettered: %s", headers["dlq-reason"])
 

@@ -197,18 +197,8 @@ func medianSample(samples []Sample) Sample {
 	var rate, p50, p99, up, batch, reb, alone, clients, rp50, rp99 []float64
 	var out Sample
 	for _, s := range samples {
-		for k, n := range s.ErrorKinds {
-			if out.ErrorKinds == nil {
-				out.ErrorKinds = map[string]int{}
-			}
-			out.ErrorKinds[k] += n
-		}
-		for k, n := range s.RefusalKinds {
-			if out.RefusalKinds == nil {
-				out.RefusalKinds = map[string]int{}
-			}
-			out.RefusalKinds[k] += n
-		}
+		addCounts(&out.ErrorKinds, s.ErrorKinds)
+		addCounts(&out.RefusalKinds, s.RefusalKinds)
 		clients, rp50, rp99 = append(clients, float64(s.Clients)), append(rp50, s.RefusalP50), append(rp99, s.RefusalP99)
 		out.Refusals += s.Refusals
 		out.RefusalsWithRetryAfter += s.RefusalsWithRetryAfter
@@ -225,4 +215,23 @@ func medianSample(samples []Sample) Sample {
 	out.Clients, out.RefusalP50, out.RefusalP99 = int(median(clients)), median(rp50), median(rp99)
 	// Notes stay with their rounds; a scenario writes its own summary note.
 	return out
+}
+
+// count adds n to key in *m, making the map on first use: a Sample that
+// counted nothing keeps a nil map, which its JSON leaves out.
+func count(m *map[string]int, key string, n int) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[key] += n
+}
+
+// addCounts adds every count of src to *dst and returns their sum.
+func addCounts(dst *map[string]int, src map[string]int) int {
+	sum := 0
+	for k, n := range src {
+		count(dst, k, n)
+		sum += n
+	}
+	return sum
 }

@@ -103,3 +103,19 @@ func TestOverloadLoopClassifies(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianSampleSumsTheCounts: the rounds' error and refusal kinds add up;
+// rounds that counted none leave the maps out.
+func TestMedianSampleSumsTheCounts(t *testing.T) {
+	got := medianSample([]Sample{
+		{ErrorKinds: map[string]int{"timeout": 1}, RefusalKinds: map[string]int{"503": 2}},
+		{ErrorKinds: map[string]int{"timeout": 2, "status 500": 1}},
+		{},
+	})
+	if got.ErrorKinds["timeout"] != 3 || got.ErrorKinds["status 500"] != 1 || got.RefusalKinds["503"] != 2 {
+		t.Fatalf("summed kinds: errors %v, refusals %v", got.ErrorKinds, got.RefusalKinds)
+	}
+	if none := medianSample([]Sample{{}, {}}); none.ErrorKinds != nil || none.RefusalKinds != nil {
+		t.Fatalf("no counts made maps: %v %v", none.ErrorKinds, none.RefusalKinds)
+	}
+}

@@ -419,13 +419,10 @@ type overloadTally struct {
 func (t *overloadTally) record(status int, retryAfter string, err error, took time.Duration, inWindow bool) (pause time.Duration) {
 	switch {
 	case err != nil:
-		if t.errs == nil {
-			t.errs = map[string]int{}
-		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			t.errs["timeout"]++
+			count(&t.errs, "timeout", 1)
 		} else {
-			t.errs["no answer: "+errKind(err)]++
+			count(&t.errs, "no answer: "+errKind(err), 1)
 			t.transport++
 		}
 		return overloadErrorPause
@@ -437,19 +434,13 @@ func (t *overloadTally) record(status int, retryAfter string, err error, took ti
 		return 0
 	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
 		t.refused = append(t.refused, took)
-		if t.refusals == nil {
-			t.refusals = map[string]int{}
-		}
-		t.refusals[strconv.Itoa(status)]++
+		count(&t.refusals, strconv.Itoa(status), 1)
 		if retryAfter != "" {
 			t.retryAfter++
 		}
 		return refusalPause(retryAfter)
 	default:
-		if t.errs == nil {
-			t.errs = map[string]int{}
-		}
-		t.errs["status "+strconv.Itoa(status)]++
+		count(&t.errs, "status "+strconv.Itoa(status), 1)
 		return overloadErrorPause
 	}
 }
@@ -464,19 +455,8 @@ func summarizeOverload(ts []overloadTally, clients int, elapsed, d time.Duration
 		s.RefusalsWithRetryAfter += t.retryAfter
 		s.TransportErrors += t.transport
 		s.Rate += float64(t.inWindow)
-		for k, v := range t.refusals {
-			if s.RefusalKinds == nil {
-				s.RefusalKinds = map[string]int{}
-			}
-			s.RefusalKinds[k] += v
-		}
-		for k, v := range t.errs {
-			if s.ErrorKinds == nil {
-				s.ErrorKinds = map[string]int{}
-			}
-			s.ErrorKinds[k] += v
-			s.Errors += v
-		}
+		addCounts(&s.RefusalKinds, t.refusals)
+		s.Errors += addCounts(&s.ErrorKinds, t.errs)
 	}
 	s.Rate /= d.Seconds()
 	s.N, s.Refusals = len(ok), len(refused)
