@@ -95,7 +95,10 @@ func decodePageToken(token string) (string, error) {
 		return "", fmt.Errorf("%w: %d characters, at most %d", ErrBadPageToken, len(token), maxPageTokenLen)
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
-	if err != nil || !strings.HasPrefix(string(raw), pageTokenPrefix) || !utf8.Valid(raw) {
+	// The decoder skips '\r' and '\n' even when strict: only the token this
+	// worker would issue for the id is accepted, one spelling per page.
+	if err != nil || base64.RawURLEncoding.EncodeToString(raw) != token ||
+		!strings.HasPrefix(string(raw), pageTokenPrefix) || !utf8.Valid(raw) {
 		return "", fmt.Errorf("%w: %q", ErrBadPageToken, token)
 	}
 	return strings.TrimPrefix(string(raw), pageTokenPrefix), nil
