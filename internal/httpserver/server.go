@@ -1,6 +1,8 @@
 // Package httpserver runs an http.Handler on one port that speaks HTTP/1.1
 // and cleartext HTTP/2 (h2c), so that REST, Connect, gRPC and gRPC-Web all
-// share it. Start listens and serves in a goroutine; Stop drains.
+// share it; with WithTLS (or WithTLSConfig) the port speaks TLS instead, with
+// HTTP/2 negotiated by ALPN. Start listens and serves in a goroutine; Stop
+// drains.
 //
 // Every server gets the listener-level protections by default, so that a
 // service is safe without configuring anything: a deadline on reading request
@@ -10,6 +12,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +47,8 @@ type options struct {
 	bodyReadTimeout time.Duration
 	maxConnections  int
 	exempt          func(*http.Request) bool
+	tlsFiles        TLSFiles
+	tlsConfig       *tls.Config
 }
 
 // WithBodyReadTimeout sets how long a handler may take to read a request's
@@ -95,7 +100,11 @@ func New(name, addr string, handler http.Handler, log *slog.Logger, opts ...Opti
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if o.tls() {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	return &Server{
 		name: name,
 		opts: o,
@@ -136,6 +145,14 @@ func (s *Server) Listen(context.Context) error {
 	if s.opts.maxConnections > 0 {
 		ln = netutil.LimitListener(ln, s.opts.maxConnections)
 	}
+	if s.opts.tls() {
+		cfg, err := s.serverTLSConfig()
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		ln = tls.NewListener(ln, cfg)
+	}
 	s.ln = ln
 	return nil
 }
@@ -160,8 +177,13 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// URL is the server's base URL, once started.
-func (s *Server) URL() string { return "http://" + s.Addr() }
+// URL is the server's base URL, once started: https:// when it serves TLS.
+func (s *Server) URL() string {
+	if s.opts.tls() {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // Stop stops accepting connections and waits for in-flight requests until
 // ctx ends; then it closes what is left.
