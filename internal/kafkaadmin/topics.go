@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/internal/kafkasec"
 )
 
 // TopicSpec is the layout new topics get.
@@ -18,9 +19,11 @@ type TopicSpec struct {
 }
 
 // EnsureTopics creates each missing topic with spec; existing topics are left
-// as they are.
-func EnsureTopics(ctx context.Context, brokers string, spec TopicSpec, names ...string) error {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers, "log_level": 3})
+// as they are. sec is how the admin client authenticates and encrypts.
+func EnsureTopics(ctx context.Context, brokers string, sec kafkasec.Config, spec TopicSpec, names ...string) error {
+	m := kafka.ConfigMap{"bootstrap.servers": brokers, "log_level": 3}
+	sec.Apply(m)
+	admin, err := kafka.NewAdminClient(&m)
 	if err != nil {
 		return fmt.Errorf("create kafka admin client: %w", err)
 	}

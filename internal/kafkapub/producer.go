@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/internal/kafkasec"
 )
 
 // Config is the producer configuration.
@@ -26,6 +27,9 @@ type Config struct {
 	Linger time.Duration
 	// ClientID names the producer in broker logs.
 	ClientID string
+	// Security is how the producer authenticates and encrypts (zero:
+	// plaintext).
+	Security kafkasec.Config
 	// OnDelivery, when set, hears every delivery report (err nil when the
 	// broker acknowledged), for metrics. It runs on the report loop: keep it
 	// cheap.
@@ -78,7 +82,7 @@ func New(cfg Config, log *slog.Logger) (*Producer, error) {
 
 // ConfigMap returns the librdkafka settings every platform producer uses.
 func ConfigMap(cfg Config) *kafka.ConfigMap {
-	return &kafka.ConfigMap{
+	m := kafka.ConfigMap{
 		"bootstrap.servers": cfg.Brokers,
 		"client.id":         cfg.ClientID,
 		// librdkafka leaves idempotence off by default: set it explicitly so a
@@ -92,6 +96,8 @@ func ConfigMap(cfg Config) *kafka.ConfigMap {
 		"go.delivery.reports":                   true,
 		"log_level":                             3,
 	}
+	cfg.Security.Apply(m)
+	return &m
 }
 
 func (pr *Producer) newHandle() (*kafka.Producer, error) {

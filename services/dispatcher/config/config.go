@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/httpserver"
+	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/internal/redisclient"
 )
 
@@ -46,6 +48,11 @@ type Config struct {
 	MaxConnections         int
 	CORSAllowedOrigins     []string
 	WorkerResponseMaxBytes int64
+
+	// TLS is the public listener's certificate (TLS_CERT_FILE, TLS_KEY_FILE).
+	TLS httpserver.TLSFiles
+	// Kafka is how the Kafka clients authenticate and encrypt (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*).
+	Kafka kafkasec.Config
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -74,6 +81,7 @@ func Load(l *envconfig.Loader) Config {
 	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
 	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
 	loadEdge(l, &c)
+	c.TLS, c.Kafka = httpserver.LoadTLS(l), kafkasec.Load(l)
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)
 	}

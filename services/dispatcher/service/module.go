@@ -116,7 +116,7 @@ func handlerConfig(c config.Config) ports.HandlerConfig {
 }
 
 func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafkapub.Producer, error) {
-	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher",
+	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher", Security: c.Kafka,
 		OnDelivery: func(topic string, err error) {
 			result := "ok"
 			if err != nil {
@@ -149,7 +149,7 @@ func ensureTopics(lc fx.Lifecycle, c config.Config, log *slog.Logger) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		names := append([]string{topics.LongTermStorage}, topics.Events...)
-		if err := kafkaadmin.EnsureTopics(ctx, c.Brokers(), kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...); err != nil {
+		if err := kafkaadmin.EnsureTopics(ctx, c.Brokers(), c.Kafka, kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...); err != nil {
 			log.Error("could not ensure topics; continuing (writes are buffered while the broker is away)", "err", err)
 		}
 	}))
@@ -179,7 +179,7 @@ type Server struct{ *httpserver.Server }
 
 func newServer(c config.Config, h http.Handler, log *slog.Logger) *Server {
 	return &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log,
-		httpserver.WithBodyReadTimeout(c.BodyReadTimeout), httpserver.WithMaxConnections(c.MaxConnections))}
+		httpserver.WithBodyReadTimeout(c.BodyReadTimeout), httpserver.WithMaxConnections(c.MaxConnections), httpserver.WithTLS(c.TLS))}
 }
 
 // serve starts the server last, once everything it serves has started, and

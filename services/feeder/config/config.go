@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/redisclient"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// MetricsAddr is where the feeder serves /metrics and /healthz while it
 	// runs passes (never in a -once run); empty: no listener.
 	MetricsAddr string
+	// MetricsTLS is the metrics listener's certificate (TLS_CERT_FILE,
+	// TLS_KEY_FILE); empty: plain HTTP.
+	MetricsTLS httpserver.TLSFiles
 }
 
 // Load declares and reads every variable; problems are collected in l.
@@ -59,6 +63,7 @@ func Load(l *envconfig.Loader) Config {
 	} else if err := envconfig.CheckAddr(c.MetricsAddr); err != nil {
 		l.Fail("METRICS_ADDR", "%v (or off)", err)
 	}
+	c.MetricsTLS = httpserver.LoadTLS(l)
 	c.MaxShrinkFraction = fraction(l, "MAX_SHRINK_FRACTION", 0.5,
 		"largest fraction of the list in force a new list may remove (0 to 1); an empty list, or one that removes more, is refused unless it has the line '#! allow-shrink'")
 	return c

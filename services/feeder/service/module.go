@@ -137,7 +137,7 @@ func newMetricsServer(c config.Config, g prometheus.Gatherer, log *slog.Logger) 
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	return MetricsServer{httpserver.New("feeder-metrics", c.MetricsAddr, mux, log)}
+	return MetricsServer{httpserver.New("feeder-metrics", c.MetricsAddr, mux, log, httpserver.WithTLS(c.MetricsTLS))}
 }
 
 // serveMetrics listens from start to stop.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/kafkasec"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
@@ -33,6 +34,8 @@ type Config struct {
 	// MaxBodyBytes caps a WorkerService request body, and its size once
 	// decompressed.
 	MaxBodyBytes int64
+	// Kafka is how the Kafka clients authenticate and encrypt (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*).
+	Kafka kafkasec.Config
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -57,6 +60,7 @@ func Load(l *envconfig.Loader) Config {
 		BatchSize:        l.Int("BATCH_SIZE", 500, 1, 100000, "most records stored in one bulk write"),
 		BatchWait:        l.Duration("BATCH_WAIT", 10*time.Millisecond, 0, 10*time.Second, "longest a record waits for its batch to fill"),
 		MaxBodyBytes:     l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted WorkerService request body, compressed or inflated"),
+		Kafka:            kafkasec.Load(l),
 	}
 	if u := l.URL("DISPATCHER_URL", "http://127.0.0.1:8080", []string{"http", "https"}, "base URL of the dispatcher to join"); u != nil {
 		c.DispatcherURL = u.String()

@@ -94,7 +94,7 @@ func openStore(lc fx.Lifecycle, s *mongo.Store, c config.Config) {
 }
 
 func newDeadLetterProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*kafkapub.Producer, error) {
-	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, ClientID: "worker-" + c.WorkerID},
+	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, ClientID: "worker-" + c.WorkerID, Security: c.Kafka},
 		log.With("component", "kafka-dlq"))
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func ensureTopics(lc fx.Lifecycle, c config.Config) {
 		for _, t := range topics.Events {
 			names = append(names, topics.DeadLetter(t))
 		}
-		return kafkaadmin.EnsureTopics(ctx, c.Brokers(), kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...)
+		return kafkaadmin.EnsureTopics(ctx, c.Brokers(), c.Kafka, kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...)
 	}))
 }
 
@@ -130,6 +130,7 @@ func newConsumer(c config.Config, in *app.Ingest, reg prometheus.Registerer, log
 	}
 	cons, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: c.Brokers(), Group: c.KafkaGroup, BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
+		Security: c.Kafka,
 	}, in, topics.Events, log.With("component", "consumer"))
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/services/worker/app"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,6 +26,9 @@ type ConsumerConfig struct {
 	BatchSize int
 	BatchWait time.Duration
 	ClientID  string
+	// Security is how the consumer authenticates and encrypts (zero:
+	// plaintext).
+	Security kafkasec.Config
 }
 
 // Storer stores a batch; it returns only when every record is stored (or
@@ -59,7 +63,7 @@ type Consumer struct {
 
 // NewConsumer creates the consumer; Run subscribes and consumes.
 func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Logger) (*Consumer, error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+	m := kafka.ConfigMap{
 		"bootstrap.servers":             cfg.Brokers,
 		"group.id":                      cfg.Group,
 		"client.id":                     cfg.ClientID,
@@ -72,7 +76,9 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 		"heartbeat.interval.ms": 300,
 		"max.poll.interval.ms":  300000,
 		"log_level":             3,
-	})
+	}
+	cfg.Security.Apply(m)
+	c, err := kafka.NewConsumer(&m)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka consumer: %w", err)
 	}

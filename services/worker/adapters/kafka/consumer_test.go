@@ -12,6 +12,7 @@ import (
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/services/worker/adapters/kafka"
 	"github.com/pawnshop/auction/services/worker/app"
 )
@@ -106,7 +107,7 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool, what string) {
 func TestOffsetsAreCommittedOnlyAfterStore(t *testing.T) {
 	brokers := startKafka(t)
 	const topic, n = "items", 40
-	if err := kafkaadmin.EnsureTopics(context.Background(), brokers, kafkaadmin.TopicSpec{Partitions: 4, Replication: 1}, topic); err != nil {
+	if err := kafkaadmin.EnsureTopics(context.Background(), brokers, kafkasec.Config{}, kafkaadmin.TopicSpec{Partitions: 4, Replication: 1}, topic); err != nil {
 		t.Fatal(err)
 	}
 	produce(t, brokers, topic, n)

@@ -11,6 +11,7 @@ import (
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/adapters/kafka"
 	"github.com/pawnshop/auction/services/worker/app"
@@ -24,7 +25,7 @@ import (
 func TestDeadLetterKeepsTheRecordAndCountsIt(t *testing.T) {
 	brokers := startKafka(t)
 	dlqTopic := topics.DeadLetter(topics.BuyActions)
-	if err := kafkaadmin.EnsureTopics(context.Background(), brokers, kafkaadmin.TopicSpec{Partitions: 1, Replication: 1}, dlqTopic); err != nil {
+	if err := kafkaadmin.EnsureTopics(context.Background(), brokers, kafkasec.Config{}, kafkaadmin.TopicSpec{Partitions: 1, Replication: 1}, dlqTopic); err != nil {
 		t.Fatal(err)
 	}
 	p, err := kafkapub.New(kafkapub.Config{Brokers: brokers}, slog.New(slog.NewTextHandler(io.Discard, nil)))
