@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pawnshop/auction/internal/auth"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
@@ -25,7 +26,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // load reads the dev stack's variables; flags set them (see flags).
 func load(l *envconfig.Loader) stack.Config {
-	return stack.Config{
+	c := stack.Config{
 		HTTPAddr:          l.Addr("HTTP_ADDR", "127.0.0.1:8080", "dispatcher listen address (-http-addr)"),
 		Workers:           l.Int("WORKERS", 2, 0, 64, "workers to start (-workers)"),
 		DataDir:           l.String("DATA_DIR", ".data/devstack", "directory of the embedded database's files (-data-dir)"),
@@ -41,7 +42,15 @@ func load(l *envconfig.Loader) stack.Config {
 		FeedInterval:      l.Duration("FEED_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour, "feeder period (-feed-interval)"),
 		Partitions:        l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic"),
 		HeartbeatInterval: l.Duration("HEARTBEAT_INTERVAL", time.Second, 10*time.Millisecond, time.Minute, "membership heartbeat interval"),
+		APIKey: envconfig.Secret(l.String("API_KEY", "", "the API key callers send as 'Authorization: Bearer <key>', every scope (-api-key; "+
+			"\""+auth.APIKeyPrefix+"\" and at least 16 more characters); default: a fresh random key each start, printed in the banner")),
 	}
+	if c.APIKey != "" {
+		if err := stack.CheckAPIKey(c.APIKey.Reveal()); err != nil {
+			l.Fail("API_KEY", "%v", err)
+		}
+	}
+	return c
 }
 
 // flags set the variables of the same meaning: their values get the same
@@ -54,6 +63,7 @@ var flags = []service.Flag{
 	{Name: "mongo-addr", Var: "MONGO_ADDR", Usage: "embedded MongoDB listen address"},
 	{Name: "s3-addr", Var: "S3_ADDR", Usage: "embedded S3 listen address"},
 	{Name: "feed-interval", Var: "FEED_INTERVAL", Usage: "feeder period"},
+	{Name: "api-key", Var: "API_KEY", Usage: "the API key callers present (default: random, printed)"},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -80,9 +90,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	u := s.URL()
 	fmt.Fprintf(stdout, `
-The auction platform is ready.
-  REST API         %[1]s/item/...  (curl examples in README.md)
-  Connect / gRPC   %[1]s  (grpcurl -plaintext %[2]s list)
+The auction platform is ready. Every API call needs the key (every scope):
+
+  export AUCTION_TOKEN=%[11]s
+
+  REST API         %[1]s/item/...  (curl -H "Authorization: Bearer $AUCTION_TOKEN" ..., examples in README.md)
+  Connect / gRPC   %[1]s  (grpcurl -plaintext -H "authorization: Bearer $AUCTION_TOKEN" %[2]s list)
   Swagger UI       %[1]s/docs/
   OpenAPI          %[1]s/openapi.json
   Health           %[1]s/healthz  %[1]s/readyz  %[1]s/metrics
@@ -93,7 +106,7 @@ The auction platform is ready.
   Workers          %[5]d
 Ctrl-C stops everything.
 `, u, strings.TrimPrefix(u, "http://"), s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
-		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval)
+		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval, s.APIKey())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: shutting down")
 	if err := s.Close(context.Background()); err != nil {

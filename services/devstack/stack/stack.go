@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,6 +69,11 @@ type Config struct {
 	Partitions int
 	// HeartbeatInterval of the membership protocol.
 	HeartbeatInterval time.Duration
+	// APIKey is the API key the dispatcher accepts, with every scope (see
+	// CheckAPIKey); empty: a fresh random one. Only its hash is stored, in
+	// <DataDir>/auth/api-keys.json (a temporary directory when DataDir is
+	// empty).
+	APIKey envconfig.Secret
 }
 
 // Stack is a running platform.
@@ -75,6 +81,12 @@ type Stack struct {
 	cfg   Config
 	log   *slog.Logger
 	token string
+	// apiKey is the key callers present; keysFile holds its hash
+	// (API_KEYS_FILE); authTemp is the directory to remove at Close when
+	// DataDir was empty.
+	apiKey   string
+	keysFile string
+	authTemp string
 
 	kafka    *embedded.Kafka
 	mongo    *embedded.Mongo
@@ -125,6 +137,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 			_ = s.Close(context.Background())
 		}
 	}()
+	if err := s.setUpAPIKey(); err != nil {
+		return nil, err
+	}
 	if len(cfg.KafkaBrokers) > 0 {
 		s.brokers = cfg.KafkaBrokers
 	} else {
@@ -202,6 +217,12 @@ func (s *Stack) DispatcherConfig() dconfig.Config {
 // does, from the stack's values given as its environment variables (the
 // others keep their defaults).
 func (s *Stack) dispatcherConfig() (dconfig.Config, error) {
+	return s.dispatcherConfigWith(nil)
+}
+
+// dispatcherConfigWith is dispatcherConfig with extra's variables set last
+// (an extra dispatcher's own address and mode, see StartDispatcher).
+func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, error) {
 	env := map[string]string{
 		"HTTP_ADDR":             s.cfg.HTTPAddr,
 		"KAFKA_BROKERS":         strings.Join(s.brokers, ","),
@@ -212,12 +233,16 @@ func (s *Stack) dispatcherConfig() (dconfig.Config, error) {
 		"DISPATCHER_ID":         "devstack-dispatcher",
 		"FRAUD_RELOAD_INTERVAL": (5 * time.Second).String(),
 		"TOPIC_PARTITIONS":      strconv.Itoa(s.cfg.Partitions),
+		"API_KEYS_FILE":         s.keysFile,
 	}
 	if s.cfg.PublishTimeout > 0 {
 		env["PUBLISH_TIMEOUT"] = s.cfg.PublishTimeout.String()
 	}
 	if s.cfg.ReplayInterval > 0 {
 		env["BUFFER_REPLAY_INTERVAL"] = s.cfg.ReplayInterval.String()
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	c, err := service.Load(dconfig.Load, envconfig.FromMap(env))
 	if err != nil {
@@ -497,6 +522,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.kafka != nil {
 		s.kafka.Close()
+	}
+	if s.authTemp != "" {
+		errs = append(errs, os.RemoveAll(s.authTemp))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -45,4 +46,30 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// Client is an HTTP client of the stack's public API that sends the stack's
+// API key with every request, as a configured caller does.
+func Client(s *stack.Stack) *http.Client {
+	return &http.Client{Transport: Bearer(s.APIKey(), http.DefaultTransport)}
+}
+
+// Bearer wraps base so that every request carries "Authorization: Bearer
+// <key>" (unless it already has an Authorization header): the generated
+// Connect clients over it send the key on every protocol.
+func Bearer(key string, base http.RoundTripper) http.RoundTripper {
+	return bearer{key: key, base: base}
+}
+
+type bearer struct {
+	key  string
+	base http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context()) // a RoundTripper must not change its request
+		r.Header.Set("Authorization", "Bearer "+b.key)
+	}
+	return b.base.RoundTrip(r)
 }
