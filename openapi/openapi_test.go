@@ -3,8 +3,10 @@ package openapi_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/pawnshop/auction/internal/auth"
 	"github.com/pawnshop/auction/openapi"
 )
 
@@ -13,10 +15,17 @@ type document struct {
 		Title       string `json:"title"`
 		Description string `json:"description"`
 	} `json:"info"`
-	Paths map[string]map[string]struct {
-		Summary    string                      `json:"summary"`
-		Parameters []struct{ Name, In string } `json:"parameters"`
-		Responses  map[string]struct {
+	SecurityDefinitions map[string]struct {
+		Type, Name, In, Description string
+	} `json:"securityDefinitions"`
+	Security []map[string][]string `json:"security"`
+	Paths    map[string]map[string]struct {
+		Summary        string                      `json:"summary"`
+		Description    string                      `json:"description"`
+		RequiredScopes []string                    `json:"x-required-scopes"`
+		Security       []map[string][]string       `json:"security"`
+		Parameters     []struct{ Name, In string } `json:"parameters"`
+		Responses      map[string]struct {
 			Schema struct {
 				Ref string `json:"$ref"`
 			} `json:"schema"`
@@ -70,13 +79,10 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 				t.Errorf("%s: no summary", name)
 			}
 			success := "200"
-			wantErrors := []string{"400", "500", "503"}
+			wantErrors := []string{"400", "401", "403", "500", "503"}
 			if method == "post" {
 				success = "202"
 				wantErrors = append(wantErrors, "413")
-				if path != "/item/add" {
-					wantErrors = append(wantErrors, "403")
-				}
 			}
 			if path == "/item/fetch/{id}" {
 				wantErrors = append(wantErrors, "404")
@@ -106,5 +112,60 @@ func TestListParameters(t *testing.T) {
 	want := []string{"category", "limit", "name", "pageToken", "state"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("list parameters: got %q, want %q (lowerCamelCase)", names, want)
+	}
+}
+
+// TestSecurity guards what Swagger UI's Authorize button and generated
+// clients rely on: a credential sent in the Authorization header on every
+// route (an API key or an OIDC token, either suffices), and the scope each
+// route needs, as the dispatcher's policy table has it.
+func TestSecurity(t *testing.T) {
+	d := load(t)
+	for _, name := range []string{"ApiKey", "OIDC"} {
+		s, ok := d.SecurityDefinitions[name]
+		if !ok || s.Type != "apiKey" || s.In != "header" || s.Name != "Authorization" || !strings.Contains(s.Description, "Bearer") {
+			t.Errorf("security definition %s = %+v; want an apiKey in the Authorization header, described as Bearer", name, s)
+		}
+	}
+	want := []map[string][]string{{"ApiKey": {}}, {"OIDC": {}}}
+	if len(d.Security) != len(want) {
+		t.Fatalf("document security %v; want %v (either credential on every route)", d.Security, want)
+	}
+	for i, req := range d.Security {
+		for name, scopes := range want[i] {
+			if got, ok := req[name]; !ok || len(got) != len(scopes) || len(req) != 1 {
+				t.Errorf("document security[%d] = %v; want %v", i, req, want[i])
+			}
+		}
+	}
+	scopes := map[string]string{
+		"post /item/add":         "items:write",
+		"post /item/action/buy":  "actions:write",
+		"post /item/action/sell": "actions:write",
+		"post /item/action/pawn": "actions:write",
+		"get /item/fetch/{id}":   "items:read",
+		"get /item/fetch":        "items:read",
+	}
+	for path, ops := range d.Paths {
+		for method, op := range ops {
+			name := method + " " + path
+			if op.Security != nil {
+				t.Errorf("%s: overrides the document's security with %v", name, op.Security)
+			}
+			if len(op.RequiredScopes) != 1 || op.RequiredScopes[0] != scopes[name] {
+				t.Errorf("%s: x-required-scopes %q, want [%s]", name, op.RequiredScopes, scopes[name])
+			}
+			for _, s := range op.RequiredScopes {
+				if !slices.Contains(auth.AllScopes, auth.Scope(s)) {
+					t.Errorf("%s: unknown scope %q", name, s)
+				}
+				if !strings.Contains(op.Description, "`"+s+"`") {
+					t.Errorf("%s: the description does not name the scope %s", name, s)
+				}
+			}
+		}
+	}
+	if !strings.Contains(d.Info.Description, "Authorize") || !strings.Contains(d.Info.Description, "401") {
+		t.Error("info.description does not explain authentication (Authorize, 401)")
 	}
 }

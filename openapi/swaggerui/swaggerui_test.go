@@ -55,7 +55,7 @@ func TestPageReferencesBundleAndDocument(t *testing.T) {
 		}
 	}
 	init := body(t, get(t, "/docs/swagger-initializer.js"))
-	for _, want := range []string{"SwaggerUIBundle(", "openapiUrl"} {
+	for _, want := range []string{"SwaggerUIBundle(", "openapiUrl", "requestInterceptor: withBearer"} {
 		if !strings.Contains(init, want) {
 			t.Errorf("the initializer does not contain %s:\n%s", want, init)
 		}

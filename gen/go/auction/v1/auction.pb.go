@@ -1004,63 +1004,77 @@ const file_auction_v1_auction_proto_rawDesc = "" +
 	"\vWriteStatus\x12\x1c\n" +
 	"\x18WRITE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16WRITE_STATUS_PUBLISHED\x10\x01\x12\x19\n" +
-	"\x15WRITE_STATUS_BUFFERED\x10\x022\xaa\x17\n" +
-	"\x0eAuctionService\x12\x97\x04\n" +
-	"\aAddItem\x12\x1a.auction.v1.AddItemRequest\x1a\x1b.auction.v1.AddItemResponse\"\xd2\x03\x92A\xba\x03\n" +
-	"\x05Items\x12\vAdd an item\x1a\xd8\x01Validates the item, assigns an item id when none is given, and publishes an item event. Answers 202 once the event is durable; the item can be fetched as soon as a worker has stored it (normally well under a second).Ja\n" +
+	"\x15WRITE_STATUS_BUFFERED\x10\x022\xc6#\n" +
+	"\x0eAuctionService\x12\xde\x04\n" +
+	"\aAddItem\x12\x1a.auction.v1.AddItemRequest\x1a\x1b.auction.v1.AddItemResponse\"\x99\x04\x92A\x81\x04\n" +
+	"\x05Items\x12\vAdd an item\x1a\xf7\x01Validates the item, assigns an item id when none is given, and publishes an item event. Answers 202 once the event is durable; the item can be fetched as soon as a worker has stored it (normally well under a second). Needs the scope `items:write`.Ja\n" +
 	"\x03202\x12Z\n" +
 	"7Accepted: the item event is durable and will be stored.\x12\x1f\n" +
 	"\x1d\x1a\x1b.auction.v1.AddItemResponseJf\n" +
 	"\x03413\x12_\n" +
 	"FThe request body is larger than the server's limit (1 MiB by default).\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Error\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/item/add\x12\x99\x04\n" +
-	"\aBuyItem\x12\x1a.auction.v1.BuyItemRequest\x1a\x1b.auction.v1.BuyItemResponse\"\xd4\x03\x92A\xb5\x03\n" +
-	"\aActions\x12\fRecord a buy\x1azValidates the action, refuses clients on the fraud list, and publishes a buy event. Answers 202 once the event is durable.J`\n" +
+	"\x13\x1a\x11.auction.v1.Errorj&\n" +
+	"\x11x-required-scopes\x12\x112\x0f\n" +
+	"\r\x1a\vitems:write\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/item/add\x12\x87\a\n" +
+	"\aBuyItem\x12\x1a.auction.v1.BuyItemRequest\x1a\x1b.auction.v1.BuyItemResponse\"\xc2\x06\x92A\xa3\x06\n" +
+	"\aActions\x12\fRecord a buy\x1a\xba\x02Validates the action, refuses clients on the fraud list, and publishes a buy event. Answers 202 once the event is durable. Needs the scope `actions:write`. A credential bound to a client records only for that client (`clientId` must be it); one that also carries `actions:write:any` (staff) records for any client.J`\n" +
 	"\x03202\x12Y\n" +
 	"6Accepted: the buy event is durable and will be stored.\x12\x1f\n" +
-	"\x1d\x1a\x1b.auction.v1.BuyItemResponseJV\n" +
-	"\x03403\x12O\n" +
-	"6The client is on the fraud list; nothing was recorded.\x12\x15\n" +
+	"\x1d\x1a\x1b.auction.v1.BuyItemResponseJ\xd8\x01\n" +
+	"\x03403\x12\xd0\x01\n" +
+	"\xb6\x01`permission_denied`: the client is on the fraud list, the credential lacks the scope, or it is bound to another client than `clientId` (the message says which); nothing was recorded.\x12\x15\n" +
 	"\x13\x1a\x11.auction.v1.ErrorJf\n" +
 	"\x03413\x12_\n" +
 	"FThe request body is larger than the server's limit (1 MiB by default).\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Error\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/item/action/buy\x12\xa1\x04\n" +
-	"\bSellItem\x12\x1b.auction.v1.SellItemRequest\x1a\x1c.auction.v1.SellItemResponse\"\xd9\x03\x92A\xb9\x03\n" +
-	"\aActions\x12\rRecord a sell\x1a{Validates the action, refuses clients on the fraud list, and publishes a sell event. Answers 202 once the event is durable.Jb\n" +
+	"\x13\x1a\x11.auction.v1.Errorj(\n" +
+	"\x11x-required-scopes\x12\x132\x11\n" +
+	"\x0f\x1a\ractions:write\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/item/action/buy\x12\x8f\a\n" +
+	"\bSellItem\x12\x1b.auction.v1.SellItemRequest\x1a\x1c.auction.v1.SellItemResponse\"\xc7\x06\x92A\xa7\x06\n" +
+	"\aActions\x12\rRecord a sell\x1a\xbb\x02Validates the action, refuses clients on the fraud list, and publishes a sell event. Answers 202 once the event is durable. Needs the scope `actions:write`. A credential bound to a client records only for that client (`clientId` must be it); one that also carries `actions:write:any` (staff) records for any client.Jb\n" +
 	"\x03202\x12[\n" +
 	"7Accepted: the sell event is durable and will be stored.\x12 \n" +
-	"\x1e\x1a\x1c.auction.v1.SellItemResponseJV\n" +
-	"\x03403\x12O\n" +
-	"6The client is on the fraud list; nothing was recorded.\x12\x15\n" +
+	"\x1e\x1a\x1c.auction.v1.SellItemResponseJ\xd8\x01\n" +
+	"\x03403\x12\xd0\x01\n" +
+	"\xb6\x01`permission_denied`: the client is on the fraud list, the credential lacks the scope, or it is bound to another client than `clientId` (the message says which); nothing was recorded.\x12\x15\n" +
 	"\x13\x1a\x11.auction.v1.ErrorJf\n" +
 	"\x03413\x12_\n" +
 	"FThe request body is larger than the server's limit (1 MiB by default).\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Error\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/item/action/sell\x12\xa1\x04\n" +
-	"\bPawnItem\x12\x1b.auction.v1.PawnItemRequest\x1a\x1c.auction.v1.PawnItemResponse\"\xd9\x03\x92A\xb9\x03\n" +
-	"\aActions\x12\rRecord a pawn\x1a{Validates the action, refuses clients on the fraud list, and publishes a pawn event. Answers 202 once the event is durable.Jb\n" +
+	"\x13\x1a\x11.auction.v1.Errorj(\n" +
+	"\x11x-required-scopes\x12\x132\x11\n" +
+	"\x0f\x1a\ractions:write\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/item/action/sell\x12\x8f\a\n" +
+	"\bPawnItem\x12\x1b.auction.v1.PawnItemRequest\x1a\x1c.auction.v1.PawnItemResponse\"\xc7\x06\x92A\xa7\x06\n" +
+	"\aActions\x12\rRecord a pawn\x1a\xbb\x02Validates the action, refuses clients on the fraud list, and publishes a pawn event. Answers 202 once the event is durable. Needs the scope `actions:write`. A credential bound to a client records only for that client (`clientId` must be it); one that also carries `actions:write:any` (staff) records for any client.Jb\n" +
 	"\x03202\x12[\n" +
 	"7Accepted: the pawn event is durable and will be stored.\x12 \n" +
-	"\x1e\x1a\x1c.auction.v1.PawnItemResponseJV\n" +
-	"\x03403\x12O\n" +
-	"6The client is on the fraud list; nothing was recorded.\x12\x15\n" +
+	"\x1e\x1a\x1c.auction.v1.PawnItemResponseJ\xd8\x01\n" +
+	"\x03403\x12\xd0\x01\n" +
+	"\xb6\x01`permission_denied`: the client is on the fraud list, the credential lacks the scope, or it is bound to another client than `clientId` (the message says which); nothing was recorded.\x12\x15\n" +
 	"\x13\x1a\x11.auction.v1.ErrorJf\n" +
 	"\x03413\x12_\n" +
 	"FThe request body is larger than the server's limit (1 MiB by default).\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Error\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/item/action/pawn\x12\xb9\x02\n" +
-	"\aGetItem\x12\x1a.auction.v1.GetItemRequest\x1a\x1b.auction.v1.GetItemResponse\"\xf4\x01\x92A\xd8\x01\n" +
-	"\x05Items\x12\x13Fetch an item by id\x1a>Returns the item with its buys, sells and pawns, oldest first.JD\n" +
+	"\x13\x1a\x11.auction.v1.Errorj(\n" +
+	"\x11x-required-scopes\x12\x132\x11\n" +
+	"\x0f\x1a\ractions:write\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/item/action/pawn\x12\xff\x03\n" +
+	"\aGetItem\x12\x1a.auction.v1.GetItemRequest\x1a\x1b.auction.v1.GetItemResponse\"\xba\x03\x92A\x9e\x03\n" +
+	"\x05Items\x12\x13Fetch an item by id\x1a\xdc\x01Returns the item with its buys, sells and pawns, oldest first. Needs the scope `items:read`. A credential bound to a client sees only that client's buys, sells and pawns; one with `actions:write:any` or `admin` sees all.JD\n" +
 	"\x03200\x12=\n" +
 	"\x1aThe item with its history.\x12\x1f\n" +
 	"\x1d\x1a\x1b.auction.v1.GetItemResponseJ4\n" +
 	"\x03404\x12-\n" +
 	"\x14No item has this id.\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Error\x82\xd3\xe4\x93\x02\x12\x12\x10/item/fetch/{id}\x12\xdd\x03\n" +
-	"\tListItems\x12\x1c.auction.v1.ListItemsRequest\x1a\x1d.auction.v1.ListItemsResponse\"\x92\x03\x92A\xfb\x02\n" +
-	"\x05Items\x12&Fetch items by name, category or state\x1a\xed\x01Give exactly one of `name`, `category` or `state`. Returns at most `limit` items (default 10, at most 100) ordered by id; pass `nextPageToken` back as `pageToken` for the next page. An empty `nextPageToken` means there are no more items.JZ\n" +
+	"\x13\x1a\x11.auction.v1.Errorj%\n" +
+	"\x11x-required-scopes\x12\x102\x0e\n" +
+	"\f\x1a\n" +
+	"items:read\x82\xd3\xe4\x93\x02\x12\x12\x10/item/fetch/{id}\x12\xa2\x05\n" +
+	"\tListItems\x12\x1c.auction.v1.ListItemsRequest\x1a\x1d.auction.v1.ListItemsResponse\"\xd7\x04\x92A\xc0\x04\n" +
+	"\x05Items\x12&Fetch items by name, category or state\x1a\x8b\x03Give exactly one of `name`, `category` or `state`. Returns at most `limit` items (default 10, at most 100) ordered by id; pass `nextPageToken` back as `pageToken` for the next page. An empty `nextPageToken` means there are no more items. Needs the scope `items:read`. A credential bound to a client sees only that client's buys, sells and pawns; one with `actions:write:any` or `admin` sees all.JZ\n" +
 	"\x03200\x12S\n" +
 	".One page of matching items with their history.\x12!\n" +
-	"\x1f\x1a\x1d.auction.v1.ListItemsResponse\x82\xd3\xe4\x93\x02\r\x12\v/item/fetchB\x94\r\x92A\xd7\f\x12\x8f\b\n" +
-	"\x15Pawn shop auction API\x12\xf0\aThe public API of the pawn shop auction platform, served by the dispatcher.\n" +
+	"\x1f\x1a\x1d.auction.v1.ListItemsResponsej%\n" +
+	"\x11x-required-scopes\x12\x102\x0e\n" +
+	"\f\x1a\n" +
+	"items:read\x82\xd3\xe4\x93\x02\r\x12\v/item/fetchB\xbf\x18\x92A\x82\x18\x12\xe4\f\n" +
+	"\x15Pawn shop auction API\x12\xc5\fThe public API of the pawn shop auction platform, served by the dispatcher.\n" +
 	"\n" +
 	"Writes (add an item; buy, sell or pawn one) are validated, then published as events and stored by the workers asynchronously: a write answers **202 Accepted** with the event id once the event is durable. Reads fetch items with their history of buys, sells and pawns from a worker.\n" +
 	"\n" +
@@ -1070,16 +1084,34 @@ const file_auction_v1_auction_proto_rawDesc = "" +
 	"- Money is an integer number of minor currency units (cents): `priceCents: 1999` is 19.99.\n" +
 	"- JSON field names are lowerCamelCase; enums are strings with their type prefix, for example `CATEGORY_MOTOR` and `STATE_GOOD` (OpenAPI v2 cannot show the prefix-free names).\n" +
 	"- `GET /item/fetch` takes exactly one of `name`, `category` or `state`; OpenAPI v2 cannot express this one-of, so the document lists all three as optional.\n" +
-	"- Every error has the body described by `Error`, the Connect error format.2\x031.02\x10application/json:\x10application/jsonR\x8f\x01\n" +
+	"- Every error has the body described by `Error`, the Connect error format.\n" +
+	"\n" +
+	"Authentication: every route below needs a credential in the `Authorization` header, `Bearer <credential>`: an API key (`ak_…`, for machines) or a JWT from the configured OIDC issuer. Each route names the scope it needs (`x-required-scopes`). Without a valid credential a call answers **401** with `WWW-Authenticate: Bearer`; with one that lacks the scope, or that is bound to another client than the request's `clientId`, **403** `permission_denied`. In Swagger UI, press **Authorize** and paste the key (the `Bearer ` prefix is added when missing); the dev stack prints its key in its banner.2\x031.02\x10application/json:\x10application/jsonR\x8f\x01\n" +
 	"\x03400\x12\x87\x01\n" +
 	"nThe request is invalid: malformed JSON, or fields that break their rules. The body names every violated field.\x12\x15\n" +
+	"\x13\x1a\x11.auction.v1.ErrorR\xce\x01\n" +
+	"\x03401\x12\xc6\x01\n" +
+	"\xac\x01No credential, or one that is not valid (unknown key; expired, malformed or wrongly signed token): Connect code `unauthenticated`, with a `WWW-Authenticate: Bearer` header.\x12\x15\n" +
+	"\x13\x1a\x11.auction.v1.ErrorR\x89\x01\n" +
+	"\x03403\x12\x81\x01\n" +
+	"hThe credential lacks the scope the route needs (the message names it): Connect code `permission_denied`.\x12\x15\n" +
 	"\x13\x1a\x11.auction.v1.ErrorRu\n" +
 	"\x03500\x12n\n" +
 	"UAn unexpected failure; the cause is logged by the server, the body says nothing more.\x12\x15\n" +
 	"\x13\x1a\x11.auction.v1.ErrorR\xc3\x01\n" +
 	"\x03503\x12\xbb\x01\n" +
 	"\xa1\x01A backend the call needs is unavailable (for reads: no worker has joined; for writes: neither the broker nor the write buffer accepted the event). Safe to retry.\x12\x15\n" +
-	"\x13\x1a\x11.auction.v1.Errorj\x1d\n" +
+	"\x13\x1a\x11.auction.v1.ErrorZ\xdc\x03\n" +
+	"\xd6\x01\n" +
+	"\x06ApiKey\x12\xcb\x01\b\x02\x12\xb5\x01An API key for machines, sent as `Bearer ak_…`. Keys are stored by the server only as hashes (API_KEYS_FILE), each with an id, its scopes and optionally the client it is bound to.\x1a\rAuthorization \x02\n" +
+	"\x80\x02\n" +
+	"\x04OIDC\x12\xf7\x01\b\x02\x12\xe1\x01A JWT from the configured OIDC issuer (OIDC_ISSUER, OIDC_AUDIENCE), sent as `Bearer eyJ…`. Its scopes come from the `scope` (space-separated) or `scp` claim; the client it is bound to from OIDC_CLIENT_CLAIM (default `sub`).\x1a\rAuthorization \x02b\f\n" +
+	"\n" +
+	"\n" +
+	"\x06ApiKey\x12\x00b\n" +
+	"\n" +
+	"\b\n" +
+	"\x04OIDC\x12\x00j\x1d\n" +
 	"\x05Items\x12\x14Add and fetch items.j1\n" +
 	"\aActions\x12&Record buys, sells and pawns of items.Z7github.com/pawnshop/auction/gen/go/auction/v1;auctionv1b\x06proto3"
 
