@@ -91,6 +91,23 @@ func TestRunEndToEnd(t *testing.T) {
 	s := startStack(t)
 	addr := []string{"-addr", s.URL()}
 	id := fmt.Sprintf("lamp-%d", time.Now().UnixNano())
+	// The stack runs with authentication on: every call carries its key,
+	// as a person's shell would after pasting the banner's export line.
+	env := map[string]string{tokenEnv: s.APIKey()}
+	ctl := func(args ...string) result { return ctlEnv(env, args...) }
+
+	t.Run("without a credential", func(t *testing.T) {
+		for _, protocol := range []string{"connect", "grpc", "grpcweb"} {
+			r := ctlEnv(nil, append(addr, "-protocol", protocol, "get", "any-item")...)
+			if r.code != exitCall || !strings.Contains(r.stderr, "unauthenticated") || !strings.Contains(r.stderr, "export AUCTION_TOKEN=") {
+				t.Errorf("%s: exit %d, stderr %q; want unauthenticated and how to set AUCTION_TOKEN", protocol, r.code, r.stderr)
+			}
+		}
+		r := ctlEnv(map[string]string{tokenEnv: "ak_not-the-stacks-key-0000000000"}, append(addr, "get", "any-item")...)
+		if r.code != exitCall || !strings.Contains(r.stderr, "unauthenticated") || !strings.Contains(r.stderr, "did not accept") {
+			t.Errorf("a wrong key: exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
 
 	r := ctl(append(addr, "add", "-id", id, "-name", "Brass lamp", "-category", "decoration",
 		"-price-cents", "1999", "-state", "STATE_GOOD", "-age-months", "120")...)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -29,7 +30,13 @@ type globalOptions struct {
 	addr     string
 	protocol string
 	timeout  time.Duration
+	// token is the credential sent on every call; -token, else $AUCTION_TOKEN.
+	token string
 }
+
+// tokenEnv names the environment variable that holds the credential when
+// -token is not given: the dev stack's banner prints it ready to paste.
+const tokenEnv = "AUCTION_TOKEN"
 
 // globalFlags defines the global flags on fs; usage and run share it so that
 // the help shows exactly the flags that are parsed.
@@ -37,12 +44,20 @@ func globalFlags(fs *flag.FlagSet, o *globalOptions) {
 	fs.StringVar(&o.addr, "addr", "http://127.0.0.1:8080", "dispatcher base `URL`")
 	fs.StringVar(&o.protocol, "protocol", "connect", "wire `protocol`: connect, grpc or grpcweb")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the call")
+	// No default shown: the help must not print a secret taken from the environment.
+	fs.StringVar(&o.token, "token", "", "`credential` (API key or OIDC token) sent as \"Authorization: Bearer\"; default $"+tokenEnv)
 }
 
 // run is the whole command line: it parses args, makes one call and prints
 // the answer to stdout or the error to stderr, and returns the exit status.
 // It is separate from main so that tests can drive it end to end.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, os.Getenv, stdout, stderr)
+}
+
+// runEnv is run with the environment given by getenv, so that tests set
+// AUCTION_TOKEN without touching the process's environment.
+func runEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var o globalOptions
 	fs := flag.NewFlagSet("auctionctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -55,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return usageError(stderr, "", "")
 	}
+	if o.token == "" {
+		o.token = getenv(tokenEnv)
+	}
 	args = fs.Args()
 	if len(args) == 0 {
 		return usageError(stderr, "", "a command is required")
@@ -62,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name, args := args[0], args[1:]
 	if name == "help" {
 		return help(stdout, stderr, args)
+	}
+	if name == apiKeyCommand {
+		return apiKey(stdout, stderr, args)
 	}
 	cmd, ok := lookup(name)
 	if !ok {
@@ -88,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &ue) {
 			return usageError(stderr, cmd.name, ue.msg)
 		}
-		printError(stderr, cmd.name, err)
+		printError(stderr, cmd.name, err, o.token != "")
 		return exitCall
 	}
 	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(res)
@@ -104,6 +125,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func help(stdout, stderr io.Writer, args []string) int {
 	if len(args) == 0 {
 		usage(stdout)
+		return exitOK
+	}
+	if args[0] == apiKeyCommand {
+		apiKeyUsage(stdout)
 		return exitOK
 	}
 	cmd, ok := lookup(args[0])
@@ -158,5 +183,39 @@ func newClient(o globalOptions) (auctionv1connect.AuctionServiceClient, error) {
 		p.SetUnencryptedHTTP2(true)
 		httpClient = &http.Client{Transport: &http.Transport{Protocols: &p}}
 	}
-	return auctionv1connect.NewAuctionServiceClient(httpClient, strings.TrimSuffix(o.addr, "/"), opt), nil
+	opts := []connect.ClientOption{opt}
+	if o.token != "" {
+		bearer, err := bearerHeader(o.token)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, connect.WithInterceptors(credential(bearer)))
+	}
+	return auctionv1connect.NewAuctionServiceClient(httpClient, strings.TrimSuffix(o.addr, "/"), opts...), nil
+}
+
+// bearerHeader is the Authorization header value for token: "Bearer " and
+// the token, trimmed of the whitespace a paste brings along. A token that
+// already starts with "Bearer " is taken as the whole header value.
+func bearerHeader(token string) (string, error) {
+	token = strings.TrimSpace(token)
+	if scheme, rest, _ := strings.Cut(token, " "); strings.EqualFold(scheme, "Bearer") {
+		token = strings.TrimSpace(rest)
+	}
+	if token == "" || strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", fmt.Errorf("-token or $%s: the credential must be one word without spaces or control characters", tokenEnv)
+	}
+	return "Bearer " + token, nil
+}
+
+// credential is the interceptor that sends the Authorization header on
+// every call, whatever the protocol (Connect, gRPC and gRPC-Web all carry
+// it as a request header).
+func credential(bearer string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", bearer)
+			return next(ctx, req)
+		}
+	}
 }

@@ -18,6 +18,11 @@ Usage:
   auctionctl [global flags] COMMAND [flags] [args]
   auctionctl help [COMMAND]
 
+Every call sends the credential of -token, else of $AUCTION_TOKEN, as
+"Authorization: Bearer <credential>": an API key (ak_...) or an OIDC token.
+The dev stack prints its key in its banner as a ready-to-paste
+export AUCTION_TOKEN=ak_...
+
 Responses are printed as JSON. Money is in cents. Exit status: 0 success,
 1 the call failed (the error and every violated field are printed), 2 usage error.
 
@@ -29,18 +34,23 @@ Global flags:
 	fmt.Fprint(w, defaults(fs))
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-5s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-6s %s\n", apiKeyCommand, apiKeySummary)
 	for _, c := range commands {
 		fmt.Fprintln(w)
 		c.usage(w)
 	}
+	fmt.Fprintln(w)
+	apiKeyUsage(w)
 	fmt.Fprint(w, `
 Examples:
+  export AUCTION_TOKEN=ak_...   # from the dev stack's banner
   auctionctl add -name Lamp -category DECORATION -price-cents 1999 -state GOOD -age-months 120
   auctionctl -protocol grpc buy -client alice -item lamp-1 -price-cents 1500
   auctionctl get lamp-1
   auctionctl list -category decoration -limit 20
+  auctionctl apikey -id reports-1 -scopes items:read
 `)
 }
 
