@@ -4,7 +4,7 @@
  * transport for the protocol you choose, and reads the field violations of a
  * validation error, so callers never handle wire formats themselves.
  */
-import { type Client, type Interceptor, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, type Interceptor, Code, ConnectError, createClient } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -31,6 +31,29 @@ export interface AuctionClientOptions {
   timeoutMs?: number;
   /** interceptors run around every call, e.g. to set an X-Request-Id header. */
   interceptors?: Interceptor[];
+  /**
+   * token is the credential sent on every call as "Authorization: Bearer <token>": an API key
+   * (ak_…; the dev stack prints one in its banner as `export AUCTION_TOKEN=…`) or an OIDC access
+   * token. A function is called before every call, so that a token that expires can be refreshed.
+   * Without it no credential is sent, and a dispatcher with authentication on answers
+   * Code.Unauthenticated.
+   */
+  token?: string | (() => string | Promise<string>);
+}
+
+/**
+ * bearerInterceptor sends token as "Authorization: Bearer <token>" on every call; it is what the
+ * token option installs, exported for transports built by hand.
+ */
+export function bearerInterceptor(token: string | (() => string | Promise<string>)): Interceptor {
+  return (next) => async (req) => {
+    const value = (typeof token === "function" ? await token() : token).trim();
+    if (value === "" || /\s/.test(value)) {
+      throw new ConnectError("the token must be one non-empty word (an API key or a JWT)", Code.InvalidArgument);
+    }
+    req.header.set("Authorization", `Bearer ${value}`);
+    return next(req);
+  };
 }
 
 /** AuctionClient has one typed method per RPC of auction.v1.AuctionService. */
@@ -45,7 +68,8 @@ export function createAuctionClient(baseUrl: string, options: AuctionClientOptio
     baseUrl,
     useBinaryFormat: options.useBinaryFormat ?? false,
     defaultTimeoutMs: options.timeoutMs ?? 10_000,
-    interceptors: options.interceptors ?? [],
+    // The credential first (outermost), so that the caller's interceptors see the call as it is sent.
+    interceptors: [...(options.token !== undefined ? [bearerInterceptor(options.token)] : []), ...(options.interceptors ?? [])],
   };
   const protocol = options.protocol ?? "connect";
   switch (protocol) {

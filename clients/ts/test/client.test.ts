@@ -1,7 +1,7 @@
 /**
  * client.test.ts uses the platform as a TypeScript program would, through
- * createAuctionClient, against the dispatcher at $AUCTION_URL (the Go test
- * services/devstack/stack/tsclient_test.go starts one and sets it).
+ * createAuctionClient, against the dispatcher at $AUCTION_URL with the API key
+ * in $AUCTION_TOKEN (the Go test e2e/tsclient_test.go starts one and sets both).
  */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,6 +23,10 @@ const baseUrl = process.env.AUCTION_URL;
 if (!baseUrl) {
   throw new Error("set AUCTION_URL to the dispatcher's base URL, for example http://127.0.0.1:8080");
 }
+const token = process.env.AUCTION_TOKEN;
+if (!token) {
+  throw new Error("set AUCTION_TOKEN to an API key of the platform (the dev stack's banner prints `export AUCTION_TOKEN=…`)");
+}
 
 /** eventually retries fn until it returns without throwing, for at most ms. */
 async function eventually<T>(ms: number, fn: () => Promise<T>): Promise<T> {
@@ -43,7 +47,7 @@ const protocols: Protocol[] = ["connect", "grpc", "grpcweb"];
 
 for (const protocol of protocols) {
   test(`add an item and fetch it over ${protocol}`, async () => {
-    const client: AuctionClient = createAuctionClient(baseUrl, { protocol });
+    const client: AuctionClient = createAuctionClient(baseUrl, { protocol, token });
     const name = `Brass lamp ${protocol} ${Date.now()}`;
     const added = await client.addItem({
       name,
@@ -80,7 +84,7 @@ for (const protocol of protocols) {
 
 test("a validation error is a typed ConnectError naming every violated field", async () => {
   for (const protocol of protocols) {
-    const client = createAuctionClient(baseUrl, { protocol });
+    const client = createAuctionClient(baseUrl, { protocol, token });
     const err = await client
       .addItem({ name: "", category: Category.MOTOR, state: State.NEW, priceCents: -1n })
       .then(
@@ -106,11 +110,21 @@ test("a validation error is a typed ConnectError naming every violated field", a
 });
 
 test("an unknown item is NotFound", async () => {
-  const client = createAuctionClient(baseUrl);
+  const client = createAuctionClient(baseUrl, { token });
   await assert.rejects(client.getItem({ id: "no-such-item" }), (err: unknown) => {
     assert.ok(err instanceof ConnectError);
     assert.equal(err.code, Code.NotFound);
     assert.deepEqual(fieldViolations(err), []);
     return true;
   });
+});
+
+test("without the token every protocol is refused as Unauthenticated", async () => {
+  for (const protocol of protocols) {
+    await assert.rejects(createAuctionClient(baseUrl, { protocol }).getItem({ id: "any-item" }), (err: unknown) => {
+      assert.ok(err instanceof ConnectError, `${protocol}: ${String(err)}`);
+      assert.equal(err.code, Code.Unauthenticated, protocol);
+      return true;
+    });
+  }
 });
