@@ -26,7 +26,7 @@ func TestEveryCallIsAudited(t *testing.T) {
 		r, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 		r.Header.Set("X-Request-Id", rid(name))
 		r.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(r)
+		res, err := client(s).Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestEveryCallIsAudited(t *testing.T) {
 		name string
 		opt  connect.ClientOption
 	}{{"connect", connect.WithProtoJSON()}, {"grpc", connect.WithGRPC()}, {"grpcweb", connect.WithGRPCWeb()}} {
-		client := auctionv1connect.NewAuctionServiceClient(h2cClient(), s.URL(), c.opt, withID(c.name))
+		client := auctionv1connect.NewAuctionServiceClient(h2cClient(s), s.URL(), c.opt, withID(c.name))
 		_, _ = client.GetItem(context.Background(), connect.NewRequest(&auctionv1.GetItemRequest{Id: "nothing-here"}))
 	}
 

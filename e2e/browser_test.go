@@ -69,7 +69,7 @@ func TestBrowserSwaggerUI(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "e2e/browser/swagger.test.mjs")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "AUCTION_URL="+s.URL(), "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "AUCTION_URL="+s.URL(), "AUCTION_TOKEN="+s.APIKey(), "CHROMIUM="+chromium)
 	// Chromium is node's child: on a time-out, end the whole process group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

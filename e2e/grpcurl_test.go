@@ -37,18 +37,23 @@ func installGrpcurl(t *testing.T, dir string) string {
 
 // TestGrpcurl uses the platform the way a person with grpcurl would:
 // plaintext HTTP/2 (h2c) to the dispatcher, the schema from server
-// reflection, JSON in and out.
+// reflection, JSON in and out, the API key in the header the dev stack's
+// banner shows (-H "authorization: Bearer $AUCTION_TOKEN").
 func TestGrpcurl(t *testing.T) {
 	grpcurl := installGrpcurl(t, t.TempDir())
 	s := startStack(t, 1)
 	addr := strings.TrimPrefix(s.URL(), "http://") // grpcurl wants host:port
 
-	// run runs grpcurl with args and returns its exit error and output.
-	run := func(args ...string) (string, error) {
+	// anonymous runs grpcurl with args and returns its exit error and
+	// output; run does it with the key.
+	anonymous := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, grpcurl, append([]string{"-plaintext", "-max-time", "10"}, args...)...).CombinedOutput()
 		return string(out), err
+	}
+	run := func(args ...string) (string, error) {
+		return anonymous(append([]string{"-H", "authorization: Bearer " + s.APIKey()}, args...)...)
 	}
 	must := func(args ...string) string {
 		t.Helper()
@@ -107,4 +112,10 @@ func TestGrpcurl(t *testing.T) {
 	}
 	head, _, _ := strings.Cut(out, "Details:")
 	t.Logf("invalid AddItem through grpcurl:\n%s", head)
+
+	// Without the key: refused, unauthenticated.
+	out, err = anonymous("-d", `{"id":"`+added.ItemID+`"}`, addr, "auction.v1.AuctionService/GetItem")
+	if err == nil || !strings.Contains(out, "Code: Unauthenticated") {
+		t.Errorf("GetItem without the key: err %v, want Code: Unauthenticated:\n%s", err, out)
+	}
 }

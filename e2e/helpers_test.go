@@ -32,7 +32,12 @@ func startStackWith(t testing.TB, cfg stack.Config) *stack.Stack {
 	return stacktest.Start(t, cfg)
 }
 
-// call sends a REST request and decodes the JSON answer.
+// client is an HTTP client of the stack's public API that sends the stack's
+// API key (every scope) with each request; every test's calls go through it
+// or h2cClient unless the test is about credentials.
+func client(s *stack.Stack) *http.Client { return stacktest.Client(s) }
+
+// call sends a REST request with the stack's key and decodes the JSON answer.
 func call(t testing.TB, s *stack.Stack, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
@@ -40,7 +45,7 @@ func call(t testing.TB, s *stack.Stack, method, path, body string) (int, map[str
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	res, err := client(s).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -89,7 +94,7 @@ func listLen(body map[string]any, key string) int {
 // api returns a client of the public API through the generated Connect
 // code (binary protobuf over HTTP/1.1), as a Go program would use it.
 func api(s *stack.Stack) auctionv1connect.AuctionServiceClient {
-	return auctionv1connect.NewAuctionServiceClient(http.DefaultClient, s.URL())
+	return auctionv1connect.NewAuctionServiceClient(client(s), s.URL())
 }
 
 // getItem fetches an item with its history through the Connect client.
@@ -101,11 +106,17 @@ func getItem(s *stack.Stack, id string) (*auctionv1.ItemWithHistory, error) {
 	return res.Msg.GetItem(), nil
 }
 
-// h2cClient speaks cleartext HTTP/2, as gRPC needs.
-func h2cClient() *http.Client {
+// h2cClient speaks cleartext HTTP/2, as gRPC needs, and sends the stack's
+// API key with each request.
+func h2cClient(s *stack.Stack) *http.Client {
+	return &http.Client{Transport: stacktest.Bearer(s.APIKey(), h2cTransport())}
+}
+
+// h2cTransport is a cleartext HTTP/2 transport without credentials.
+func h2cTransport() *http.Transport {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	return &http.Transport{Protocols: &p}
 }
 
 // repoRoot is the directory of go.mod above the test's directory.

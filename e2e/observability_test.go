@@ -32,7 +32,7 @@ func TestMetricsAreServed(t *testing.T) {
 	})
 	var text string
 	eventually(t, 10*time.Second, func() error {
-		res, err := http.Get(s.URL() + "/metrics")
+		res, err := client(s).Get(s.URL() + "/metrics")
 		if err != nil {
 			return err
 		}

@@ -171,19 +171,19 @@ func TestPlatformEndToEnd(t *testing.T) {
 	})
 
 	t.Run("connect client answers like REST", func(t *testing.T) {
-		client := auctionv1connect.NewAuctionServiceClient(http.DefaultClient, s.URL(), connect.WithProtoJSON())
-		res, err := client.GetItem(context.Background(), connect.NewRequest(&auctionv1.GetItemRequest{Id: id}))
+		cc := auctionv1connect.NewAuctionServiceClient(client(s), s.URL(), connect.WithProtoJSON())
+		res, err := cc.GetItem(context.Background(), connect.NewRequest(&auctionv1.GetItemRequest{Id: id}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Msg.GetItem().GetItem().GetName() != name || len(res.Msg.GetItem().GetBuys()) != 1 {
 			t.Errorf("connect GetItem: %v", res.Msg)
 		}
-		_, err = client.AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Name: ""}))
+		_, err = cc.AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Name: ""}))
 		if connect.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Errorf("connect invalid add: %v", err)
 		}
-		_, err = client.GetItem(context.Background(), connect.NewRequest(&auctionv1.GetItemRequest{Id: "missing"}))
+		_, err = cc.GetItem(context.Background(), connect.NewRequest(&auctionv1.GetItemRequest{Id: "missing"}))
 		if connect.CodeOf(err) != connect.CodeNotFound {
 			t.Errorf("connect missing item: %v", err)
 		}
@@ -191,7 +191,7 @@ func TestPlatformEndToEnd(t *testing.T) {
 		restCode, restBody := call(t, s, "POST", "/item/add", `{"name":""}`)
 		req, _ := http.NewRequest("POST", s.URL()+"/auction.v1.AuctionService/AddItem", bytes.NewReader([]byte(`{"name":""}`)))
 		req.Header.Set("Content-Type", "application/json")
-		res2, err := http.DefaultClient.Do(req)
+		res2, err := client(s).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 		if c.opt != nil {
 			opts = append(opts, c.opt)
 		}
-		client := auctionv1connect.NewAuctionServiceClient(h2cClient(), s.URL(), opts...)
+		client := auctionv1connect.NewAuctionServiceClient(h2cClient(s), s.URL(), opts...)
 		_, err := client.BuyItem(t.Context(), connect.NewRequest(&auctionv1.BuyItemRequest{
 			ClientId: "alice", ItemId: item, PriceCents: 1500, Date: &timestamppb.Timestamp{Seconds: 1e12}}))
 		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "date") {
@@ -137,7 +136,7 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 // reason over the workers, from the stack's /metrics.
 func deadLetteredCount(t testing.TB, s *stack.Stack, topic, reason string) float64 {
 	t.Helper()
-	res, err := http.Get(s.URL() + "/metrics")
+	res, err := client(s).Get(s.URL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestTSClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, npm, "test", "--prefix", dir)
-	cmd.Env = append(os.Environ(), "AUCTION_URL="+s.URL(), "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "AUCTION_URL="+s.URL(), "AUCTION_TOKEN="+s.APIKey(), "NO_COLOR=1")
 	// npm starts tsc and node, which starts one process per test file: on
 	// timeout the whole process group goes, not only npm.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

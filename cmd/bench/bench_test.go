@@ -62,6 +62,8 @@ type quickResults struct {
 			Side   string
 			Sample struct {
 				Rate            *float64
+				N               int
+				Errors          int
 				Clients         int
 				TransportErrors int `json:"transportErrors"`
 			}
@@ -96,7 +98,7 @@ type quickResults struct {
 func checkScenarios(t *testing.T, res quickResults) {
 	t.Helper()
 	want := []string{"ingest.1w", "ingest.2w", "read.query", "read.rpc", "read.hop.query", "read.hop.rpc",
-		"write.rest", "write.connect", "freshness.light", "freshness", "overload.goodput", "overload.p99", "overload.refusal"}
+		"write.rest", "write.connect", "write.auth", "freshness.light", "freshness", "overload.goodput", "overload.p99", "overload.refusal"}
 	got := map[string]bool{}
 	for _, s := range res.Scenarios {
 		got[s.Name] = true
@@ -109,6 +111,16 @@ func checkScenarios(t *testing.T, res quickResults) {
 		}
 		if sides["platform"] < 3 || (!strings.HasPrefix(s.Name, "freshness") && sides["baseline"] < 3) {
 			t.Errorf("%s: rounds %v, want at least 3 of each side", s.Name, sides)
+		}
+		// The platform side authenticates every request with the stack's
+		// key, the baseline runs without authentication: a refused key
+		// would show as errors here.
+		if s.Name == "write.auth" {
+			for _, r := range s.Rounds {
+				if r.Sample.N == 0 || r.Sample.Errors > 0 {
+					t.Errorf("%s: a %s round with %d successes and %d errors", s.Name, r.Side, r.Sample.N, r.Sample.Errors)
+				}
+			}
 		}
 		if strings.HasPrefix(s.Name, "overload.") {
 			for _, r := range s.Rounds {

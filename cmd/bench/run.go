@@ -208,6 +208,7 @@ func (b *bench) start(ctx context.Context, dataDir string) error {
 		return fmt.Errorf("connect to mongodb: %w", err)
 	}
 	b.http = newHTTPClient(2 * b.o.Concurrency)
+	b.http.Transport = withKey(b.http.Transport, s.APIKey())
 	return nil
 }
 

@@ -77,7 +77,9 @@ func (b *bench) startProcesses(ctx context.Context, dir string) (url string, dis
 	url = "http://" + port
 	token := runID() + runID()
 	disp, err = startProcess(filepath.Join(dir, "dispatcher"), "HTTP_ADDR="+port, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
-		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error")
+		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error",
+		// The stack's key file: the load sends the stack's key.
+		"API_KEYS_FILE="+b.s.APIKeysFile())
 	if err != nil {
 		return "", nil, nil, err
 	}

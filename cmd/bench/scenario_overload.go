@@ -109,6 +109,7 @@ func (b *bench) scenarioOverload(ctx context.Context) error {
 		return err
 	}
 	client := newOverloadClient(b.o.OverloadClients)
+	client.Transport = withKey(client.Transport, b.s.APIKey())
 	defer client.CloseIdleConnections()
 	url := func(off int) func(int) string {
 		return func(i int) string { return b.s.URL() + "/item/fetch/" + items[(i*7919+off)%len(items)] }

@@ -20,7 +20,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-const baselinePublish = "minimal publish handler"
+const (
+	baselinePublish = "minimal publish handler"
+	baselineNoAuth  = "dispatcher without authentication"
+)
 
 // addBody is the write every side sends: the README's example item, no id
 // (each side assigns one).
@@ -47,6 +50,18 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 		return err
 	}
 	defer stop()
+	// The same dispatcher without authentication, on the same backends: what
+	// authenticating the key costs a request. It logs nothing (its
+	// AUTH_MODE=none warning would otherwise be written on every request).
+	noAuthURL, stopNoAuth, err := b.s.StartDispatcher(ctx, map[string]string{"AUTH_MODE": "none", "API_KEYS_FILE": "",
+		"DISPATCHER_ID": "bench-" + b.run + "-noauth"}, quietLogger())
+	if err != nil {
+		return fmt.Errorf("start the dispatcher without authentication: %w", err)
+	}
+	defer func() { _ = stopNoAuth(context.Background()) }()
+	b.res.Baselines[baselineNoAuth] = "the same dispatcher configuration, started beside the stack's on the same Kafka and Redis with " +
+		"AUTH_MODE=none (and logging nothing), sent the same requests (with the same Authorization header, which it ignores); " +
+		"the platform side is the stack's dispatcher, which authenticates every request's API key (sha256 of the key, looked up among the hashes)."
 	b.res.Baselines[baselinePublish] = fmt.Sprintf("a minimal net/http handler in this program, POST /item/add: read the body, "+
 		"protojson-decode it into the same auctionv1.AddItemRequest, validate it with protovalidate, build the same ItemAdded event "+
 		"(the dispatcher's shape and encoding: UUIDv7 event id, request id, accept time, binary protobuf, event-id and type headers), publish it with internal/kafkapub "+
@@ -62,6 +77,9 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 		"rest": func(ctx context.Context, _ int) error {
 			return b.post(ctx, b.s.URL()+"/item/add", addBody, &buffered)
 		},
+		"rest-noauth": func(ctx context.Context, _ int) error {
+			return b.post(ctx, noAuthURL+"/item/add", addBody, &buffered)
+		},
 		// The Connect protocol's unary JSON call is a POST of the same body
 		// to the procedure's path answered 200: the same client code as the
 		// other sides, so only the servers differ.
@@ -73,10 +91,12 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 		Target: 0.8, Goal: "≥ 0.8× baseline"}
 	conn := &Scenario{Name: "write.connect", Title: "Write AddItem, Connect unary JSON: req/s", Metric: "rate", Baseline: baselinePublish,
 		Goal: "(no target)"}
-	for _, name := range []string{"baseline", "rest", "connect"} { // warm-up: connections, producers
+	auth := &Scenario{Name: "write.auth", Title: "Write POST /item/add, REST, with the API key: req/s", Metric: "rate",
+		Baseline: baselineNoAuth, Target: 0.8, Goal: "≥ 0.8× unauthenticated"}
+	order := []string{"baseline", "rest", "connect", "rest-noauth"}
+	for _, name := range order { // warm-up: connections, producers
 		closedLoop(ctx, b.o.Concurrency, min(b.o.Duration/4, time.Second), b.o.MaxRequests, sides[name])
 	}
-	order := []string{"baseline", "rest", "connect"}
 	for r := 1; r <= b.o.Rounds; r++ {
 		got := map[string]Sample{}
 		for k := range order { // rotate the order each round
@@ -94,13 +114,18 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 		}
 		rest.Rounds = append(rest.Rounds, Round{r, "baseline", got["baseline"]}, Round{r, "platform", got["rest"]})
 		conn.Rounds = append(conn.Rounds, Round{r, "baseline", got["baseline"]}, Round{r, "platform", got["connect"]})
-		b.say("write round %d: baseline %.0f/s (p99 %.1f ms), rest %.0f/s (p99 %.1f ms), connect %.0f/s (p99 %.1f ms)",
-			r, got["baseline"].Rate, got["baseline"].P99, got["rest"].Rate, got["rest"].P99, got["connect"].Rate, got["connect"].P99)
+		auth.Rounds = append(auth.Rounds, Round{r, "baseline", got["rest-noauth"]}, Round{r, "platform", got["rest"]})
+		b.say("write round %d: baseline %.0f/s (p99 %.1f ms), rest %.0f/s (p99 %.1f ms), connect %.0f/s (p99 %.1f ms), rest without auth %.0f/s (p99 %.1f ms)",
+			r, got["baseline"].Rate, got["baseline"].P99, got["rest"].Rate, got["rest"].P99, got["connect"].Rate, got["connect"].P99,
+			got["rest-noauth"].Rate, got["rest-noauth"].P99)
 	}
 	rest.finish()
 	conn.finish()
+	auth.finish()
 	b.res.add(rest)
 	b.res.add(conn)
+	b.res.add(auth)
+	b.res.Notes = append(b.res.Notes, authCostNote("REST write", auth))
 	b.writePeak = rest.Platform.Rate
 	return nil
 }

@@ -1,13 +1,15 @@
 // swagger.test.mjs drives Swagger UI at <AUCTION_URL>/docs/ in Debian's
-// headless Chromium as a person would: add an item with POST /item/add
-// ("Try it out", edit the body, Execute, see 202), then fetch it back with
-// GET /item/fetch/{id} and see its name. It saves a screenshot to
+// headless Chromium as a person would: try POST /item/add before
+// authorizing ("Try it out", edit the body, Execute, see 401), authorize with
+// the API key (the Authorize button), add the item (see 202), then fetch it
+// back with GET /item/fetch/{id} and see its name. It saves a screenshot to
 // artifacts/swagger-ui.png (repo-relative) and exits non-zero, saying why, on
 // any failure, including an error shown by the page or thrown in it.
 //
 // Run by services/devstack/stack/browser_test.go, which starts the platform
-// and passes AUCTION_URL; by hand: AUCTION_URL=http://127.0.0.1:8080 node e2e/browser/swagger.test.mjs
-// Environment: AUCTION_URL (required), CHROMIUM (default /usr/bin/chromium),
+// and passes AUCTION_URL and AUCTION_TOKEN; by hand, with the dev stack's banner's export:
+// AUCTION_URL=http://127.0.0.1:8080 AUCTION_TOKEN=ak_… node e2e/browser/swagger.test.mjs
+// Environment: AUCTION_URL and AUCTION_TOKEN (required), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT (default <repo>/artifacts/swagger-ui.png).
 import { chromium } from "playwright-core";
 import { existsSync, mkdirSync } from "node:fs";
@@ -16,12 +18,17 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const base = (process.env.AUCTION_URL || "").replace(/\/+$/, "");
+const token = process.env.AUCTION_TOKEN || "";
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const screenshot = process.env.SCREENSHOT || resolve(here, "../../artifacts/swagger-ui.png");
 const step = (msg) => console.log(`[swagger-ui] ${msg}`);
 
 if (!base) {
   console.error("AUCTION_URL is not set (the dispatcher's base URL, e.g. http://127.0.0.1:8080)");
+  process.exit(2);
+}
+if (!token) {
+  console.error("AUCTION_TOKEN is not set (an API key of the platform; the dev stack prints one in its banner)");
   process.exit(2);
 }
 if (!existsSync(executablePath)) {
@@ -83,13 +90,24 @@ try {
   await add.waitFor();
   await checkNoErrorShown();
 
-  step("POST /item/add: expand, Try it out, fill the body, Execute");
+  step("POST /item/add before authorizing: expand, Try it out, fill the body, Execute, see 401");
   await add.locator(".opblock-summary").first().click();
   await add.getByRole("button", { name: "Try it out" }).click();
   const bodyField = add.locator("textarea.body-param__text");
   await bodyField.fill(JSON.stringify(item, null, 2));
   await add.getByRole("button", { name: "Execute" }).click();
   const addStatus = add.locator(".live-responses-table .response .response-col_status").first();
+  await answerOrError(add, addStatus);
+  const anonCode = (await addStatus.innerText()).trim();
+  if (!anonCode.startsWith("401")) throw new Error(`POST /item/add without authorizing answered ${anonCode} in the UI, want 401`);
+  step("POST /item/add without authorizing answered 401");
+  await add.getByRole("button", { name: "Clear" }).click();
+  await add.locator(".live-responses-table").waitFor({ state: "detached" });
+
+  await authorize();
+
+  step("POST /item/add after authorizing: Execute, see 202");
+  await add.getByRole("button", { name: "Execute" }).click();
   await answerOrError(add, addStatus);
   const addCode = (await addStatus.innerText()).trim();
   const addBody = await add.locator(".live-responses-table .response-col_description pre").first().innerText();
@@ -144,7 +162,38 @@ if (problems.length > 0) {
   console.error(`FAIL: ${problems.length} problem(s):\n- ${problems.join("\n- ")}`);
   process.exit(1);
 }
-console.log("PASS: Swagger UI added an item and fetched it back");
+console.log("PASS: Swagger UI was refused before authorizing, then added an item and fetched it back");
+
+// authorize opens the Authorize dialog and gives the API key to the scheme
+// that carries it in the Authorization header: an apiKey scheme takes the
+// header's whole value ("Bearer <key>"), an http bearer scheme the key alone.
+async function authorize() {
+  step("Authorize: open the dialog, enter the API key, Authorize, Close");
+  await page.locator(".swagger-ui .auth-wrapper button.authorize").click();
+  const dialog = page.locator(".swagger-ui .modal-ux");
+  await dialog.waitFor();
+  const schemes = dialog.locator(".auth-container");
+  let done = false;
+  for (let i = 0; i < (await schemes.count()) && !done; i++) {
+    const scheme = schemes.nth(i);
+    const heading = (await scheme.locator("h4").first().innerText()).replace(/\s+/g, " ");
+    const input = scheme.locator("input:not([type=checkbox])");
+    const isKey = /\(apiKey\)/.test(heading);
+    const isBearer = /\(http, Bearer\)/i.test(heading);
+    if ((!isKey && !isBearer) || (await input.count()) !== 1) continue;
+    await input.fill(isKey ? `Bearer ${token}` : token);
+    await scheme.getByRole("button", { name: "Authorize" }).click();
+    await scheme.getByRole("button", { name: "Logout" }).waitFor();
+    step(`authorized with scheme ${heading}`);
+    done = true;
+  }
+  if (!done) {
+    const shown = (await dialog.innerText()).replace(/\s+/g, " ");
+    throw new Error(`the Authorize dialog has no apiKey or http bearer scheme to take the key: ${shown}`);
+  }
+  await dialog.getByRole("button", { name: "Close" }).first().click();
+  await dialog.waitFor({ state: "detached" });
+}
 
 // checkNoErrorShown fails when Swagger UI shows an error instead of the
 // document (a load or parse failure, or an error box).
