@@ -28,6 +28,7 @@ type Config struct {
 	MissedHeartbeats   int
 	ReadyMinWorkers    int
 	RedisURL           envconfig.Secret
+	RedisCAFile        string
 	DispatcherID       string
 	FraudReload        time.Duration
 	ReplayInterval     time.Duration
@@ -72,7 +73,8 @@ func Load(l *envconfig.Loader) Config {
 		MissedHeartbeats:   l.Int("MISSED_HEARTBEATS", 3, 1, 100, "heartbeats a worker may miss before it is evicted"),
 		ReadyMinWorkers:    l.Int("READY_MIN_WORKERS", 0, 0, 1000, "workers that must have joined before /readyz answers 200"),
 	}
-	c.RedisURL = redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the fraud list and the write buffer")
+	c.RedisURL = redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the fraud list and the write buffer (rediss:// for TLS)")
+	c.RedisCAFile = redisclient.CAFile(l, c.RedisURL)
 	host, _ := os.Hostname()
 	c.DispatcherID = l.String("DISPATCHER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()), "this dispatcher's name in the write buffer's replay lease")
 	c.FraudReload = l.Duration("FRAUD_RELOAD_INTERVAL", 30*time.Second, 100*time.Millisecond, time.Hour, "fallback reload period of the fraud list (reloads also follow the feeder's announcements)")

@@ -133,7 +133,7 @@ func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterV
 }
 
 func newRedis(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*goredis.Client, error) {
-	rdb, err := redisclient.New(c.RedisURL, log)
+	rdb, err := redisclient.New(c.RedisURL, log, redisclient.WithCAFile(c.RedisCAFile))
 	if err != nil {
 		return nil, err
 	}

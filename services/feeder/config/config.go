@@ -22,6 +22,7 @@ type Config struct {
 	S3Bucket       string
 	S3Key          string
 	RedisURL       envconfig.Secret
+	RedisCAFile    string
 	FeedInterval   time.Duration
 	MaxObjectBytes int64
 	// MaxShrinkFraction is the largest fraction of the list in force that a
@@ -51,7 +52,7 @@ func Load(l *envconfig.Loader) Config {
 		S3Region:       l.String("S3_REGION", "us-east-1", "region of the bucket"),
 		S3Bucket:       l.String("S3_BUCKET", "auction", "bucket holding the fraudsters list"),
 		S3Key:          l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list (one client id per line)"),
-		RedisURL:       redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis receiving the fraud list, redis://[user:password@]host:port/db"),
+		RedisURL:       redisclient.URL(l, "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis receiving the fraud list, redis://[user:password@]host:port/db (rediss:// for TLS)"),
 		FeedInterval:   l.Duration("FEED_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour, "time between two passes"),
 		MaxObjectBytes: l.Bytes("MAX_OBJECT_BYTES", 10<<20, 1, 1<<30, "largest list object accepted; a larger one is refused and the previous list stays"),
 		Once:           l.Bool("FEED_ONCE", false, "do one pass and exit, 0 on success and 1 on failure (same as the -once flag)"),
@@ -64,6 +65,7 @@ func Load(l *envconfig.Loader) Config {
 		l.Fail("METRICS_ADDR", "%v (or off)", err)
 	}
 	c.MetricsTLS = httpserver.LoadTLS(l)
+	c.RedisCAFile = redisclient.CAFile(l, c.RedisURL)
 	c.MaxShrinkFraction = fraction(l, "MAX_SHRINK_FRACTION", 0.5,
 		"largest fraction of the list in force a new list may remove (0 to 1); an empty list, or one that removes more, is refused unless it has the line '#! allow-shrink'")
 	return c

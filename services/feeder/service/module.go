@@ -64,7 +64,7 @@ func newSource(lc fx.Lifecycle, c config.Config, log *slog.Logger) *s3.Source {
 }
 
 func newStore(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*redis.Store, error) {
-	rdb, err := redisclient.New(c.RedisURL, log)
+	rdb, err := redisclient.New(c.RedisURL, log, redisclient.WithCAFile(c.RedisCAFile))
 	if err != nil {
 		return nil, err
 	}
