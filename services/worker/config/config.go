@@ -112,6 +112,9 @@ func checkMongoURI(uri string) string {
 	if srv && (len(cs.Hosts) != 1 || strings.Contains(cs.Hosts[0], ":")) {
 		return "a mongodb+srv:// string names exactly one host, without a port"
 	}
+	if cs.SSLInsecure {
+		return "tlsInsecure=true turns off the verification of the server's certificate; give its CA with tlsCAFile instead"
+	}
 	return ""
 }
 
