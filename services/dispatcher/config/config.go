@@ -50,6 +50,9 @@ type Config struct {
 	CORSAllowedOrigins     []string
 	WorkerResponseMaxBytes int64
 
+	// Auth is how public callers are authenticated (auth.go).
+	Auth AuthConfig
+
 	// TLS is the public listener's certificate (TLS_CERT_FILE, TLS_KEY_FILE).
 	TLS httpserver.TLSFiles
 	// Kafka is how the Kafka clients authenticate and encrypt (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*).
@@ -83,6 +86,7 @@ func Load(l *envconfig.Loader) Config {
 	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
 	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
 	loadEdge(l, &c)
+	c.Auth = loadAuth(l)
 	c.TLS, c.Kafka = httpserver.LoadTLS(l), kafkasec.Load(l)
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)

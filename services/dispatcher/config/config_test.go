@@ -16,7 +16,7 @@ func load(env map[string]string) (config.Config, error) {
 }
 
 func TestEdgeDefaults(t *testing.T) {
-	c, err := load(map[string]string{"CLUSTER_TOKEN": "t"})
+	c, err := load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": token32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestEdgeDefaults(t *testing.T) {
 }
 
 func TestEdgeVariables(t *testing.T) {
-	c, err := load(map[string]string{"CLUSTER_TOKEN": "t", "CORS_ALLOWED_ORIGINS": "https://shop.example, http://localhost:5173/",
+	c, err := load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": token32, "CORS_ALLOWED_ORIGINS": "https://shop.example, http://localhost:5173/",
 		"RATE_LIMIT_PER_CLIENT": "50", "CLIENT_IP_HEADER": "X-Forwarded-For", "BODY_READ_TIMEOUT": "15s"})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +44,11 @@ func TestEdgeVariables(t *testing.T) {
 		"WORKER_RESPONSE_MAX_BYTES": "2GiB",
 		"ADMISSION_QUEUE_WAIT":      "20s",
 	} {
-		if _, err := load(map[string]string{"CLUSTER_TOKEN": "t", k: v}); err == nil || !strings.Contains(err.Error(), k) {
+		if _, err := load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": token32, k: v}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
 		}
 	}
 }
+
+// token32 is a cluster token of the least length allowed.
+var token32 = strings.Repeat("t", 32)

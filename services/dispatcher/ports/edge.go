@@ -220,7 +220,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, known := apiRouteOf(r.URL.Path)
 	var c *call
 	if audited(r.URL.Path) {
-		c = e.obs.begin(r, id, route.class == classWrite)
+		c = e.obs.begin(r, id, clientAddr(r, e.ipHeader), route.class == classWrite)
 		ctx = withCall(ctx, c)
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec

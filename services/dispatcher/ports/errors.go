@@ -42,6 +42,10 @@ var (
 	errRateLimited   = errors.New("rate limited")
 	errOverloaded    = errors.New("overloaded")
 	errGatewayReject = errors.New("bad request") // the REST transcoder refused the path, query or body
+	// The auth step's refusals (authn.go, policy.go).
+	errUnauthenticated = errors.New("unauthenticated")
+	errForbidden       = errors.New("permission denied")
+	errAuthUnavailable = errors.New("authentication unavailable")
 )
 
 // errorTable is the one place where errors become API answers: the use
@@ -83,6 +87,9 @@ var errorTable = []struct {
 	{errRateLimited, connect.CodeResourceExhausted, 0, slog.LevelDebug},
 	{errOverloaded, connect.CodeUnavailable, 0, slog.LevelDebug},
 	{errGatewayReject, connect.CodeInvalidArgument, 0, slog.LevelDebug},
+	{errUnauthenticated, connect.CodeUnauthenticated, 0, slog.LevelDebug},
+	{errForbidden, connect.CodePermissionDenied, 0, slog.LevelDebug},
+	{errAuthUnavailable, connect.CodeUnavailable, 0, slog.LevelWarn},
 }
 
 // Messages of errors that carry no message of their own for clients.
@@ -170,6 +177,14 @@ func writeError(ctx context.Context, log *slog.Logger, w http.ResponseWriter, r 
 	protocol := protocolOf(r)
 	if rest {
 		r = jsonRequest
+	}
+	if connect.IsWireError(cerr) {
+		// The pipeline's answer back through the REST transcoder: the
+		// writer drops a wire error's metadata, but a 401 or 403 keeps its
+		// WWW-Authenticate.
+		if v := cerr.Meta().Values("WWW-Authenticate"); len(v) > 0 {
+			w.Header()["Www-Authenticate"] = v
+		}
 	}
 	_ = errorWriter.Write(w, r, cerr)
 	return cerr.Code(), httpStatusOf(protocol, cerr.Code())

@@ -3,6 +3,7 @@ package ports
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -31,6 +32,11 @@ type HandlerConfig struct {
 	RequestTimeout time.Duration
 	// Edge is admission control, rate limit and CORS.
 	Edge EdgeConfig
+	// Auth authenticates callers (required: a handler without one refuses
+	// to be built). AuthNone says it lets everyone in (AUTH_MODE=none):
+	// /readyz and every log line of the edge say so.
+	Auth     Authenticator
+	AuthNone bool
 }
 
 // Readiness reports whether the dispatcher can serve, with details for /readyz.
@@ -45,14 +51,21 @@ type Readiness interface {
 // (pipeline.go); REST reaches it through the transcoder (wire.go).
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
 	validator protovalidate.Validator, ready Readiness, auditor Auditor, metrics *Metrics, gatherer prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("ports: no authenticator (AUTH_MODE=none is an authenticator that lets everyone in)")
+	}
+	if cfg.AuthNone {
+		log = log.With("auth", "none: AUTH_MODE=none, the API is open to anyone")
+	}
 	opts := append([]connect.HandlerOption{
-		connect.WithInterceptors(newPipeline(validator, log, nil /* auth: none yet */)...),
+		connect.WithInterceptors(newPipeline(validator, log, authInterceptor{authn: cfg.Auth, log: log})...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
 	}, connectCodecOptions(cfg.MaxBodyBytes)...)
 	mux := http.NewServeMux()
 	// Procedures are registered one by one, so that any other path falls
 	// through to the JSON 404.
 	_, auctionH := auctionv1connect.NewAuctionServiceHandler(auction, opts...)
+	auctionH = withChallenge(auctionH)
 	_, membershipH := clusterv1connect.NewMembershipServiceHandler(membership, opts...)
 	for p := range connectProcedures {
 		if strings.HasPrefix(p, "/"+clusterv1connect.MembershipServiceName+"/") {
@@ -81,17 +94,25 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
+	// /readyz answers everyone with its status; its details (workers and
+	// their addresses, list versions, counters) only an operator (admin).
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ok, detail := ready.Ready(r.Context())
+		if p, err := principalOf(cfg.Auth, r); err != nil || !p.Has(readyDetailsScope) {
+			detail = map[string]any{}
+		}
 		code := http.StatusOK
 		detail["status"] = "ready"
 		if !ok {
 			code = http.StatusServiceUnavailable
 			detail["status"] = "not ready"
 		}
+		if cfg.AuthNone {
+			detail["auth"] = "none"
+		}
 		writeJSON(w, code, detail)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", requireScope(cfg.Auth, metricsScope, log, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)

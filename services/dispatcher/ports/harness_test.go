@@ -16,6 +16,7 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/auth"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -112,7 +113,9 @@ func (onePool) MarkDown(string) {}
 
 type ready struct{}
 
-func (ready) Ready(context.Context) (bool, map[string]any) { return true, map[string]any{} }
+func (ready) Ready(context.Context) (bool, map[string]any) {
+	return true, map[string]any{"detail": "yes"}
+}
 
 // auditLog keeps the audit records.
 type auditLog struct {
@@ -176,6 +179,10 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	if o.cfg.RequestTimeout == 0 {
 		o.cfg.RequestTimeout = 10 * time.Second
+	}
+	if o.cfg.Auth == nil {
+		// The API's own tests run open; auth_test.go covers authentication.
+		o.cfg.Auth, o.cfg.AuthNone = &auth.Authenticator{Disabled: true}, true
 	}
 	log := slog.New(slog.DiscardHandler)
 	var worker app.WorkerClient = &fakeWorker{gate: f.reads}

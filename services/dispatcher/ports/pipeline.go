@@ -9,11 +9,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/auth"
 	"github.com/pawnshop/auction/internal/requestid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -28,7 +30,8 @@ import (
 //  1. request id: the edge's, or one of the call's own;
 //  2. audit and metrics: one record and one count per call, of the final
 //     outcome (so it sits outside everything that can refuse a call);
-//  3. auth: the slot where authentication goes (none yet: the API is open);
+//  3. auth (authn.go): who the caller is (API key or OIDC token) and whether
+//     the policy table (policy.go) lets it make this call; 401 or 403;
 //  4. validation against the protovalidate rules, fields named as in JSON;
 //  5. error mapping: a use case's error becomes its API code (errors.go).
 func newPipeline(v protovalidate.Validator, log *slog.Logger, auth connect.Interceptor) []connect.Interceptor {
@@ -203,16 +206,27 @@ const (
 type call struct {
 	obs                        *observer
 	route, protocol, requestID string
-	write                      bool // a write: REST answers 202
+	remote                     string // the client's address (CLIENT_IP_HEADER honored)
+	write                      bool   // a write: REST answers 202
 	start                      time.Time
 	ended                      atomic.Bool
+	// principal is who the auth step found (or the kind of credential it
+	// refused); set before the call ends, by the goroutine that ends it.
+	principal auth.Principal
+}
+
+// setPrincipal records the caller of the call.
+func (c *call) setPrincipal(p auth.Principal) {
+	if c != nil {
+		c.principal = p
+	}
 }
 
 type callKey struct{}
 
 // begin starts the call of an audited request.
-func (o *observer) begin(r *http.Request, requestID string, write bool) *call {
-	return &call{obs: o, route: routeOf(r), protocol: protocolOf(r), requestID: requestID, write: write, start: time.Now()}
+func (o *observer) begin(r *http.Request, requestID, remote string, write bool) *call {
+	return &call{obs: o, route: routeOf(r), protocol: protocolOf(r), requestID: requestID, remote: remote, write: write, start: time.Now()}
 }
 
 func withCall(ctx context.Context, c *call) context.Context {
@@ -242,7 +256,31 @@ func (c *call) finish(outcome string, httpStatus int, clientID, eventID string) 
 		ClientId:   clientID,
 		EventId:    eventID,
 		Time:       timestamppb.New(time.Now().Truncate(time.Millisecond)),
+		// Who called, with what, from where; a refused credential leaves
+		// its kind and no principal.
+		Principal:      cutUTF8(c.principal.ID, maxPrincipalLen),
+		CredentialKind: string(c.principal.Kind),
+		RemoteAddress:  cutUTF8(c.remote, maxRemoteLen),
 	})
+}
+
+// The audit record's bounds on what a caller chooses (a token's subject)
+// or a proxy passes on.
+const (
+	maxPrincipalLen = 256
+	maxRemoteLen    = 64
+)
+
+// cutUTF8 cuts s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // audited reports whether a path is part of the public API, whose calls are

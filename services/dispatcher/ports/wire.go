@@ -180,8 +180,21 @@ func newRESTHandler(rpc http.Handler, log *slog.Logger) (http.Handler, error) {
 	if err := auctionv1.RegisterAuctionServiceHandlerServer(context.Background(), mux, &restServer{c: client}); err != nil {
 		return nil, fmt.Errorf("register REST routes: %w", err)
 	}
-	return mux, nil
+	// The caller's credential goes with the call: the gateway forwards no
+	// header, so it travels in the context to the in-process request
+	// (inProcess.Do), where the pipeline's auth step reads it as on every
+	// other protocol.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("Authorization"); v != "" {
+			r = r.WithContext(context.WithValue(r.Context(), authorizationKey{}, v))
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
 }
+
+// authorizationKey carries a REST call's Authorization header to the
+// in-process Connect call.
+type authorizationKey struct{}
 
 // restServer is the gRPC server interface the gateway's in-process
 // registration calls, implemented by the Connect client of the pipeline.
@@ -248,6 +261,9 @@ type inProcess struct{ h http.Handler }
 func (t inProcess) Do(r *http.Request) (*http.Response, error) {
 	if r.Body == nil {
 		r.Body = http.NoBody
+	}
+	if v, ok := r.Context().Value(authorizationKey{}).(string); ok {
+		r.Header.Set("Authorization", v)
 	}
 	w := newBufferedResponse()
 	t.h.ServeHTTP(w, r)

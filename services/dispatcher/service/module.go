@@ -49,6 +49,7 @@ var Module = fx.Module("dispatcher",
 		ports.NewAuctionHandler,
 		ports.NewMembershipHandler,
 		fx.Annotate(newReadiness, fx.As(new(ports.Readiness))),
+		newAuthenticator,
 		newHandler,
 		newServer,
 	),
@@ -91,9 +92,11 @@ func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka
 
 // newHandler is the public edge: every route and protocol of the API, with
 // health, metrics and docs.
-func newHandler(c config.Config, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
+func newHandler(c config.Config, authn ports.Authenticator, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
 	au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
-	return ports.NewHandler(handlerConfig(c), a, m, v, r, au, pm, g, log)
+	cfg := handlerConfig(c)
+	cfg.Auth, cfg.AuthNone = authn, c.Auth.None()
+	return ports.NewHandler(cfg, a, m, v, r, au, pm, g, log)
 }
 
 // handlerConfig is the public edge's part of the configuration.

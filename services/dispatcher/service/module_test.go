@@ -39,7 +39,7 @@ func newDispatcher(t *testing.T) (*fxtest.App, *dispatcher.Server) {
 	}
 	t.Cleanup(r.Close)
 	cfg, err := service.Load(config.Load, envconfig.FromMap(map[string]string{
-		"HTTP_ADDR": "127.0.0.1:0", "KAFKA_BROKERS": k.Brokers(), "REDIS_URL": r.URL(), "CLUSTER_TOKEN": "t",
+		"HTTP_ADDR": "127.0.0.1:0", "KAFKA_BROKERS": k.Brokers(), "REDIS_URL": r.URL(), "CLUSTER_TOKEN": "t", "AUTH_MODE": "none",
 		"TOPIC_PARTITIONS": "1", "HEARTBEAT_INTERVAL": "1s", "MISSED_HEARTBEATS": "1",
 	}))
 	if err != nil {

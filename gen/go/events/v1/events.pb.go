@@ -326,7 +326,17 @@ type AuditRecord struct {
 	EventId string `protobuf:"bytes,8,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// time is when the request ended. Between 1970-01-01T00:00:00Z and 24 hours after the server's
 	// clock.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
+	// principal names the caller: an API key's id or a token's subject (cut to 256 bytes); empty when
+	// no credential was accepted, or "anonymous" under AUTH_MODE=none.
+	Principal string `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	// credential_kind is the credential the caller presented, accepted or not: "none" (no credential,
+	// or AUTH_MODE=none), "api_key", "jwt" or "mtls"; empty when the call was refused before
+	// authentication (unknown route, rate limit, overload, ...).
+	CredentialKind string `protobuf:"bytes,11,opt,name=credential_kind,json=credentialKind,proto3" json:"credential_kind,omitempty"`
+	// remote_address is the client's IP address: the connection's, or the last address of
+	// CLIENT_IP_HEADER when a trusted proxy sets it.
+	RemoteAddress string `protobuf:"bytes,12,opt,name=remote_address,json=remoteAddress,proto3" json:"remote_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +434,27 @@ func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AuditRecord) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCredentialKind() string {
+	if x != nil {
+		return x.CredentialKind
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRemoteAddress() string {
+	if x != nil {
+		return x.RemoteAddress
+	}
+	return ""
+}
+
 var File_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_events_v1_events_proto_rawDesc = "" +
@@ -449,7 +480,7 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"ItemPawned\x127\n" +
 	"\benvelope\x18\x01 \x01(\v2\x13.events.v1.EnvelopeB\x06\xbaH\x03\xc8\x01\x01R\benvelope\x12,\n" +
-	"\x04pawn\x18\x02 \x01(\v2\x10.auction.v1.PawnB\x06\xbaH\x03\xc8\x01\x01R\x04pawn\"\xb2\x03\n" +
+	"\x04pawn\x18\x02 \x01(\v2\x10.auction.v1.PawnB\x06\xbaH\x03\xc8\x01\x01R\x04pawn\"\xd6\x04\n" +
 	"\vAuditRecord\x12 \n" +
 	"\x05route\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05route\x12?\n" +
@@ -464,7 +495,11 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12$\n" +
 	"\tclient_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\bclientId\x12\"\n" +
 	"\bevent_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\aeventId\x12>\n" +
-	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04timeB7Z5github.com/pawnshop/auction/gen/go/events/v1;eventsv1b\x06proto3"
+	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xc8\x01\x01\xb2\x01\x05諩\x03\x01R\x04time\x12&\n" +
+	"\tprincipal\x18\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tprincipal\x12J\n" +
+	"\x0fcredential_kind\x18\v \x01(\tB!\xbaH\x1er\x1cR\x00R\x04noneR\aapi_keyR\x03jwtR\x04mtlsR\x0ecredentialKind\x12.\n" +
+	"\x0eremote_address\x18\f \x01(\tB\a\xbaH\x04r\x02\x18@R\rremoteAddressB7Z5github.com/pawnshop/auction/gen/go/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_events_v1_events_proto_rawDescOnce sync.Once

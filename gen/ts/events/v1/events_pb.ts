@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file events/v1/events.proto.
  */
 export const file_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZldmVudHMvdjEvZXZlbnRzLnByb3RvEglldmVudHMudjEijAEKCEVudmVsb3BlEhoKCGV2ZW50X2lkGAEgASgJQgi6SAVyA7ABARI/CgthY2NlcHRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDrpIC8gBAbIBBeirqQMBEiMKCnJlcXVlc3RfaWQYAyABKAlCD7pIDHIK2KWpAwEQARiAASJiCglJdGVtQWRkZWQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRpdGVtGAIgASgLMhAuYXVjdGlvbi52MS5JdGVtQga6SAPIAQEiYQoKSXRlbUJvdWdodBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiQKA2J1eRgCIAEoCzIPLmF1Y3Rpb24udjEuQnV5Qga6SAPIAQEiYQoISXRlbVNvbGQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRzZWxsGAIgASgLMhAuYXVjdGlvbi52MS5TZWxsQga6SAPIAQEiYwoKSXRlbVBhd25lZBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiYKBHBhd24YAiABKAsyEC5hdWN0aW9uLnYxLlBhd25CBrpIA8gBASLgAgoLQXVkaXRSZWNvcmQSGQoFcm91dGUYASABKAlCCrpIB3IFEAEYgAISNQoIcHJvdG9jb2wYAiABKAlCI7pIIHIeUgRyZXN0Ugdjb25uZWN0UgRncnBjUgdncnBjd2ViEhkKBnN0YXR1cxgDIAEoCUIJukgGcgQQARhAEh8KC2h0dHBfc3RhdHVzGAQgASgFQgq6SAcaBRjXBChkEjIKB2xhdGVuY3kYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBrpIA8gBARIeCgpyZXF1ZXN0X2lkGAYgASgJQgq6SAdyBRABGIABEhoKCWNsaWVudF9pZBgHIAEoCUIHukgEcgIYQBIZCghldmVudF9pZBgIIAEoCUIHukgEcgIYQBI4CgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwFCN1o1Z2l0aHViLmNvbS9wYXduc2hvcC9hdWN0aW9uL2dlbi9nby9ldmVudHMvdjE7ZXZlbnRzdjFiBnByb3RvMw", [file_auction_v1_item, file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZldmVudHMvdjEvZXZlbnRzLnByb3RvEglldmVudHMudjEijAEKCEVudmVsb3BlEhoKCGV2ZW50X2lkGAEgASgJQgi6SAVyA7ABARI/CgthY2NlcHRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDrpIC8gBAbIBBeirqQMBEiMKCnJlcXVlc3RfaWQYAyABKAlCD7pIDHIK2KWpAwEQARiAASJiCglJdGVtQWRkZWQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRpdGVtGAIgASgLMhAuYXVjdGlvbi52MS5JdGVtQga6SAPIAQEiYQoKSXRlbUJvdWdodBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiQKA2J1eRgCIAEoCzIPLmF1Y3Rpb24udjEuQnV5Qga6SAPIAQEiYQoISXRlbVNvbGQSLQoIZW52ZWxvcGUYASABKAsyEy5ldmVudHMudjEuRW52ZWxvcGVCBrpIA8gBARImCgRzZWxsGAIgASgLMhAuYXVjdGlvbi52MS5TZWxsQga6SAPIAQEiYwoKSXRlbVBhd25lZBItCghlbnZlbG9wZRgBIAEoCzITLmV2ZW50cy52MS5FbnZlbG9wZUIGukgDyAEBEiYKBHBhd24YAiABKAsyEC5hdWN0aW9uLnYxLlBhd25CBrpIA8gBASLaAwoLQXVkaXRSZWNvcmQSGQoFcm91dGUYASABKAlCCrpIB3IFEAEYgAISNQoIcHJvdG9jb2wYAiABKAlCI7pIIHIeUgRyZXN0Ugdjb25uZWN0UgRncnBjUgdncnBjd2ViEhkKBnN0YXR1cxgDIAEoCUIJukgGcgQQARhAEh8KC2h0dHBfc3RhdHVzGAQgASgFQgq6SAcaBRjXBChkEjIKB2xhdGVuY3kYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBrpIA8gBARIeCgpyZXF1ZXN0X2lkGAYgASgJQgq6SAdyBRABGIABEhoKCWNsaWVudF9pZBgHIAEoCUIHukgEcgIYQBIZCghldmVudF9pZBgIIAEoCUIHukgEcgIYQBI4CgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOukgLyAEBsgEF6KupAwESGwoJcHJpbmNpcGFsGAogASgJQgi6SAVyAxiAAhI6Cg9jcmVkZW50aWFsX2tpbmQYCyABKAlCIbpIHnIcUgBSBG5vbmVSB2FwaV9rZXlSA2p3dFIEbXRscxIfCg5yZW1vdGVfYWRkcmVzcxgMIAEoCUIHukgEcgIYQEI3WjVnaXRodWIuY29tL3Bhd25zaG9wL2F1Y3Rpb24vZ2VuL2dvL2V2ZW50cy92MTtldmVudHN2MWIGcHJvdG8z", [file_auction_v1_item, file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Envelope is the metadata the dispatcher stamps on every event it accepts.
@@ -221,6 +221,31 @@ export type AuditRecord = Message<"events.v1.AuditRecord"> & {
    * @generated from field: google.protobuf.Timestamp time = 9;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * principal names the caller: an API key's id or a token's subject (cut to 256 bytes); empty when
+   * no credential was accepted, or "anonymous" under AUTH_MODE=none.
+   *
+   * @generated from field: string principal = 10;
+   */
+  principal: string;
+
+  /**
+   * credential_kind is the credential the caller presented, accepted or not: "none" (no credential,
+   * or AUTH_MODE=none), "api_key", "jwt" or "mtls"; empty when the call was refused before
+   * authentication (unknown route, rate limit, overload, ...).
+   *
+   * @generated from field: string credential_kind = 11;
+   */
+  credentialKind: string;
+
+  /**
+   * remote_address is the client's IP address: the connection's, or the last address of
+   * CLIENT_IP_HEADER when a trusted proxy sets it.
+   *
+   * @generated from field: string remote_address = 12;
+   */
+  remoteAddress: string;
 };
 
 /**
