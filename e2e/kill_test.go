@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,9 +29,11 @@ func TestWorkerKilledMidIngest(t *testing.T) {
 		t.Fatalf("build worker: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"WORKER_ID=process-worker", "HTTP_ADDR=127.0.0.1:0", "DISPATCHER_URL="+s.URL(), "CLUSTER_TOKEN="+s.ClusterToken(),
-		"KAFKA_BROKERS="+strings.Join(s.Brokers(), ","), "MONGO_URI="+s.MongoURI(), "LOG_LEVEL=error")
+	env, err := s.WorkerEnv("process-worker") // the cluster listener, a certificate naming it, the backends
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(append(os.Environ(), env...), "LOG_LEVEL=error")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,11 +15,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pawnshop/auction/internal/devpki"
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/service"
@@ -69,6 +71,9 @@ type Config struct {
 	Partitions int
 	// HeartbeatInterval of the membership protocol.
 	HeartbeatInterval time.Duration
+	// ClusterAddr is the dispatcher's cluster listener, where workers join
+	// (mutual TLS); empty: a random loopback port.
+	ClusterAddr string
 	// APIKey is the API key the dispatcher accepts, with every scope (see
 	// CheckAPIKey); empty: a fresh random one. Only its hash is stored, in
 	// <DataDir>/auth/api-keys.json (a temporary directory when DataDir is
@@ -101,6 +106,11 @@ type Stack struct {
 
 	dispatcher    *fx.App
 	dispatcherURL string
+	// pki is the development cluster CA (pki.go); clusterURL the
+	// dispatcher's cluster listener.
+	pki        *devpki.CA
+	pkiTemp    string
+	clusterURL string
 	// metrics is the process's registry, shared by all the stack's services;
 	// the dispatcher serves it at /metrics.
 	metrics *prometheus.Registry
@@ -183,6 +193,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		}
 		s.s3URL = s.s3.Endpoint()
 	}
+	if err := s.setUpPKI(); err != nil {
+		return nil, err
+	}
 	if err := s.startDispatcher(ctx); err != nil {
 		return nil, err
 	}
@@ -234,6 +247,10 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 		"FRAUD_RELOAD_INTERVAL": (5 * time.Second).String(),
 		"TOPIC_PARTITIONS":      strconv.Itoa(s.cfg.Partitions),
 		"API_KEYS_FILE":         s.keysFile,
+		"CLUSTER_ADDR":          s.cfg.ClusterAddr,
+	}
+	if err := s.clusterTLSEnv(env, dispatcherIdentity); err != nil {
+		return dconfig.Config{}, err
 	}
 	if s.cfg.PublishTimeout > 0 {
 		env["PUBLISH_TIMEOUT"] = s.cfg.PublishTimeout.String()
@@ -257,12 +274,14 @@ func (s *Stack) startDispatcher(ctx context.Context) error {
 		return err
 	}
 	var srv *dispatcher.Server
+	var csrv *dispatcher.ClusterServer
 	log := s.log.With("service", "dispatcher")
-	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv))
+	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv, &csrv))
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
 	}
 	s.dispatcherURL = srv.URL()
+	s.clusterURL = csrv.URL()
 	return nil
 }
 
@@ -273,9 +292,11 @@ func (s *Stack) RestartDispatcher(ctx context.Context) error {
 		return fmt.Errorf("stop dispatcher: %w", err)
 	}
 	addr := strings.TrimPrefix(s.dispatcherURL, "http://")
-	prev := s.cfg.HTTPAddr
+	prev, prevCluster := s.cfg.HTTPAddr, s.cfg.ClusterAddr
 	s.cfg.HTTPAddr = addr
-	defer func() { s.cfg.HTTPAddr = prev }()
+	// The workers keep joining where they joined.
+	s.cfg.ClusterAddr = strings.TrimPrefix(strings.TrimPrefix(s.clusterURL, "https://"), "http://")
+	defer func() { s.cfg.HTTPAddr, s.cfg.ClusterAddr = prev, prevCluster }()
 	return s.startDispatcher(ctx)
 }
 
@@ -363,19 +384,48 @@ func (s *Stack) WorkerConfig(id string) wconfig.Config {
 // workerConfig loads a worker's configuration the way the binary does, from
 // the stack's values given as its environment variables.
 func (s *Stack) workerConfig(id string) (wconfig.Config, error) {
-	c, err := service.Load(wconfig.Load, envconfig.FromMap(map[string]string{
-		"WORKER_ID":        id,
-		"HTTP_ADDR":        "127.0.0.1:0",
-		"DISPATCHER_URL":   s.dispatcherURL,
-		"CLUSTER_TOKEN":    s.token,
-		"KAFKA_BROKERS":    strings.Join(s.brokers, ","),
-		"TOPIC_PARTITIONS": strconv.Itoa(s.cfg.Partitions),
-		"MONGO_URI":        s.mongoURI,
-	}))
+	env, err := s.workerEnv(id)
+	if err != nil {
+		return wconfig.Config{}, err
+	}
+	c, err := service.Load(wconfig.Load, envconfig.FromMap(env))
 	if err != nil {
 		return c, fmt.Errorf("worker configuration: %w", err)
 	}
 	return c, nil
+}
+
+// workerEnv is a worker's environment: the stack's backends, the
+// dispatcher's cluster listener and a certificate naming id.
+func (s *Stack) workerEnv(id string) (map[string]string, error) {
+	env := map[string]string{
+		"WORKER_ID":        id,
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"DISPATCHER_URL":   s.clusterURL,
+		"CLUSTER_TOKEN":    s.token,
+		"KAFKA_BROKERS":    strings.Join(s.brokers, ","),
+		"TOPIC_PARTITIONS": strconv.Itoa(s.cfg.Partitions),
+		"MONGO_URI":        s.mongoURI,
+	}
+	if err := s.clusterTLSEnv(env, workerIdentity(id)); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// WorkerEnv is the environment (KEY=value) of a worker process with id
+// joining the stack: tests and the benchmark start worker binaries with it.
+func (s *Stack) WorkerEnv(id string) ([]string, error) {
+	env, err := s.workerEnv(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // StartWorker starts one more worker with the stack's configuration.
@@ -525,6 +575,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.authTemp != "" {
 		errs = append(errs, os.RemoveAll(s.authTemp))
+	}
+	if s.pkiTemp != "" {
+		errs = append(errs, os.RemoveAll(s.pkiTemp))
 	}
 	return errors.Join(errs...)
 }

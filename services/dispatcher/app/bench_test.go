@@ -13,7 +13,7 @@ import (
 func benchMembership(b *testing.B, n int) *Membership {
 	b.Helper()
 	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(string) WorkerClient { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		func(_, _ string) WorkerClient { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i := range n {
 		if rej := m.Join(fmt.Sprintf("w%d", i), fmt.Sprintf("http://127.0.0.1:%d", 9000+i), "t"); rej != nil {
 			b.Fatal(rej)

@@ -10,12 +10,18 @@ import (
 	"github.com/pawnshop/auction/services/dispatcher/domain"
 )
 
-// ClientFactory makes a WorkerClient for a worker's base address.
-type ClientFactory func(address string) WorkerClient
+// ClientFactory makes a WorkerClient for the worker id at its base address;
+// under mutual TLS the client accepts only a server whose certificate names
+// that worker.
+type ClientFactory func(id, address string) WorkerClient
 
 // MembershipConfig sets the heartbeat contract with the workers.
 type MembershipConfig struct {
-	ClusterToken      string
+	// ClusterToken is the shared token workers present; empty: none is
+	// asked for (mutual TLS admits them).
+	ClusterToken string
+	// Addresses are the limits on join addresses.
+	Addresses         domain.AddressRules
 	HeartbeatInterval time.Duration
 	// MissedHeartbeats is how many intervals may pass without a heartbeat
 	// before a worker is evicted.
@@ -58,7 +64,7 @@ func (m *Membership) Join(id, address, token string) *domain.Rejection {
 	for k, v := range m.members {
 		current[k] = v.worker
 	}
-	canon, rej := domain.JudgeJoin(id, address, token, m.cfg.ClusterToken, current, now, m.ttl())
+	canon, rej := domain.JudgeJoin(id, address, token, m.cfg.ClusterToken, m.cfg.Addresses, current, now, m.ttl())
 	if rej != nil {
 		m.log.Warn("worker join rejected", "worker", id, "address", address, "reason", rej.Message)
 		return rej
@@ -70,7 +76,7 @@ func (m *Membership) Join(id, address, token string) *domain.Rejection {
 	}
 	m.members[id] = &member{
 		worker: domain.Worker{ID: id, Address: canon, JoinedAt: now, LastSeen: now},
-		client: m.newClient(canon),
+		client: m.newClient(id, canon),
 	}
 	m.log.Info("worker joined", "worker", id, "address", canon, "workers", len(m.members))
 	return nil

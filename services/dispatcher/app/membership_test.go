@@ -32,7 +32,7 @@ func newTestQuorum(t testing.TB) *testQuorum {
 	t.Helper()
 	q := &testQuorum{clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	q.Membership = NewMembership(MembershipConfig{ClusterToken: testToken, HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(addr string) WorkerClient {
+		func(_, addr string) WorkerClient {
 			q.made = append(q.made, addr)
 			return &addrClient{addr: addr}
 		}, discardLog())
@@ -203,7 +203,7 @@ func TestEvictSilentRemovesOnlyWorkersPastTheTTL(t *testing.T) {
 
 func TestRunEvictionEvictsSilentWorkersUntilCancelled(t *testing.T) {
 	m := NewMembership(MembershipConfig{ClusterToken: testToken, HeartbeatInterval: time.Millisecond, MissedHeartbeats: 3},
-		func(string) WorkerClient { return nil }, discardLog())
+		func(_, _ string) WorkerClient { return nil }, discardLog())
 	// The clock stands still until the test moves it, from the loop's
 	// goroutine as well.
 	var clock atomic.Int64

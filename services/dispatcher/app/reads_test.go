@@ -114,7 +114,7 @@ func TestNoWorkers(t *testing.T) {
 func TestMembershipEvictsSilentWorkersAndPicksMembers(t *testing.T) {
 	now := time.Unix(1000, 0)
 	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(string) WorkerClient { return &fakeWorker{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		func(_, _ string) WorkerClient { return &fakeWorker{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	m.now = func() time.Time { return now }
 	if rej := m.Join("w1", "http://127.0.0.1:1", "t"); rej != nil {
 		t.Fatal(rej)

@@ -19,7 +19,6 @@ import (
 type Config struct {
 	HTTPAddr           string
 	KafkaBrokers       []string
-	ClusterToken       envconfig.Secret
 	MaxBodyBytes       int64
 	RequestTimeout     time.Duration
 	PublishTimeout     time.Duration
@@ -50,13 +49,17 @@ type Config struct {
 	CORSAllowedOrigins     []string
 	WorkerResponseMaxBytes int64
 
-	// Auth is how public callers are authenticated (auth.go).
-	Auth AuthConfig
-
 	// TLS is the public listener's certificate (TLS_CERT_FILE, TLS_KEY_FILE).
 	TLS httpserver.TLSFiles
 	// Kafka is how the Kafka clients authenticate and encrypt (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*).
 	Kafka kafkasec.Config
+
+	// Auth is how public callers are authenticated (auth.go).
+	Auth AuthConfig
+
+	// Cluster is the workers' side: the cluster listener and its trust
+	// (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -65,9 +68,8 @@ func (c Config) Brokers() string { return strings.Join(c.KafkaBrokers, ",") }
 // Load declares and reads every variable; problems are collected in l.
 func Load(l *envconfig.Loader) Config {
 	c := Config{
-		HTTPAddr:           l.Addr("HTTP_ADDR", "127.0.0.1:8080", "listen address of the public API, membership, health and docs"),
+		HTTPAddr:           l.Addr("HTTP_ADDR", "127.0.0.1:8080", "listen address of the public API, health and docs (workers join on CLUSTER_ADDR)"),
 		KafkaBrokers:       l.Addrs("KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port"),
-		ClusterToken:       l.Secret("CLUSTER_TOKEN", "", "shared secret workers present to join"),
 		MaxBodyBytes:       l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted request body"),
 		RequestTimeout:     l.Duration("REQUEST_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute, "deadline of every API call"),
 		PublishTimeout:     l.Duration("PUBLISH_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute, "how long a write waits for the broker's acknowledgement"),
@@ -86,8 +88,9 @@ func Load(l *envconfig.Loader) Config {
 	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
 	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
 	loadEdge(l, &c)
-	c.Auth = loadAuth(l)
 	c.TLS, c.Kafka = httpserver.LoadTLS(l), kafkasec.Load(l)
+	c.Auth = loadAuth(l)
+	c.Cluster = loadCluster(l, c.Auth.Mode)
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)
 	}

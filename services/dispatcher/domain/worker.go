@@ -36,6 +36,7 @@ const (
 	RejectBadToken RejectReason = iota + 1
 	RejectBadAddress
 	RejectDuplicateID
+	RejectIdentity
 )
 
 // Rejection is a refused join.
@@ -50,8 +51,12 @@ func (r *Rejection) Error() string { return r.Message }
 var ErrBadToken = errors.New("wrong cluster token")
 
 // CheckToken compares a presented cluster token with the expected one in
-// constant time.
+// constant time. An empty expected token means the cluster has none (mutual
+// TLS admits the workers): any presented one is ignored.
 func CheckToken(presented, expected string) error {
+	if expected == "" {
+		return nil
+	}
 	if subtle.ConstantTimeCompare([]byte(presented), []byte(expected)) != 1 {
 		return ErrBadToken
 	}
@@ -87,6 +92,53 @@ func ParseWorkerAddress(addr string) (string, error) {
 	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(host), strconv.Itoa(p)), nil
 }
 
+// AddressRules are the deployment's limits on join addresses, beyond their
+// form (ParseWorkerAddress).
+type AddressRules struct {
+	// RequireHTTPS refuses http:// addresses: under mutual TLS every worker
+	// serves https.
+	RequireHTTPS bool
+	// AllowLinkLocal admits link-local addresses (169.254.0.0/16,
+	// fe80::/10) and the cloud metadata endpoints, refused by default so
+	// that a join cannot point the dispatcher's reads at them.
+	AllowLinkLocal bool
+}
+
+// metadataHosts are the cloud instance metadata endpoints by name and by
+// address (AWS IPv4 and IPv6, GCP's name; Azure and GCP share 169.254.169.254).
+var metadataHosts = map[string]bool{
+	"169.254.169.254":          true,
+	"fd00:ec2::254":            true,
+	"metadata.google.internal": true,
+	"metadata":                 true,
+}
+
+// Check parses addr (ParseWorkerAddress) and applies the rules; it returns
+// the canonical address.
+func (r AddressRules) Check(addr string) (string, error) {
+	canon, err := ParseWorkerAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(canon)
+	if r.RequireHTTPS && u.Scheme != "https" {
+		return "", fmt.Errorf("address %q must use https (the cluster runs mutual TLS)", addr)
+	}
+	if r.AllowLinkLocal {
+		return canon, nil
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || metadataHosts[ip.String()] {
+			return "", fmt.Errorf("address %q is link-local or a metadata endpoint (ALLOW_LINK_LOCAL_WORKERS=true admits it)", addr)
+		}
+	} else if metadataHosts[host] {
+		return "", fmt.Errorf("address %q is a metadata endpoint (ALLOW_LINK_LOCAL_WORKERS=true admits it)", addr)
+	}
+	return canon, nil
+}
+
 // validHost accepts an IP address without zone, or a DNS name of letters,
 // digits, '-', '_' (compose service names) and '.' of at most 253 characters.
 func validHost(h string) bool {
@@ -105,14 +157,14 @@ func validHost(h string) bool {
 }
 
 // JudgeJoin decides a join against the current members: a wrong token or an
-// unusable address is rejected, and so is an id held by a live worker at
+// unusable address (rules) is rejected, and so is an id held by a live worker at
 // another address. A worker that rejoins at its own address (after a restart)
-// is admitted.
-func JudgeJoin(id, addr, token, expectedToken string, current map[string]Worker, now time.Time, ttl time.Duration) (string, *Rejection) {
+// is admitted. The caller's identity is checked before (ports).
+func JudgeJoin(id, addr, token, expectedToken string, rules AddressRules, current map[string]Worker, now time.Time, ttl time.Duration) (string, *Rejection) {
 	if CheckToken(token, expectedToken) != nil {
 		return "", &Rejection{Reason: RejectBadToken, Message: "wrong cluster token"}
 	}
-	canon, err := ParseWorkerAddress(addr)
+	canon, err := rules.Check(addr)
 	if err != nil {
 		return "", &Rejection{Reason: RejectBadAddress, Message: err.Error()}
 	}

@@ -49,7 +49,7 @@ func TestJudgeJoin(t *testing.T) {
 		{"stale holder is replaced", "w2", "http://127.0.0.1:9", "tok", 0},
 	}
 	for _, c := range cases {
-		_, rej := domain.JudgeJoin(c.id, c.addr, c.token, "tok", current, now, ttl)
+		_, rej := domain.JudgeJoin(c.id, c.addr, c.token, "tok", domain.AddressRules{}, current, now, ttl)
 		var got domain.RejectReason
 		if rej != nil {
 			got = rej.Reason
@@ -57,5 +57,47 @@ func TestJudgeJoin(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: got reason %d (%v), want %d", c.name, got, rej, c.want)
 		}
+	}
+}
+
+// TestAddressRules: link-local and metadata addresses are refused unless
+// allowed, in every spelling (IPv4-mapped IPv6, a trailing dot, upper case),
+// and http is refused under mutual TLS.
+func TestAddressRules(t *testing.T) {
+	refused := []string{
+		"https://169.254.169.254:80", "https://169.254.1.1:9101", "https://[::ffff:169.254.169.254]:80",
+		"https://[fe80::1]:9101", "https://[fd00:ec2::254]:80", "https://metadata.google.internal:80",
+		"https://METADATA.GOOGLE.INTERNAL.:80", "https://metadata:80",
+	}
+	strict := domain.AddressRules{RequireHTTPS: true}
+	for _, a := range refused {
+		if _, err := strict.Check(a); err == nil {
+			t.Errorf("%q admitted", a)
+		}
+		if _, err := (domain.AddressRules{RequireHTTPS: true, AllowLinkLocal: true}).Check(a); err != nil {
+			t.Errorf("%q refused with AllowLinkLocal: %v", a, err)
+		}
+	}
+	if _, err := strict.Check("http://10.0.0.7:9101"); err == nil {
+		t.Error("http admitted under RequireHTTPS")
+	}
+	for _, a := range []string{"https://10.0.0.7:9101", "https://worker-1.svc:9101", "https://[2001:db8::1]:9101"} {
+		if _, err := strict.Check(a); err != nil {
+			t.Errorf("%q refused: %v", a, err)
+		}
+	}
+	if _, err := (domain.AddressRules{}).Check("http://127.0.0.1:9101"); err != nil {
+		t.Errorf("http refused without RequireHTTPS: %v", err)
+	}
+}
+
+// TestCheckTokenOptional: a cluster without a token ignores the presented
+// one; a cluster with one refuses a missing or wrong one.
+func TestCheckTokenOptional(t *testing.T) {
+	if domain.CheckToken("anything", "") != nil || domain.CheckToken("", "") != nil {
+		t.Error("a cluster without a token refused a join")
+	}
+	if domain.CheckToken("", "tok") == nil || domain.CheckToken("tox", "tok") == nil {
+		t.Error("a missing or wrong token admitted")
 	}
 }

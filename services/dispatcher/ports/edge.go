@@ -22,7 +22,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
-	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,11 +81,6 @@ var connectProcedures = map[string]routeClass{
 	auctionv1connect.AuctionServicePawnItemProcedure:  classWrite,
 	auctionv1connect.AuctionServiceGetItemProcedure:   classRead,
 	auctionv1connect.AuctionServiceListItemsProcedure: classRead,
-	// Workers' calls: routed and typed like the rest, never shed or
-	// rate-limited (a refused heartbeat would evict a healthy worker).
-	clusterv1connect.MembershipServiceJoinProcedure:      classNone,
-	clusterv1connect.MembershipServiceHeartbeatProcedure: classNone,
-	clusterv1connect.MembershipServiceLeaveProcedure:     classNone,
 }
 
 // restRoutes are the REST routes by path (GET /item/fetch/{id} aside).
@@ -98,11 +92,9 @@ var restRoutes = map[string]apiRoute{
 	"/item/fetch":       {http.MethodGet, classRead, true},
 }
 
-// isAPIPath reports the paths of the public API and of the membership
-// service, known routes or not.
+// isAPIPath reports the paths of the public API, known routes or not.
 func isAPIPath(p string) bool {
-	return strings.HasPrefix(p, "/item/") || p == "/item" || strings.HasPrefix(p, "/"+auctionv1connect.AuctionServiceName+"/") ||
-		strings.HasPrefix(p, "/"+clusterv1connect.MembershipServiceName+"/")
+	return strings.HasPrefix(p, "/item/") || p == "/item" || strings.HasPrefix(p, "/"+auctionv1connect.AuctionServiceName+"/")
 }
 
 // apiRouteOf finds the route of an API path.

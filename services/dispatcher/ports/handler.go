@@ -15,7 +15,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
-	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
 	"github.com/pawnshop/auction/openapi"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +48,7 @@ type Readiness interface {
 // media types, body cap, rate limit, admission), then the routes. Every
 // public RPC, whatever its protocol, runs the one pipeline of interceptors
 // (pipeline.go); REST reaches it through the transcoder (wire.go).
-func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *MembershipHandler,
+func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 	validator protovalidate.Validator, ready Readiness, auditor Auditor, metrics *Metrics, gatherer prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("ports: no authenticator (AUTH_MODE=none is an authenticator that lets everyone in)")
@@ -63,16 +62,12 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	}, connectCodecOptions(cfg.MaxBodyBytes)...)
 	mux := http.NewServeMux()
 	// Procedures are registered one by one, so that any other path falls
-	// through to the JSON 404.
+	// through to the JSON 404. The workers' MembershipService is not here:
+	// it has its own listener (NewClusterHandler).
 	_, auctionH := auctionv1connect.NewAuctionServiceHandler(auction, opts...)
 	auctionH = withChallenge(auctionH)
-	_, membershipH := clusterv1connect.NewMembershipServiceHandler(membership, opts...)
 	for p := range connectProcedures {
-		if strings.HasPrefix(p, "/"+clusterv1connect.MembershipServiceName+"/") {
-			mux.Handle(p, membershipH)
-		} else {
-			mux.Handle(p, auctionH)
-		}
+		mux.Handle(p, auctionH)
 	}
 
 	rest, err := newRESTHandler(auctionH, log)
@@ -81,11 +76,11 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler, membership *Membersh
 	}
 	mux.Handle("/item/", rest)
 
-	checker := grpchealth.NewStaticChecker(auctionv1connect.AuctionServiceName, clusterv1connect.MembershipServiceName)
+	checker := grpchealth.NewStaticChecker(auctionv1connect.AuctionServiceName)
 	healthPrefix, health := grpchealth.NewHandler(checker, connectCodecOptions(cfg.MaxBodyBytes)...)
 	mux.Handle(healthPrefix+"Check", health)
 	mux.Handle(healthPrefix+"Watch", health)
-	reflector := grpcreflect.NewStaticReflector(auctionv1connect.AuctionServiceName, clusterv1connect.MembershipServiceName)
+	reflector := grpcreflect.NewStaticReflector(auctionv1connect.AuctionServiceName)
 	for _, h := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
 		prefix, handler := h(reflector, connectCodecOptions(cfg.MaxBodyBytes)...)
 		mux.Handle(prefix+"ServerReflectionInfo", handler)

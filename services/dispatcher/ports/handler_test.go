@@ -466,7 +466,7 @@ func TestWorkerErrorsDoNotLeak(t *testing.T) {
 	notWorker := httptest.NewServer(http.NotFoundHandler()) // a server that is no worker
 	t.Cleanup(notWorker.Close)
 	for name, addr := range map[string]string{"closed port": closed, "HTTP 404": notWorker.URL} {
-		w := workerconnect.Factory(workerconnect.NewHTTPClient(), 0)(addr)
+		w := workerconnect.Factory(workerconnect.NewHTTPClient(), 0)("w", addr)
 		f := newFixture(t, fixtureOpts{worker: w})
 		for _, r := range []reply{f.do("GET", restGet, "", ""), f.do("POST", connectGet, jsonType, `{"id":"ring-1"}`)} {
 			if r.status != http.StatusServiceUnavailable || r.json(t)["code"] != "unavailable" {

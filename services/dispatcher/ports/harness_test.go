@@ -191,7 +191,6 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	writes := app.NewWrites(&fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud)
 	reads := app.NewReads(onePool{c: worker}, 5*time.Second)
-	membership := NewMembershipHandler(app.NewMembership(app.MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3}, nil, log), log)
 	v, err := protovalidate.New()
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +201,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	f.metrics = m
-	h, err := NewHandler(o.cfg, NewAuctionHandler(writes, reads, log), membership, v, ready{}, f.audit, m, reg, log)
+	h, err := NewHandler(o.cfg, NewAuctionHandler(writes, reads, log), v, ready{}, f.audit, m, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

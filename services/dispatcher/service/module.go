@@ -4,11 +4,13 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
@@ -21,6 +23,7 @@ import (
 	"github.com/pawnshop/auction/services/dispatcher/adapters/workerconnect"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/config"
+	"github.com/pawnshop/auction/services/dispatcher/domain"
 	"github.com/pawnshop/auction/services/dispatcher/ports"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
@@ -47,13 +50,15 @@ var Module = fx.Module("dispatcher",
 		fx.Annotate(newAuditLog, fx.As(fx.Self()), fx.As(new(ports.Auditor))),
 		protovalidate.New,
 		ports.NewAuctionHandler,
-		ports.NewMembershipHandler,
+		newClusterTLS,
+		newMembershipHandler,
 		fx.Annotate(newReadiness, fx.As(new(ports.Readiness))),
 		newAuthenticator,
 		newHandler,
 		newServer,
+		newClusterServer,
 	),
-	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, serve),
+	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, serveCluster, serve),
 )
 
 // App is a dispatcher application's options for cfg and log: the binary and
@@ -74,12 +79,43 @@ func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis
 	return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
 }
 
-func newMembership(c config.Config, log *slog.Logger) *app.Membership {
+// newClusterTLS loads the cluster CA and the dispatcher's certificate (nil
+// without cluster TLS, AUTH_MODE=none). The certificate must name a
+// dispatcher.
+func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error) {
+	if !c.Cluster.MutualTLS() {
+		log.Warn("the cluster runs without mutual TLS (AUTH_MODE=none): workers are admitted by CLUSTER_TOKEN alone and called over plain HTTP")
+		return nil, nil
+	}
+	src, err := clustertls.Load(c.Cluster.TLS, log.With("component", "cluster-tls"))
+	if err != nil {
+		return nil, err
+	}
+	if self, err := src.Self(); err != nil || self.Role != clustertls.RoleDispatcher {
+		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name a dispatcher (spiffe://%s/dispatcher/<id>), it names %v (%v)", clustertls.TrustDomain, self, err)
+	}
+	return src, nil
+}
+
+func newMembership(c config.Config, src *clustertls.Source, log *slog.Logger) *app.Membership {
+	factory := workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes)
+	if src != nil {
+		factory = workerconnect.TLSFactory(src, c.WorkerResponseMaxBytes)
+	}
 	return app.NewMembership(app.MembershipConfig{
-		ClusterToken:      c.ClusterToken.Reveal(),
+		ClusterToken:      c.Cluster.Token.Reveal(),
+		Addresses:         domain.AddressRules{RequireHTTPS: src != nil, AllowLinkLocal: c.Cluster.AllowLinkLocal},
 		HeartbeatInterval: c.HeartbeatInterval,
 		MissedHeartbeats:  c.MissedHeartbeats,
-	}, workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes), log.With("component", "membership"))
+	}, factory, log.With("component", "membership"))
+}
+
+func newMembershipHandler(m *app.Membership, c config.Config, log *slog.Logger) *ports.MembershipHandler {
+	return ports.NewMembershipHandler(m, ports.MembershipPolicy{
+		RequireIdentity: c.Cluster.MutualTLS(),
+		JoinRate:        c.Cluster.JoinRate,
+		JoinBurst:       c.Cluster.JoinBurst,
+	}, log.With("component", "membership"))
 }
 
 func newReads(m *app.Membership, c config.Config) *app.Reads {
@@ -92,11 +128,11 @@ func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka
 
 // newHandler is the public edge: every route and protocol of the API, with
 // health, metrics and docs.
-func newHandler(c config.Config, authn ports.Authenticator, a *ports.AuctionHandler, m *ports.MembershipHandler, v protovalidate.Validator, r ports.Readiness,
+func newHandler(c config.Config, authn ports.Authenticator, a *ports.AuctionHandler, v protovalidate.Validator, r ports.Readiness,
 	au ports.Auditor, pm *ports.Metrics, g prometheus.Gatherer, log *slog.Logger) (http.Handler, error) {
 	cfg := handlerConfig(c)
 	cfg.Auth, cfg.AuthNone = authn, c.Auth.None()
-	return ports.NewHandler(cfg, a, m, v, r, au, pm, g, log)
+	return ports.NewHandler(cfg, a, v, r, au, pm, g, log)
 }
 
 // handlerConfig is the public edge's part of the configuration.
@@ -183,6 +219,25 @@ type Server struct{ *httpserver.Server }
 func newServer(c config.Config, h http.Handler, log *slog.Logger) *Server {
 	return &Server{httpserver.New("dispatcher", c.HTTPAddr, h, log,
 		httpserver.WithBodyReadTimeout(c.BodyReadTimeout), httpserver.WithMaxConnections(c.MaxConnections), httpserver.WithTLS(c.TLS))}
+}
+
+// ClusterServer is the dispatcher's cluster listener (CLUSTER_ADDR): the
+// workers' MembershipService, under mutual TLS unless AUTH_MODE=none left
+// the cluster without it.
+type ClusterServer struct{ *httpserver.Server }
+
+func newClusterServer(c config.Config, h *ports.MembershipHandler, v protovalidate.Validator, src *clustertls.Source, au ports.Auditor, log *slog.Logger) *ClusterServer {
+	handler := ports.NewClusterHandler(h, v, c.MaxBodyBytes, au)
+	if src == nil {
+		return &ClusterServer{httpserver.New("dispatcher-cluster", c.Cluster.Addr, handler, log)}
+	}
+	return &ClusterServer{httpserver.New("dispatcher-cluster", c.Cluster.Addr, clustertls.WithPeer(handler), log, src.ServerOptions()...)}
+}
+
+// serveCluster starts the cluster listener before the public one and stops
+// it after.
+func serveCluster(lc fx.Lifecycle, s *ClusterServer) {
+	lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 }
 
 // serve starts the server last, once everything it serves has started, and

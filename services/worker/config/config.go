@@ -3,12 +3,12 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/kafkasec"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -18,11 +18,16 @@ import (
 type Config struct {
 	WorkerID string
 	HTTPAddr string
-	// AdvertiseURL is the URL sent in Join; empty means http:// plus the
-	// address the server actually bound (HTTP_ADDR may use port 0).
-	AdvertiseURL     string
-	DispatcherURL    string
+	// AdvertiseURL is the URL sent in Join; empty means https:// (http://
+	// without cluster TLS) plus the address the server actually bound
+	// (HTTP_ADDR may use port 0).
+	AdvertiseURL  string
+	DispatcherURL string
+	// ClusterToken, AuthMode and ClusterTLS are the worker's side of the
+	// cluster's trust (cluster.go).
 	ClusterToken     envconfig.Secret
+	AuthMode         string
+	ClusterTLS       clustertls.Files
 	KafkaBrokers     []string
 	KafkaGroup       string
 	TopicPartitions  int
@@ -50,7 +55,6 @@ func Load(l *envconfig.Loader) Config {
 	c := Config{
 		WorkerID:         l.String("WORKER_ID", host, "this worker's id in the quorum, stable across restarts"),
 		HTTPAddr:         l.Addr("HTTP_ADDR", "127.0.0.1:9101", "listen address of the WorkerService"),
-		ClusterToken:     l.Secret("CLUSTER_TOKEN", "", "shared secret presented to join the dispatcher"),
 		KafkaBrokers:     l.Addrs("KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port"),
 		KafkaGroup:       l.String("KAFKA_GROUP", "auction-workers", "consumer group shared by all workers"),
 		TopicPartitions:  l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic created at start"),
@@ -62,16 +66,7 @@ func Load(l *envconfig.Loader) Config {
 		MaxBodyBytes:     l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted WorkerService request body, compressed or inflated"),
 		Kafka:            kafkasec.Load(l),
 	}
-	if u := l.URL("DISPATCHER_URL", "http://127.0.0.1:8080", []string{"http", "https"}, "base URL of the dispatcher to join"); u != nil {
-		c.DispatcherURL = u.String()
-	}
-	c.AdvertiseURL = l.String("ADVERTISE_URL", "", "URL the dispatcher calls this worker on (default http://HTTP_ADDR)")
-	if c.AdvertiseURL == "" {
-		h, _, _ := net.SplitHostPort(c.HTTPAddr)
-		if h == "" || h == "0.0.0.0" || h == "::" {
-			l.Fail("ADVERTISE_URL", "must be set when HTTP_ADDR (%s) listens on all interfaces", c.HTTPAddr)
-		}
-	}
+	loadCluster(l, &c)
 	return c
 }
 

@@ -20,7 +20,7 @@ func TestMongoURIIsParsedWhenTheConfigurationLoads(t *testing.T) {
 		"mongodb://user:p%40ss@db-1:27017,db-2:27017/auction?replicaSet=rs0&w=majority",
 		"mongodb+srv://user:pw@cluster0.example.com/?srvMaxHosts=2&retryWrites=true",
 	} {
-		if c, err := load(map[string]string{"CLUSTER_TOKEN": "t", "MONGO_URI": v}); err != nil || c.MongoURI.Reveal() != v {
+		if c, err := load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": strings.Repeat("t", 32), "MONGO_URI": v}); err != nil || c.MongoURI.Reveal() != v {
 			t.Errorf("%q: %q, %v", v, c.MongoURI.Reveal(), err)
 		}
 	}
@@ -34,7 +34,7 @@ func TestMongoURIIsParsedWhenTheConfigurationLoads(t *testing.T) {
 		"mongodb+srv://user:hunter2@a.example.com,b.example.com",
 	} {
 		// CLUSTER_TOKEN is missing too: both problems are listed at once.
-		_, err := load(map[string]string{"MONGO_URI": v})
+		_, err := load(map[string]string{"AUTH_MODE": "none", "MONGO_URI": v})
 		if err == nil || !strings.Contains(err.Error(), "MONGO_URI: not a MongoDB connection string") || !strings.Contains(err.Error(), "CLUSTER_TOKEN:") {
 			t.Errorf("%q: want MONGO_URI listed with CLUSTER_TOKEN, got %v", v, err)
 			continue
@@ -42,5 +42,42 @@ func TestMongoURIIsParsedWhenTheConfigurationLoads(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun%zzter2") {
 			t.Errorf("%q: the error leaks the password: %v", v, err)
 		}
+	}
+}
+
+// TestClusterTrust: the cluster TLS files are required unless AUTH_MODE=none
+// and go together; a token shorter than 32 bytes is refused; without TLS a
+// token is required and the URLs are http.
+func TestClusterTrust(t *testing.T) {
+	tls := map[string]string{"CLUSTER_TLS_CA_FILE": "ca.pem", "CLUSTER_TLS_CERT_FILE": "w.pem", "CLUSTER_TLS_KEY_FILE": "w-key.pem"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	c, err := load(tls)
+	if err != nil || !c.MutualTLS() || c.DispatcherURL != "https://127.0.0.1:8081" {
+		t.Errorf("TLS files alone: %+v, %v", c, err)
+	}
+	for name, env := range map[string]map[string]string{
+		"no TLS files":           {},
+		"two of three":           with(tls, "CLUSTER_TLS_KEY_FILE", ""),
+		"short token":            with(tls, "CLUSTER_TOKEN", "0123456789abcdef"),
+		"none without token":     {"AUTH_MODE": "none"},
+		"http dispatcher in TLS": with(tls, "DISPATCHER_URL", "http://127.0.0.1:8081"),
+		"http advertised in TLS": with(tls, "ADVERTISE_URL", "http://10.0.0.1:9101"),
+	} {
+		if _, err := load(env); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+	c, err = load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": strings.Repeat("x", 32)})
+	if err != nil || c.MutualTLS() || c.DispatcherURL != "http://127.0.0.1:8081" {
+		t.Errorf("AUTH_MODE=none with a token: %+v, %v", c, err)
 	}
 }

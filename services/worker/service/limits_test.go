@@ -44,7 +44,7 @@ func startWorkerPort(t testing.TB) (string, config.Config) {
 		t.Fatal(err)
 	}
 	h := ports.NewWorkerHandler(app.NewFetch(noItems{}), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv := httptest.NewServer(newHandler(c, h, v, prometheus.NewRegistry()))
+	srv := httptest.NewServer(newHandler(c, h, v, prometheus.NewRegistry(), false))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/cluster.v1.WorkerService/FetchItem", c
 }

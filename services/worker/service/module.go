@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/grpchealth"
 	connectvalidate "connectrpc.com/validate"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/connectlimit"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
@@ -53,6 +54,7 @@ var Module = fx.Module("worker",
 		newIngest,
 		newConsumer,
 		ports.NewWorkerHandler,
+		newClusterTLS,
 		newServer,
 		newMembership,
 	),
@@ -150,22 +152,52 @@ func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *s
 	service.Background(lc, sd, log, service.Loop{Name: "ingest", Run: cons.Run})
 }
 
-// Server is the worker's RPC server.
+// newClusterTLS loads the cluster CA and the worker's certificate (nil
+// without cluster TLS, AUTH_MODE=none). The certificate must name this
+// worker: spiffe://auction/worker/<WORKER_ID>.
+func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error) {
+	if !c.MutualTLS() {
+		log.Warn("the worker runs without cluster TLS (AUTH_MODE=none): its RPC port answers anyone who reaches it, over plain HTTP")
+		return nil, nil
+	}
+	src, err := clustertls.Load(c.ClusterTLS, log.With("component", "cluster-tls"))
+	if err != nil {
+		return nil, err
+	}
+	want := clustertls.Identity{Role: clustertls.RoleWorker, ID: c.WorkerID}
+	if self, err := src.Self(); err != nil || self != want {
+		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name this worker (%s), it names %v (%v)", want.URI(), self, err)
+	}
+	return src, nil
+}
+
+// Server is the worker's RPC server: HTTPS with the cluster certificate
+// under mutual TLS, else plain h2c.
 type Server struct{ *httpserver.Server }
 
-func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer, log *slog.Logger) *Server {
-	return &Server{httpserver.New("worker", c.HTTPAddr, newHandler(c, h, v, g), log)}
+func newServer(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer, src *clustertls.Source, log *slog.Logger) *Server {
+	if src == nil {
+		return &Server{httpserver.New("worker", c.HTTPAddr, newHandler(c, h, v, g, false), log)}
+	}
+	return &Server{httpserver.New("worker", c.HTTPAddr, clustertls.WithPeer(newHandler(c, h, v, g, true)), log, src.ServerOptions()...)}
 }
 
 // newHandler routes the worker's port: the WorkerService, health and
 // metrics. A WorkerService request body is capped at MAX_BODY_BYTES, on
 // the wire and once inflated: past the cap it is refused with
-// resource_exhausted without reading or inflating the rest.
-func newHandler(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer) http.Handler {
+// resource_exhausted without reading or inflating the rest. Under mutual
+// TLS (dispatcherOnly) its RPCs answer only a caller whose certificate, from
+// the cluster CA, names a dispatcher; health and metrics answer probes.
+func newHandler(c config.Config, h *ports.WorkerHandler, v protovalidate.Validator, g prometheus.Gatherer, dispatcherOnly bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	var interceptors []connect.Interceptor
+	if dispatcherOnly {
+		interceptors = append(interceptors, clustertls.RequireRole(clustertls.RoleDispatcher))
+	}
+	interceptors = append(interceptors, connectvalidate.NewInterceptor(connectvalidate.WithValidator(v)))
 	path, rpc := clusterv1connect.NewWorkerServiceHandler(h,
-		connect.WithInterceptors(connectvalidate.NewInterceptor(connectvalidate.WithValidator(v))),
+		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(int(c.MaxBodyBytes)),
 		connectlimit.Gzip(c.MaxBodyBytes),
 		// Small responses are not worth gzip's CPU.
@@ -175,9 +207,14 @@ func newHandler(c config.Config, h *ports.WorkerHandler, v protovalidate.Validat
 	return mux
 }
 
-func newMembership(c config.Config, s *Server, log *slog.Logger) *app.Membership {
+func newMembership(c config.Config, s *Server, src *clustertls.Source, log *slog.Logger) *app.Membership {
 	id := dispatcherconnect.Identity{WorkerID: c.WorkerID, Address: c.AdvertiseURL, ClusterToken: c.ClusterToken.Reveal()}
-	client := &lazyDispatcher{id: id, url: c.DispatcherURL, server: s}
+	httpClient := &http.Client{Timeout: 10 * time.Second}
+	if src != nil {
+		// The dispatcher is recognised by its certificate, not its host name.
+		httpClient.Transport = clustertls.Transport(src.ClientConfig(clustertls.ExpectRole(clustertls.RoleDispatcher)))
+	}
+	client := &lazyDispatcher{id: id, url: c.DispatcherURL, server: s, http: httpClient}
 	return app.NewMembership(client, log.With("component", "membership"))
 }
 
@@ -188,6 +225,7 @@ type lazyDispatcher struct {
 	id     dispatcherconnect.Identity
 	url    string
 	server *Server
+	http   *http.Client
 	c      *dispatcherconnect.Client
 }
 
@@ -196,7 +234,7 @@ func (l *lazyDispatcher) get() *dispatcherconnect.Client {
 		if l.id.Address == "" {
 			l.id.Address = l.server.URL()
 		}
-		l.c = dispatcherconnect.New(&http.Client{Timeout: 10 * time.Second}, l.url, l.id)
+		l.c = dispatcherconnect.New(l.http, l.url, l.id)
 	})
 	return l.c
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func newWorker(t *testing.T, b backends, d *fakeDispatcher, populate ...any) *fx
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	cfg, err := service.Load(config.Load, envconfig.FromMap(map[string]string{
-		"WORKER_ID": "w1", "HTTP_ADDR": "127.0.0.1:0", "DISPATCHER_URL": srv.URL, "CLUSTER_TOKEN": "t",
+		"WORKER_ID": "w1", "HTTP_ADDR": "127.0.0.1:0", "DISPATCHER_URL": srv.URL, "AUTH_MODE": "none", "CLUSTER_TOKEN": strings.Repeat("t", 32),
 		"KAFKA_BROKERS": b.brokers, "TOPIC_PARTITIONS": "1", "MONGO_URI": b.mongoURI, "MONGO_DATABASE": "fxtest",
 	}))
 	if err != nil {

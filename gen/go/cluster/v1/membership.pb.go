@@ -35,6 +35,9 @@ const (
 	RejectReason_REJECT_REASON_BAD_ADDRESS RejectReason = 2
 	// REJECT_REASON_DUPLICATE_ID: a live worker holds this id at another address.
 	RejectReason_REJECT_REASON_DUPLICATE_ID RejectReason = 3
+	// REJECT_REASON_IDENTITY: the caller's certificate does not name the worker id it joins as
+	// (or there is no verified worker certificate at all).
+	RejectReason_REJECT_REASON_IDENTITY RejectReason = 4
 )
 
 // Enum value maps for RejectReason.
@@ -44,12 +47,14 @@ var (
 		1: "REJECT_REASON_BAD_TOKEN",
 		2: "REJECT_REASON_BAD_ADDRESS",
 		3: "REJECT_REASON_DUPLICATE_ID",
+		4: "REJECT_REASON_IDENTITY",
 	}
 	RejectReason_value = map[string]int32{
 		"REJECT_REASON_UNSPECIFIED":  0,
 		"REJECT_REASON_BAD_TOKEN":    1,
 		"REJECT_REASON_BAD_ADDRESS":  2,
 		"REJECT_REASON_DUPLICATE_ID": 3,
+		"REJECT_REASON_IDENTITY":     4,
 	}
 )
 
@@ -87,9 +92,11 @@ type JoinRequest struct {
 	// joined by single dots (no '/', no '..', no leading or trailing dot), 1 to 64 characters.
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// address is the base URL the worker serves its WorkerService on, for
-	// example "http://127.0.0.1:9101".
+	// example "https://10.0.3.7:9101": https under mutual TLS (http only with
+	// AUTH_MODE=none), host and port, not a link-local or cloud metadata address.
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// cluster_token is the shared secret that admits workers to the cluster.
+	// cluster_token is the shared secret that admits workers to the cluster: optional under mutual
+	// TLS (the worker's certificate proves who it is), checked when the dispatcher has one.
 	ClusterToken  string `protobuf:"bytes,3,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -334,7 +341,8 @@ type HeartbeatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
 	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
-	WorkerId      string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// cluster_token is the shared secret, when the dispatcher has one (see JoinRequest).
 	ClusterToken  string `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -436,7 +444,8 @@ type LeaveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// worker_id names the worker. Letters, digits, '_' and '-' in parts joined by single dots (no
 	// '/', no '..', no leading or trailing dot), 1 to 64 characters.
-	WorkerId      string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// cluster_token is the shared secret, when the dispatcher has one (see JoinRequest).
 	ClusterToken  string `protobuf:"bytes,2,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -528,13 +537,12 @@ var File_cluster_v1_membership_proto protoreflect.FileDescriptor
 const file_cluster_v1_membership_proto_rawDesc = "" +
 	"\n" +
 	"\x1bcluster/v1/membership.proto\x12\n" +
-	"cluster.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\"\x91\x01\n" +
+	"cluster.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\"\x8f\x01\n" +
 	"\vJoinRequest\x12+\n" +
 	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12$\n" +
 	"\aaddress\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\aaddress\x12/\n" +
-	"\rcluster_token\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\fclusterToken\"\x81\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\aaddress\x12-\n" +
+	"\rcluster_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\fclusterToken\"\x81\x01\n" +
 	"\fJoinResponse\x12,\n" +
 	"\x06joined\x18\x01 \x01(\v2\x12.cluster.v1.JoinedH\x00R\x06joined\x122\n" +
 	"\brejected\x18\x02 \x01(\v2\x14.cluster.v1.RejectedH\x00R\brejectedB\x0f\n" +
@@ -543,23 +551,22 @@ const file_cluster_v1_membership_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"V\n" +
 	"\bRejected\x120\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x18.cluster.v1.RejectReasonR\x06reason\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"p\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"n\n" +
 	"\x10HeartbeatRequest\x12+\n" +
-	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12/\n" +
-	"\rcluster_token\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\fclusterToken\")\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12-\n" +
+	"\rcluster_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\fclusterToken\")\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
-	"\x05known\x18\x01 \x01(\bR\x05known\"l\n" +
+	"\x05known\x18\x01 \x01(\bR\x05known\"j\n" +
 	"\fLeaveRequest\x12+\n" +
-	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12/\n" +
-	"\rcluster_token\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\fclusterToken\"\x0f\n" +
-	"\rLeaveResponse*\x89\x01\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\bworkerId\x12-\n" +
+	"\rcluster_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\fclusterToken\"\x0f\n" +
+	"\rLeaveResponse*\xa5\x01\n" +
 	"\fRejectReason\x12\x1d\n" +
 	"\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17REJECT_REASON_BAD_TOKEN\x10\x01\x12\x1d\n" +
 	"\x19REJECT_REASON_BAD_ADDRESS\x10\x02\x12\x1e\n" +
-	"\x1aREJECT_REASON_DUPLICATE_ID\x10\x032\xd6\x01\n" +
+	"\x1aREJECT_REASON_DUPLICATE_ID\x10\x03\x12\x1a\n" +
+	"\x16REJECT_REASON_IDENTITY\x10\x042\xd6\x01\n" +
 	"\x11MembershipService\x129\n" +
 	"\x04Join\x12\x17.cluster.v1.JoinRequest\x1a\x18.cluster.v1.JoinResponse\x12H\n" +
 	"\tHeartbeat\x12\x1c.cluster.v1.HeartbeatRequest\x1a\x1d.cluster.v1.HeartbeatResponse\x12<\n" +

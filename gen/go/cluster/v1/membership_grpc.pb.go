@@ -28,8 +28,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// MembershipService is served by the dispatcher to its workers: the seed's
-// quorum. A worker joins before it serves reads, heartbeats while it lives and
+// MembershipService is served by the dispatcher to its workers on its
+// cluster listener (CLUSTER_ADDR, mutual TLS with the cluster CA): the seed's
+// quorum. Every call is bound to the caller's certificate: a worker acts only
+// as the worker id its certificate names. A worker joins before it serves reads, heartbeats while it lives and
 // leaves when it shuts down.
 type MembershipServiceClient interface {
 	// Join asks to add a worker to the quorum. The answer is Joined or Rejected;
@@ -85,8 +87,10 @@ func (c *membershipServiceClient) Leave(ctx context.Context, in *LeaveRequest, o
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
 //
-// MembershipService is served by the dispatcher to its workers: the seed's
-// quorum. A worker joins before it serves reads, heartbeats while it lives and
+// MembershipService is served by the dispatcher to its workers on its
+// cluster listener (CLUSTER_ADDR, mutual TLS with the cluster CA): the seed's
+// quorum. Every call is bound to the caller's certificate: a worker acts only
+// as the worker id its certificate names. A worker joins before it serves reads, heartbeats while it lives and
 // leaves when it shuts down.
 type MembershipServiceServer interface {
 	// Join asks to add a worker to the quorum. The answer is Joined or Rejected;

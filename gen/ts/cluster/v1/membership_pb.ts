@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cluster/v1/membership.proto.
  */
 export const file_cluster_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("ChtjbHVzdGVyL3YxL21lbWJlcnNoaXAucHJvdG8SCmNsdXN0ZXIudjEicAoLSm9pblJlcXVlc3QSIQoJd29ya2VyX2lkGAEgASgJQg66SAtyCcilqQMBEAEYQBIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEiEKDWNsdXN0ZXJfdG9rZW4YAyABKAlCCrpIB3IFEAEYgAQibwoMSm9pblJlc3BvbnNlEiQKBmpvaW5lZBgBIAEoCzISLmNsdXN0ZXIudjEuSm9pbmVkSAASKAoIcmVqZWN0ZWQYAiABKAsyFC5jbHVzdGVyLnYxLlJlamVjdGVkSABCDwoGcmVzdWx0EgW6SAIIASI/CgZKb2luZWQSNQoSaGVhcnRiZWF0X2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkUKCFJlamVjdGVkEigKBnJlYXNvbhgBIAEoDjIYLmNsdXN0ZXIudjEuUmVqZWN0UmVhc29uEg8KB21lc3NhZ2UYAiABKAkiWAoQSGVhcnRiZWF0UmVxdWVzdBIhCgl3b3JrZXJfaWQYASABKAlCDrpIC3IJyKWpAwEQARhAEiEKDWNsdXN0ZXJfdG9rZW4YAiABKAlCCrpIB3IFEAEYgAQiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiVAoMTGVhdmVSZXF1ZXN0EiEKCXdvcmtlcl9pZBgBIAEoCUIOukgLcgnIpakDARABGEASIQoNY2x1c3Rlcl90b2tlbhgCIAEoCUIKukgHcgUQARiABCIPCg1MZWF2ZVJlc3BvbnNlKokBCgxSZWplY3RSZWFzb24SHQoZUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1JFSkVDVF9SRUFTT05fQkFEX1RPS0VOEAESHQoZUkVKRUNUX1JFQVNPTl9CQURfQUREUkVTUxACEh4KGlJFSkVDVF9SRUFTT05fRFVQTElDQVRFX0lEEAMy1gEKEU1lbWJlcnNoaXBTZXJ2aWNlEjkKBEpvaW4SFy5jbHVzdGVyLnYxLkpvaW5SZXF1ZXN0GhguY2x1c3Rlci52MS5Kb2luUmVzcG9uc2USSAoJSGVhcnRiZWF0EhwuY2x1c3Rlci52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uY2x1c3Rlci52MS5IZWFydGJlYXRSZXNwb25zZRI8CgVMZWF2ZRIYLmNsdXN0ZXIudjEuTGVhdmVSZXF1ZXN0GhkuY2x1c3Rlci52MS5MZWF2ZVJlc3BvbnNlQjlaN2dpdGh1Yi5jb20vcGF3bnNob3AvYXVjdGlvbi9nZW4vZ28vY2x1c3Rlci92MTtjbHVzdGVydjFiBnByb3RvMw", [file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration]);
+  fileDesc("ChtjbHVzdGVyL3YxL21lbWJlcnNoaXAucHJvdG8SCmNsdXN0ZXIudjEibgoLSm9pblJlcXVlc3QSIQoJd29ya2VyX2lkGAEgASgJQg66SAtyCcilqQMBEAEYQBIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEh8KDWNsdXN0ZXJfdG9rZW4YAyABKAlCCLpIBXIDGIAEIm8KDEpvaW5SZXNwb25zZRIkCgZqb2luZWQYASABKAsyEi5jbHVzdGVyLnYxLkpvaW5lZEgAEigKCHJlamVjdGVkGAIgASgLMhQuY2x1c3Rlci52MS5SZWplY3RlZEgAQg8KBnJlc3VsdBIFukgCCAEiPwoGSm9pbmVkEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJFCghSZWplY3RlZBIoCgZyZWFzb24YASABKA4yGC5jbHVzdGVyLnYxLlJlamVjdFJlYXNvbhIPCgdtZXNzYWdlGAIgASgJIlYKEEhlYXJ0YmVhdFJlcXVlc3QSIQoJd29ya2VyX2lkGAEgASgJQg66SAtyCcilqQMBEAEYQBIfCg1jbHVzdGVyX3Rva2VuGAIgASgJQgi6SAVyAxiABCIiChFIZWFydGJlYXRSZXNwb25zZRINCgVrbm93bhgBIAEoCCJSCgxMZWF2ZVJlcXVlc3QSIQoJd29ya2VyX2lkGAEgASgJQg66SAtyCcilqQMBEAEYQBIfCg1jbHVzdGVyX3Rva2VuGAIgASgJQgi6SAVyAxiABCIPCg1MZWF2ZVJlc3BvbnNlKqUBCgxSZWplY3RSZWFzb24SHQoZUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1JFSkVDVF9SRUFTT05fQkFEX1RPS0VOEAESHQoZUkVKRUNUX1JFQVNPTl9CQURfQUREUkVTUxACEh4KGlJFSkVDVF9SRUFTT05fRFVQTElDQVRFX0lEEAMSGgoWUkVKRUNUX1JFQVNPTl9JREVOVElUWRAEMtYBChFNZW1iZXJzaGlwU2VydmljZRI5CgRKb2luEhcuY2x1c3Rlci52MS5Kb2luUmVxdWVzdBoYLmNsdXN0ZXIudjEuSm9pblJlc3BvbnNlEkgKCUhlYXJ0YmVhdBIcLmNsdXN0ZXIudjEuSGVhcnRiZWF0UmVxdWVzdBodLmNsdXN0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2USPAoFTGVhdmUSGC5jbHVzdGVyLnYxLkxlYXZlUmVxdWVzdBoZLmNsdXN0ZXIudjEuTGVhdmVSZXNwb25zZUI5WjdnaXRodWIuY29tL3Bhd25zaG9wL2F1Y3Rpb24vZ2VuL2dvL2NsdXN0ZXIvdjE7Y2x1c3RlcnYxYgZwcm90bzM", [file_auction_v1_rules, file_buf_validate_validate, file_google_protobuf_duration]);
 
 /**
  * JoinRequest introduces a worker.
@@ -32,14 +32,16 @@ export type JoinRequest = Message<"cluster.v1.JoinRequest"> & {
 
   /**
    * address is the base URL the worker serves its WorkerService on, for
-   * example "http://127.0.0.1:9101".
+   * example "https://10.0.3.7:9101": https under mutual TLS (http only with
+   * AUTH_MODE=none), host and port, not a link-local or cloud metadata address.
    *
    * @generated from field: string address = 2;
    */
   address: string;
 
   /**
-   * cluster_token is the shared secret that admits workers to the cluster.
+   * cluster_token is the shared secret that admits workers to the cluster: optional under mutual
+   * TLS (the worker's certificate proves who it is), checked when the dispatcher has one.
    *
    * @generated from field: string cluster_token = 3;
    */
@@ -146,6 +148,8 @@ export type HeartbeatRequest = Message<"cluster.v1.HeartbeatRequest"> & {
   workerId: string;
 
   /**
+   * cluster_token is the shared secret, when the dispatcher has one (see JoinRequest).
+   *
    * @generated from field: string cluster_token = 2;
    */
   clusterToken: string;
@@ -195,6 +199,8 @@ export type LeaveRequest = Message<"cluster.v1.LeaveRequest"> & {
   workerId: string;
 
   /**
+   * cluster_token is the shared secret, when the dispatcher has one (see JoinRequest).
+   *
    * @generated from field: string cluster_token = 2;
    */
   clusterToken: string;
@@ -253,6 +259,14 @@ export enum RejectReason {
    * @generated from enum value: REJECT_REASON_DUPLICATE_ID = 3;
    */
   DUPLICATE_ID = 3,
+
+  /**
+   * REJECT_REASON_IDENTITY: the caller's certificate does not name the worker id it joins as
+   * (or there is no verified worker certificate at all).
+   *
+   * @generated from enum value: REJECT_REASON_IDENTITY = 4;
+   */
+  IDENTITY = 4,
 }
 
 /**
@@ -262,8 +276,10 @@ export const RejectReasonSchema: GenEnum<RejectReason> = /*@__PURE__*/
   enumDesc(file_cluster_v1_membership, 0);
 
 /**
- * MembershipService is served by the dispatcher to its workers: the seed's
- * quorum. A worker joins before it serves reads, heartbeats while it lives and
+ * MembershipService is served by the dispatcher to its workers on its
+ * cluster listener (CLUSTER_ADDR, mutual TLS with the cluster CA): the seed's
+ * quorum. Every call is bound to the caller's certificate: a worker acts only
+ * as the worker id its certificate names. A worker joins before it serves reads, heartbeats while it lives and
  * leaves when it shuts down.
  *
  * @generated from service cluster.v1.MembershipService

@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 )
 
@@ -33,16 +34,34 @@ func NewHTTPClient() *http.Client {
 // hundreds of megabytes.
 const DefaultMaxResponseBytes = 32 << 20
 
-// Factory returns an app.ClientFactory over httpClient. Responses are not
+// Factory returns an app.ClientFactory over httpClient, shared by every
+// worker (plain h2c, AUTH_MODE=none without cluster TLS). Responses are not
 // compressed: they are small and travel a fast network, where gzip is pure
 // CPU cost. A response larger than maxResponseBytes (0: the default) is
 // refused with app.ErrWorkerAnswerTooLarge, not buffered.
 func Factory(httpClient *http.Client, maxResponseBytes int64) app.ClientFactory {
+	return PerWorker(func(string) *http.Client { return httpClient }, maxResponseBytes)
+}
+
+// TLSFactory returns an app.ClientFactory under mutual TLS: each worker gets
+// its own HTTP client that presents the dispatcher's certificate and accepts
+// only a server whose certificate, from the cluster CA, names that worker's
+// id, wherever its address points.
+func TLSFactory(src *clustertls.Source, maxResponseBytes int64) app.ClientFactory {
+	return PerWorker(func(id string) *http.Client {
+		return &http.Client{Transport: clustertls.Transport(src.ClientConfig(
+			clustertls.Expect(clustertls.Identity{Role: clustertls.RoleWorker, ID: id})))}
+	}, maxResponseBytes)
+}
+
+// PerWorker returns an app.ClientFactory whose HTTP client for a worker
+// comes from httpClient(id).
+func PerWorker(httpClient func(id string) *http.Client, maxResponseBytes int64) app.ClientFactory {
 	if maxResponseBytes <= 0 {
 		maxResponseBytes = DefaultMaxResponseBytes
 	}
-	return func(address string) app.WorkerClient {
-		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient, address,
+	return func(id, address string) app.WorkerClient {
+		return &Client{c: clusterv1connect.NewWorkerServiceClient(httpClient(id), address,
 			connect.WithAcceptCompression("gzip", nil, nil), connect.WithReadMaxBytes(int(maxResponseBytes)))}
 	}
 }

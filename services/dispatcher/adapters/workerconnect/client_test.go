@@ -42,7 +42,7 @@ func serve(t testing.TB, h http.Handler) string {
 
 func fetch(t testing.TB, addr string, maxBytes int64) error {
 	t.Helper()
-	c := workerconnect.Factory(workerconnect.NewHTTPClient(), maxBytes)(addr)
+	c := workerconnect.Factory(workerconnect.NewHTTPClient(), maxBytes)("w", addr)
 	_, err := c.FetchItem(context.Background(), &clusterv1.FetchItemRequest{Id: "i"})
 	return err
 }
