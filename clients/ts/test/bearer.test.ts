@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
-import { createServer as createH2Server, type Http2Server } from "node:http2";
+import { createServer as createH2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { type ConnectRouter, Code, ConnectError } from "@connectrpc/connect";
@@ -31,6 +31,9 @@ function routes(router: ConnectRouter) {
 
 let h1: Server;
 let h2: Http2Server;
+// The gRPC transport keeps its HTTP/2 session open for the next call; close() alone would wait
+// for it, and the test process would not exit.
+const sessions = new Set<ServerHttp2Session>();
 const urls = new Map<Protocol, string>();
 
 /** listen starts server on a random loopback port and returns its base URL. */
@@ -42,6 +45,10 @@ async function listen(server: Server | Http2Server): Promise<string> {
 before(async () => {
   h1 = createServer(connectNodeAdapter({ routes }));
   h2 = createH2Server(connectNodeAdapter({ routes }));
+  h2.on("session", (s: ServerHttp2Session) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
   const u1 = await listen(h1);
   urls.set("connect", u1).set("grpcweb", u1).set("grpc", await listen(h2));
 });
@@ -50,6 +57,7 @@ after(() => {
   h1.closeAllConnections();
   h1.close();
   h2.close();
+  for (const s of sessions) s.destroy();
 });
 
 for (const protocol of ["connect", "grpc", "grpcweb"] as const) {
