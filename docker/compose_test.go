@@ -73,7 +73,7 @@ func TestComposeLoads(t *testing.T) {
 	}
 	// The cluster token has a development default and can be overridden;
 	// dispatcher and workers always get the same one.
-	for _, c := range []struct{ env, want string }{{"", "dev-cluster-token-change-me"}, {"CLUSTER_TOKEN=s3cret", "s3cret"}} {
+	for _, c := range []struct{ env, want string }{{"", "dev-cluster-token-change-me-at-least-32-bytes"}, {"CLUSTER_TOKEN=" + strings.Repeat("s", 32), strings.Repeat("s", 32)}} {
 		p := load(t, c.env)
 		for _, n := range []string{"dispatcher", "worker"} {
 			if got := env(service(t, p, n))["CLUSTER_TOKEN"]; got != c.want {
@@ -243,9 +243,14 @@ func TestWiring(t *testing.T) {
 	if len(d.Ports) != 1 || d.Ports[0].Target != mustAtoi(t, dport) {
 		t.Errorf("dispatcher publishes %+v, want its HTTP port %s", d.Ports, dport)
 	}
+	// Workers join on the dispatcher's cluster listener, not its public port.
+	cport := port(t, de["CLUSTER_ADDR"])
+	if h, _, _ := net.SplitHostPort(de["CLUSTER_ADDR"]); h != "0.0.0.0" {
+		t.Errorf("dispatcher CLUSTER_ADDR %q does not listen on all interfaces", de["CLUSTER_ADDR"])
+	}
 	u, err := url.Parse(we["DISPATCHER_URL"])
-	if err != nil || u.Hostname() != "dispatcher" || u.Port() != dport {
-		t.Errorf("worker DISPATCHER_URL %q is not the dispatcher service on port %s", we["DISPATCHER_URL"], dport)
+	if err != nil || u.Hostname() != "dispatcher" || u.Port() != cport {
+		t.Errorf("worker DISPATCHER_URL %q is not the dispatcher service's cluster port %s", we["DISPATCHER_URL"], cport)
 	}
 	for _, c := range []struct{ svc, key, host string }{
 		{"dispatcher", "KAFKA_BROKERS", "kafka:9092"}, {"worker", "KAFKA_BROKERS", "kafka:9092"},
