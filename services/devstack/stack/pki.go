@@ -60,3 +60,16 @@ func (s *Stack) ClusterURL() string { return s.clusterURL }
 
 // ClusterCAFile is the development cluster CA's certificate.
 func (s *Stack) ClusterCAFile() string { return s.pki.CertFile() }
+
+// DispatcherTLSEnv is the CLUSTER_TLS_* environment (KEY=value) of a
+// dispatcher process beside the stack: the stack's dispatcher certificate
+// and CA, so that the stack's workers' certificates are accepted. Give it
+// CLUSTER_ADDR too, and its workers DISPATCHER_URL=https://<that address>.
+func (s *Stack) DispatcherTLSEnv() ([]string, error) {
+	env := map[string]string{}
+	if err := s.clusterTLSEnv(env, dispatcherIdentity); err != nil {
+		return nil, err
+	}
+	return []string{"CLUSTER_TLS_CA_FILE=" + env["CLUSTER_TLS_CA_FILE"], "CLUSTER_TLS_CERT_FILE=" + env["CLUSTER_TLS_CERT_FILE"],
+		"CLUSTER_TLS_KEY_FILE=" + env["CLUSTER_TLS_KEY_FILE"]}, nil
+}
