@@ -59,8 +59,7 @@ func TestDispatcherEncryptedEndToEnd(t *testing.T) {
 		"HTTP_ADDR": "127.0.0.1:0", "TLS_CERT_FILE": pub.CertFile, "TLS_KEY_FILE": pub.KeyFile,
 		"KAFKA_BROKERS": strings.Join(kc.ListenAddrs(), ","), "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "dispatcher", "KAFKA_SASL_PASSWORD": "kafka-secret",
-		"KAFKA_SSL_CA_LOCATION": broker.CertFile,
-		"REDIS_URL":             r.URL(), "AUTH_MODE": "none", "TOPIC_PARTITIONS": "1",
+		"KAFKA_SSL_CA_LOCATION": broker.CertFile, "REDIS_URL": r.URL(), "AUTH_MODE": "none", "TOPIC_PARTITIONS": "1",
 		"CLUSTER_ADDR": "127.0.0.1:0", "CLUSTER_TLS_CA_FILE": files.CA, "CLUSTER_TLS_CERT_FILE": files.Cert, "CLUSTER_TLS_KEY_FILE": files.Key,
 	}))
 	if err != nil {
