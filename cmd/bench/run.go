@@ -58,7 +58,9 @@ type bench struct {
 	admin *kafkaAdmin
 	mongo *mongo.Client // with the protobuf codec, for the baselines
 	http  *http.Client
-	data  *Dataset
+	// workers is the worker RPC baseline's client (cluster mutual TLS).
+	workers *http.Client
+	data    *Dataset
 	// backlogFrom and backlogTo are the offsets around the backlog.
 	backlogFrom, backlogTo Offsets
 	// writePeak is the REST write path's median rate.
@@ -175,7 +177,7 @@ func runID() string {
 // start brings up the platform without workers (each scenario starts the
 // workers it needs) and the harness's own clients.
 func (b *bench) start(ctx context.Context, dataDir string) error {
-	cfg := stack.Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir, KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0"}
+	cfg := stack.Config{HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", DataDir: dataDir, KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0"}
 	var real []string
 	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
 		cfg.KafkaBrokers = strings.Split(v, ",")
@@ -209,6 +211,9 @@ func (b *bench) start(ctx context.Context, dataDir string) error {
 	}
 	b.http = newHTTPClient(2 * b.o.Concurrency)
 	b.http.Transport = withKey(b.http.Transport, s.APIKey())
+	if b.workers, err = newWorkerClient(s, newHTTPClient(2*b.o.Concurrency)); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -46,7 +46,8 @@ func (b *bench) scenarioRead(ctx context.Context) error {
 		"(the item by _id, then its buys, sells and pawns by item id, oldest first, decoded with internal/protobson) on the same database " +
 		"with the driver, the answer as protojson GetItemResponse, as the dispatcher's REST route answers."
 	b.res.Baselines[baselineRPC] = "the worker's FetchItem RPC called directly with the generated Connect client " +
-		"(binary protobuf, as the dispatcher calls it), alternating over the 2 workers' addresses from the dispatcher's /readyz."
+		"(binary protobuf over the cluster's mutual TLS with the dispatcher's certificate, as the dispatcher calls it), " +
+		"alternating over the 2 workers' addresses from the dispatcher's /readyz (read with the stack's key: the addresses need admin)."
 	if err := b.readOn(ctx, "read", fmt.Sprintf("%d items with history", len(b.data.ItemIDs)), b.data.Docs, b.data.ItemIDs); err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ type readSide func(off int) func(context.Context, int) error
 func (b *bench) readSides(items []string, queryURL string, addrs []string) map[string]readSide {
 	var rpcs []clusterv1connect.WorkerServiceClient
 	for _, a := range addrs {
-		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.http, a))
+		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.workers, a))
 	}
 	return map[string]readSide{
 		"platform": func(off int) func(context.Context, int) error {

@@ -26,6 +26,7 @@ func Start(t testing.TB, cfg stack.Config) *stack.Stack {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	cfg.HTTPAddr, cfg.DataDir, cfg.KafkaAddr, cfg.MongoAddr = "127.0.0.1:0", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.ClusterAddr = "127.0.0.1:0"
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 200 * time.Millisecond
 	}
