@@ -167,7 +167,9 @@ func TestOIDCConfigRefusesUnsafeAlgorithms(t *testing.T) {
 // JWKS on a port-0 server): the accepted tokens and every refused kind.
 func TestJWT(t *testing.T) {
 	is := authtest.NewIssuer(t)
-	v, err := auth.NewOIDCVerifier(auth.OIDCConfig{Issuer: is.URL(), Audience: authtest.Audience})
+	// Every unknown kid may refetch the key set here; TestJWKSRefetchBounded
+	// covers the bound.
+	v, err := auth.NewOIDCVerifier(auth.OIDCConfig{Issuer: is.URL(), Audience: authtest.Audience, MinRefetch: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +262,40 @@ func TestOIDCIssuerDown(t *testing.T) {
 	}
 	if _, err := v.Verify(context.Background(), "a.b.c"); !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+}
+
+// TestJWKSRefetchBounded: forged tokens, with a key id the issuer publishes
+// or one it does not, do not turn into requests to the issuer: the key set
+// is fetched once, and again only after MinRefetch.
+func TestJWKSRefetchBounded(t *testing.T) {
+	is := authtest.NewIssuer(t)
+	v, err := auth.NewOIDCVerifier(auth.OIDCConfig{Issuer: is.URL(), Audience: authtest.Audience, MinRefetch: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	good := is.Token(t, authtest.Claims{Subject: "alice"})
+	if _, err := v.Verify(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	if n := is.JWKSFetches.Load(); n != 1 {
+		t.Fatalf("%d JWKS fetches for the first token, want 1", n)
+	}
+	forged := good[:strings.LastIndex(good, ".")+1] + "AAAA"
+	is.Rotate(t, "k-unpublished", false)
+	unknownKid := is.UnpublishedToken(t, authtest.Claims{Subject: "alice"})
+	for range 20 {
+		for _, tok := range []string{forged, unknownKid} {
+			if _, err := v.Verify(ctx, tok); !errors.Is(err, auth.ErrInvalidCredentials) {
+				t.Fatalf("forged token: %v", err)
+			}
+		}
+	}
+	if n := is.JWKSFetches.Load(); n > 2 {
+		t.Fatalf("%d JWKS fetches for 40 forged tokens, want at most one refetch", n)
+	}
+	if _, err := v.Verify(ctx, good); err != nil {
+		t.Fatalf("the good token after the forged ones: %v", err)
 	}
 }

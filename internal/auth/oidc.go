@@ -45,17 +45,20 @@ type OIDCConfig struct {
 	// RetryDiscovery is how long a failed discovery is remembered before it
 	// is tried again (default 10s).
 	RetryDiscovery time.Duration
+	// MinRefetch is the least time between two fetches of the JWKS that a
+	// token naming an unknown key id may cause (default 10s).
+	MinRefetch time.Duration
 }
 
 // OIDCVerifier checks bearer tokens of an OIDC issuer with go-oidc: the
 // signature against the issuer's JWKS (cached, refetched when a token names
-// an unknown kid, which is how keys rotate), iss, aud, exp and nbf (go-oidc
+// an unknown kid, which is how keys rotate, at most every MinRefetch: see
+// jwks), iss, aud, exp and nbf (go-oidc
 // allows 5 minutes of clock skew on nbf), and the algorithm against the
 // allow-list. Discovery is lazy, so that an issuer that is down does not
 // stop the service from starting; tokens are refused until it answers.
 type OIDCVerifier struct {
 	cfg OIDCConfig
-	ctx context.Context // carries the HTTP client for go-oidc's fetches
 
 	mu        sync.Mutex
 	verifier  *oidc.IDTokenVerifier
@@ -85,9 +88,12 @@ func NewOIDCVerifier(cfg OIDCConfig) (*OIDCVerifier, error) {
 	if cfg.RetryDiscovery <= 0 {
 		cfg.RetryDiscovery = 10 * time.Second
 	}
-	v := &OIDCVerifier{cfg: cfg, ctx: oidc.ClientContext(context.Background(), cfg.HTTPClient)}
+	if cfg.MinRefetch <= 0 {
+		cfg.MinRefetch = 10 * time.Second
+	}
+	v := &OIDCVerifier{cfg: cfg}
 	if cfg.JWKSURL != "" {
-		v.verifier = v.newVerifier(oidc.NewRemoteKeySet(v.ctx, cfg.JWKSURL))
+		v.verifier = v.newVerifier(newJWKS(cfg.JWKSURL, cfg.HTTPClient, cfg.Algorithms, cfg.MinRefetch))
 	}
 	return v, nil
 }
@@ -121,7 +127,7 @@ func (v *OIDCVerifier) idTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifi
 		v.failedAt, v.failedErr = time.Now(), fmt.Errorf("%w: OIDC discovery of %s: no jwks_uri", ErrUnavailable, v.cfg.Issuer)
 		return nil, v.failedErr
 	}
-	v.verifier = v.newVerifier(oidc.NewRemoteKeySet(v.ctx, meta.JWKSURL))
+	v.verifier = v.newVerifier(newJWKS(meta.JWKSURL, v.cfg.HTTPClient, v.cfg.Algorithms, v.cfg.MinRefetch))
 	return v.verifier, nil
 }
 
