@@ -43,7 +43,7 @@ require (
 )
 
 require (
-	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9
 	golang.org/x/oauth2 v0.37.0 // indirect
 )
 
