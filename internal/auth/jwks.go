@@ -47,7 +47,7 @@ func newJWKS(url string, client *http.Client, algs []string, minRefetch time.Dur
 // VerifySignature implements oidc.KeySet (go-oidc has already checked the
 // algorithm against the allow-list; it is checked again on parsing here).
 func (k *jwks) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, k.algs)
+	jws, err := jose.ParseSignedCompact(raw, k.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed JWT: %w", err)
 	}
