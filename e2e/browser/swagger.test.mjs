@@ -167,30 +167,34 @@ console.log("PASS: Swagger UI was refused before authorizing, then added an item
 // authorize opens the Authorize dialog and gives the API key to the scheme
 // that carries it in the Authorization header: an apiKey scheme takes the
 // header's whole value ("Bearer <key>"), an http bearer scheme the key alone.
+// With several schemes the one named like an API key is chosen.
 async function authorize() {
-  step("Authorize: open the dialog, enter the API key, Authorize, Close");
+  step("Authorize: open the dialog, enter the API key, Apply credentials, Close");
   await page.locator(".swagger-ui .auth-wrapper button.authorize").click();
   const dialog = page.locator(".swagger-ui .modal-ux");
   await dialog.waitFor();
-  const schemes = dialog.locator(".auth-container");
-  let done = false;
-  for (let i = 0; i < (await schemes.count()) && !done; i++) {
-    const scheme = schemes.nth(i);
-    const heading = (await scheme.locator("h4").first().innerText()).replace(/\s+/g, " ");
-    const input = scheme.locator("input:not([type=checkbox])");
-    const isKey = /\(apiKey\)/.test(heading);
-    const isBearer = /\(http, Bearer\)/i.test(heading);
-    if ((!isKey && !isBearer) || (await input.count()) !== 1) continue;
-    await input.fill(isKey ? `Bearer ${token}` : token);
-    await scheme.getByRole("button", { name: "Authorize" }).click();
-    await scheme.getByRole("button", { name: "Logout" }).waitFor();
-    step(`authorized with scheme ${heading}`);
-    done = true;
+  // A scheme's block is the div whose own heading names its type.
+  const keyBlocks = dialog.locator("xpath=.//div[h4[contains(., '(apiKey)')]]");
+  const bearerBlocks = dialog.locator("xpath=.//div[h4[contains(., '(http, Bearer)')]]");
+  let block;
+  let value = `Bearer ${token}`;
+  for (let i = 0; i < (await keyBlocks.count()); i++) {
+    const heading = await keyBlocks.nth(i).locator("h4").first().innerText();
+    if (!block || /key/i.test(heading.replace("(apiKey)", ""))) block = keyBlocks.nth(i);
   }
-  if (!done) {
+  if (!block && (await bearerBlocks.count()) > 0) {
+    block = bearerBlocks.first();
+    value = token;
+  }
+  if (!block) {
     const shown = (await dialog.innerText()).replace(/\s+/g, " ");
     throw new Error(`the Authorize dialog has no apiKey or http bearer scheme to take the key: ${shown}`);
   }
+  const heading = (await block.locator("h4").first().innerText()).replace(/\s+/g, " ").trim();
+  await block.locator("input").first().fill(value);
+  await block.locator("xpath=ancestor::form[1]").getByRole("button", { name: "Apply credentials" }).click();
+  await block.locator("h6", { hasText: "Authorized" }).waitFor();
+  step(`authorized with ${heading}`);
   await dialog.getByRole("button", { name: "Close" }).first().click();
   await dialog.waitFor({ state: "detached" });
 }
