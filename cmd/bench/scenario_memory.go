@@ -75,11 +75,21 @@ func (b *bench) startProcesses(ctx context.Context, dir string) (url string, dis
 		return "", nil, nil, err
 	}
 	url = "http://" + port
-	token := runID() + runID()
-	disp, err = startProcess(filepath.Join(dir, "dispatcher"), "HTTP_ADDR="+port, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
-		"CLUSTER_TOKEN="+token, "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error",
+	clusterPort, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	// Workers join over cluster mTLS: the dispatcher takes the stack's
+	// dispatcher certificate, the worker its own from the stack's CA.
+	tlsEnv, err := b.s.DispatcherTLSEnv()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	disp, err = startProcess(filepath.Join(dir, "dispatcher"), append(tlsEnv, "HTTP_ADDR="+port, "CLUSTER_ADDR="+clusterPort,
+		"KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","),
+		"CLUSTER_TOKEN="+b.s.ClusterToken(), "REDIS_URL="+b.s.RedisURL(), "DISPATCHER_ID=bench-process-dispatcher", "READY_MIN_WORKERS=1", "LOG_LEVEL=error",
 		// The stack's key file: the load sends the stack's key.
-		"API_KEYS_FILE="+b.s.APIKeysFile())
+		"API_KEYS_FILE="+b.s.APIKeysFile())...)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -96,9 +106,14 @@ func (b *bench) startProcesses(ctx context.Context, dir string) (url string, dis
 		return fail(err)
 	}
 	db := b.db("process")
-	work, err = startProcess(filepath.Join(dir, "worker"), "WORKER_ID=bench-process-worker", "HTTP_ADDR=127.0.0.1:0", "DISPATCHER_URL="+url,
-		"CLUSTER_TOKEN="+token, "KAFKA_BROKERS="+strings.Join(b.s.Brokers(), ","), "KAFKA_GROUP="+group,
-		"MONGO_URI="+b.s.MongoURI(), "MONGO_DATABASE="+db, "LOG_LEVEL=error")
+	workerEnv, err := b.s.WorkerEnv("bench-process-worker")
+	if err != nil {
+		return fail(err)
+	}
+	// Later duplicates win in a process's environment: this dispatcher, a
+	// fresh group and database.
+	work, err = startProcess(filepath.Join(dir, "worker"), append(workerEnv, "DISPATCHER_URL=https://"+clusterPort,
+		"KAFKA_GROUP="+group, "MONGO_DATABASE="+db, "LOG_LEVEL=error")...)
 	if err != nil {
 		return fail(err)
 	}
