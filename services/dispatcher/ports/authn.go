@@ -130,9 +130,13 @@ func authError(ctx context.Context, log *slog.Logger, err error) *connect.Error 
 // setChallenge gives an error its WWW-Authenticate: as metadata (Connect
 // and gRPC-Web write it as a header, REST copies it) and through the
 // context to withChallenge, since gRPC sends an error's metadata in HTTP/2
-// trailers, where net/http does not allow WWW-Authenticate.
+// trailers, where net/http does not allow WWW-Authenticate: there it is
+// only a header (gRPC clients see it among the error's metadata all the
+// same), or net/http would log a warning for every refused gRPC call.
 func setChallenge(ctx context.Context, cerr *connect.Error, v string) {
-	cerr.Meta().Set("WWW-Authenticate", v)
+	if c := callFrom(ctx); c == nil || c.protocol != protoGRPC {
+		cerr.Meta().Set("WWW-Authenticate", v)
+	}
 	if c, ok := ctx.Value(challengeKey{}).(*challenge); ok {
 		c.set(v)
 	}
