@@ -38,7 +38,28 @@ var (
 	ErrFraudulentClient = errors.New("the client is on the fraud list; the action was refused")
 	// ErrPublishUnavailable: the write could not be made durable anywhere.
 	ErrPublishUnavailable = errors.New("the event store is unavailable; the write was not accepted")
+	// ErrAlreadyExists: an add named an item id that another request
+	// (another body) already claimed.
+	ErrAlreadyExists = errors.New("the item already exists")
+	// ErrClaimUnavailable: the store of claimed item ids cannot be reached,
+	// so an add with a client-chosen id cannot be checked and is refused
+	// (retryable) rather than accepted and maybe silently dropped.
+	ErrClaimUnavailable = errors.New("item ids cannot be checked right now; the write was not accepted, retry it")
 )
+
+// ItemExistsError is ErrAlreadyExists for the id a client chose. Its
+// message names that id, so clients may read it.
+type ItemExistsError struct{ ID string }
+
+func (e *ItemExistsError) Error() string {
+	return fmt.Sprintf("item %q already exists (added with another body); choose another id, or send no id to get a new one", e.ID)
+}
+
+// ClientMessage is the message clients see.
+func (e *ItemExistsError) ClientMessage() string { return e.Error() }
+
+// Is makes the error an ErrAlreadyExists.
+func (e *ItemExistsError) Is(target error) bool { return target == ErrAlreadyExists }
 
 // ItemNotFoundError is ErrNotFound for the item a client asked for by id.
 // Its message names that item and nothing else, so clients may read it (the

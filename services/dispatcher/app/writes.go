@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,16 +53,30 @@ type Screen interface {
 	Flagged(clientID string) bool
 }
 
+// IDClaims remembers, for every item id a client chose, the fingerprint of
+// the request that first claimed it, shared by every dispatcher: it is what
+// tells a retry (the same body) from a second item under the same id.
+type IDClaims interface {
+	// Claim claims id for the request with fingerprint, atomically, unless
+	// it is claimed already; it returns the fingerprint holding the id
+	// (fingerprint itself for a new claim).
+	Claim(ctx context.Context, id, fingerprint string) (holder string, err error)
+	// Release drops the claim of id if fingerprint holds it: the write it
+	// was made for was not accepted.
+	Release(ctx context.Context, id, fingerprint string) error
+}
+
 // Writes turns write requests into events and publishes them.
 type Writes struct {
 	pub    Publisher
 	screen Screen
+	claims IDClaims
 	now    func() time.Time
 }
 
 // NewWrites returns the write use cases.
-func NewWrites(pub Publisher, screen Screen) *Writes {
-	return &Writes{pub: pub, screen: screen, now: time.Now}
+func NewWrites(pub Publisher, screen Screen, claims IDClaims) *Writes {
+	return &Writes{pub: pub, screen: screen, claims: claims, now: time.Now}
 }
 
 // admit refuses actions by clients on the fraud list.
@@ -108,10 +125,64 @@ func (w *Writes) publish(ctx context.Context, e Event, itemID string) (Receipt, 
 }
 
 // AddItem accepts a new item, assigning its id when the request has none.
+//
+// A client-chosen id is claimed first (claimID): an id another body holds
+// is refused with an *ItemExistsError; the same body again is a retry and
+// is accepted again, its event published again (the worker keeps the item
+// of the first event it stores and skips the others), so a retry after a
+// lost answer or a dispatcher crash between claim and publish is never
+// lost. A generated id is new by construction and needs no claim.
 func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Receipt, error) {
+	var fingerprint string
+	if id := req.GetId(); id != "" {
+		var err error
+		if fingerprint, err = w.claimID(ctx, req); err != nil {
+			return Receipt{}, err
+		}
+	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: itemFromRequest(req, at)}
-	return w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
+	r, err := w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
+	if err != nil && fingerprint != "" {
+		// Nothing was accepted: another body may take the id. Best effort:
+		// a claim left behind only turns that other body's add into a 409.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if rerr := w.claims.Release(rctx, req.GetId(), fingerprint); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("release the claim of item id %q: %w", req.GetId(), rerr))
+		}
+	}
+	return r, err
+}
+
+// claimID claims the request's item id for its fingerprint; it returns the
+// fingerprint, or an *ItemExistsError when another body holds the id, or
+// ErrClaimUnavailable (wrapped) when the claims cannot be reached.
+func (w *Writes) claimID(ctx context.Context, req *auctionv1.AddItemRequest) (string, error) {
+	fingerprint, err := Fingerprint(req)
+	if err != nil {
+		return "", err
+	}
+	holder, err := w.claims.Claim(ctx, req.GetId(), fingerprint)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("claim item id %q: %w: %w", req.GetId(), ErrClaimUnavailable, err)
+	case holder != fingerprint:
+		return "", &ItemExistsError{ID: req.GetId()}
+	}
+	return fingerprint, nil
+}
+
+// Fingerprint is the SHA-256 (hex) of the request's deterministic protobuf
+// encoding: the same for the same request whatever protocol, JSON spelling
+// (field order, enum names, whitespace) or codec carried it.
+func Fingerprint(req *auctionv1.AddItemRequest) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint the add request: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // BuyItem accepts a buy.

@@ -41,7 +41,7 @@ func (f fraudList) Flagged(id string) bool { return f[id] }
 var clockAt = time.Date(2026, 3, 14, 15, 9, 26, 535_897_932, time.FixedZone("X", 3600))
 
 func newTestWrites(pub Publisher, screen Screen) *Writes {
-	w := NewWrites(pub, screen)
+	w := NewWrites(pub, screen, newMemClaims())
 	w.now = func() time.Time { return clockAt }
 	return w
 }

@@ -70,6 +70,8 @@ var errorTable = []struct {
 	{app.ErrWorkerUnavailable, connect.CodeUnavailable, 0, slog.LevelWarn},
 	{app.ErrWorkerSlow, connect.CodeUnavailable, 0, slog.LevelWarn},
 	{app.ErrPublishUnavailable, connect.CodeUnavailable, 0, slog.LevelWarn},
+	{app.ErrClaimUnavailable, connect.CodeUnavailable, 0, slog.LevelWarn},
+	{app.ErrAlreadyExists, connect.CodeAlreadyExists, 0, slog.LevelDebug},
 	{app.ErrFraudulentClient, connect.CodePermissionDenied, 0, slog.LevelDebug},
 	{domain.ErrBadToken, connect.CodePermissionDenied, 0, slog.LevelDebug},
 	{app.ErrUnknownWorker, connect.CodeNotFound, 0, slog.LevelDebug},

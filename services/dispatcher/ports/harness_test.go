@@ -189,7 +189,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.worker != nil {
 		worker = o.worker
 	}
-	writes := app.NewWrites(&fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud)
+	writes := app.NewWrites(&fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud, newMemClaims())
 	reads := app.NewReads(onePool{c: worker}, 5*time.Second)
 	v, err := protovalidate.New()
 	if err != nil {

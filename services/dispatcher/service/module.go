@@ -44,6 +44,7 @@ var Module = fx.Module("dispatcher",
 		newWriteBuffer,
 		fx.Annotate(newPublisher, fx.As(new(app.Publisher))),
 		fx.Annotate(newFraudList, fx.As(fx.Self()), fx.As(new(app.Screen))),
+		fx.Annotate(newIDClaims, fx.As(new(app.IDClaims))),
 		app.NewWrites,
 		newMembership,
 		newReads,
@@ -74,6 +75,9 @@ func newWriteBuffer(rdb *goredis.Client, c config.Config, log *slog.Logger) *red
 func newPublisher(b app.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) *app.DurablePublisher {
 	return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
 }
+
+// newIDClaims keeps the claims of client-chosen item ids in the shared Redis.
+func newIDClaims(rdb *goredis.Client) *redis.IDClaims { return redis.NewIDClaims(rdb) }
 
 func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
 	return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
@@ -138,8 +142,9 @@ func newHandler(c config.Config, authn ports.Authenticator, a *ports.AuctionHand
 // handlerConfig is the public edge's part of the configuration.
 func handlerConfig(c config.Config) ports.HandlerConfig {
 	return ports.HandlerConfig{
-		MaxBodyBytes:   c.MaxBodyBytes,
-		RequestTimeout: c.RequestTimeout,
+		MaxBodyBytes:       c.MaxBodyBytes,
+		RequestTimeout:     c.RequestTimeout,
+		AllowUnknownFields: !c.JSON.RejectUnknownFields,
 		Edge: ports.EdgeConfig{
 			MaxInflightReads:  c.MaxInflightReads,
 			MaxInflightWrites: c.MaxInflightWrites,
