@@ -5,7 +5,6 @@
 package envconfig
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -84,11 +83,7 @@ func (l *Loader) Required(name, help string) string {
 
 // Secret reads a string whose value is never printed: see Secret.
 func (l *Loader) Secret(name, def, help string) Secret {
-	shown := ""
-	if def != "" {
-		shown = "(set)"
-	}
-	l.vars = append(l.vars, variable{name: name, def: shown, help: help})
+	l.vars = append(l.vars, variable{name: name, def: secretDefault(def), help: help})
 	v, ok := l.lookup(name)
 	if !ok || v == "" {
 		v = def
@@ -251,23 +246,59 @@ func (l *Loader) OneOf(name, def string, allowed []string, help string) string {
 	return def
 }
 
-// Err returns every problem found, joined, or nil.
+// Err returns every problem found as *Problems, or nil.
 func (l *Loader) Err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid configuration (%d problems): %w", len(l.errs), errors.Join(l.errs...))
+	return &Problems{errs: append([]error(nil), l.errs...)}
 }
 
-// Usage writes every variable the Loader was asked for with its default.
+// Problems is every problem of a configuration. Its message has a header
+// line and then one line per problem, each a bullet, so that a service's
+// output lists them one under the other:
+//
+//	invalid configuration (2 problems):
+//	  - HTTP_ADDR: "nowhere" is not host:port
+//	  - MONGO_URI: not a MongoDB connection string (...): ...
+type Problems struct{ errs []error }
+
+func (p *Problems) Error() string {
+	var b strings.Builder
+	noun := "problems"
+	if len(p.errs) == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(&b, "invalid configuration (%d %s):", len(p.errs), noun)
+	for _, e := range p.errs {
+		// A problem quoting a wrapped error must still take one line.
+		b.WriteString("\n  - " + strings.Join(strings.Fields(e.Error()), " "))
+	}
+	return b.String()
+}
+
+// Unwrap returns each problem (an *Error), for errors.As and errors.Is.
+func (p *Problems) Unwrap() []error { return p.errs }
+
+// Usage writes every variable the Loader was asked for with its default
+// (none shown when the default is empty).
 func (l *Loader) Usage(w io.Writer) {
 	for _, v := range l.vars {
-		def := v.def
-		if def == "" {
-			def = `""`
+		line := fmt.Sprintf("  %-28s %s", v.name, v.help)
+		if v.def != "" {
+			line += " (default " + v.def + ")"
 		}
-		fmt.Fprintf(w, "  %-28s %s (default %s)\n", v.name, v.help, def)
+		fmt.Fprintln(w, line)
 	}
+}
+
+// Derived reads an optional string whose default is computed from other
+// variables (ADVERTISE_URL from HTTP_ADDR): it returns "" when unset, and
+// Usage shows shown, a description of that default, as the default.
+func (l *Loader) Derived(name, shown, help string) string {
+	l.vars = append(l.vars, variable{name: name, def: shown, help: help})
+	v, _ := l.lookup(name)
+	return strings.TrimSpace(v)
 }
 
 // CheckAddr reports whether a is "host:port" with a port in 0..65535.
@@ -282,6 +313,19 @@ func CheckAddr(a string) error {
 		return fmt.Errorf("%q has an invalid port", a)
 	}
 	return nil
+}
+
+// secretDefault is how Usage shows a secret's default: a URL (a server
+// address such as mongodb://127.0.0.1:27017) as itself with any password
+// masked, anything else not at all.
+func secretDefault(def string) string {
+	if def == "" {
+		return ""
+	}
+	if u, err := url.Parse(def); err == nil && u.Scheme != "" && u.Host != "" {
+		return u.Redacted()
+	}
+	return "built in, not shown"
 }
 
 func redactURL(s string) string {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pawnshop/auction/internal/envconfig"
@@ -138,7 +137,8 @@ func Configure[C any](name, summary string, args []string, stderr io.Writer, loo
 	logLevel = l.OneOf("LOG_LEVEL", "info", logLevels, logLevelHelp)
 	cfg = load(l)
 	if err := l.Err(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n(run %s -help for every variable)\n", name, indent(err), name)
+		// err is a header line and one bullet per problem (envconfig.Problems).
+		fmt.Fprintf(stderr, "%s: %v\n(run %s -help for every variable)\n", name, err, name)
 		return cfg, "", 2, false
 	}
 	return cfg, logLevel, 0, true
@@ -187,10 +187,6 @@ func runUntilDone(a *fx.App) int {
 		return 1
 	}
 	return sig.ExitCode
-}
-
-func indent(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "\n  - ")
 }
 
 // NewLogger returns a JSON slog logger, which adds the request id to records

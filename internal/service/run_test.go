@@ -67,3 +67,19 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 		t.Errorf("unknown flag: ok=%v code=%d, want 2", ok, code)
 	}
 }
+
+func TestConfigurationProblemsAreBulletsWithTheRightPlural(t *testing.T) {
+	_, code, ok, out := configure([]string{"-http-addr", "nowhere"}, nil)
+	if ok || code != 2 {
+		t.Fatalf("ok=%v code=%d", ok, code)
+	}
+	want := "svc: invalid configuration (1 problem):\n  - HTTP_ADDR: \"nowhere\" is not host:port\n(run svc -help for every variable)\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	_, _, _, out = configure([]string{"-http-addr", "nowhere", "-feed-interval", "1ms"}, nil)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || lines[0] != "svc: invalid configuration (2 problems):" || !strings.HasPrefix(lines[1], "  - ") || !strings.HasPrefix(lines[2], "  - ") {
+		t.Errorf("want a header, 2 bullets and the hint, got:\n%s", out)
+	}
+}

@@ -56,7 +56,7 @@ func loadCluster(l *envconfig.Loader, c *Config) {
 	if u := l.URL("DISPATCHER_URL", scheme+"://127.0.0.1:8081", []string{scheme}, "base URL of the dispatcher's cluster listener (its CLUSTER_ADDR) to join; https under mutual TLS"); u != nil {
 		c.DispatcherURL = u.String()
 	}
-	c.AdvertiseURL = l.String("ADVERTISE_URL", "", "URL the dispatcher calls this worker on (default "+scheme+"://HTTP_ADDR)")
+	c.AdvertiseURL = l.Derived("ADVERTISE_URL", "https://HTTP_ADDR as bound, http:// without cluster TLS", "URL the dispatcher calls this worker on")
 	if c.AdvertiseURL == "" {
 		h, _, _ := net.SplitHostPort(c.HTTPAddr)
 		if h == "" || h == "0.0.0.0" || h == "::" {

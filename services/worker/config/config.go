@@ -82,10 +82,17 @@ func mongoURI(l *envconfig.Loader, name, def, help string) envconfig.Secret {
 	if s == "" {
 		return s // already reported as required
 	}
-	if err := checkMongoURI(s.Reveal()); err != "" {
-		l.Fail(name, "not a MongoDB connection string (mongodb://[user:password@]host[:port][,host...][/db][?options]): %s", redactPassword(err, s.Reveal()))
-	}
+	CheckMongoURI(l, name, s)
 	return s
+}
+
+// CheckMongoURI records in l, under name, what is wrong with the MongoDB
+// connection string uri (nothing when it is fine), without its password:
+// the worker's MONGO_URI and the dev stack's optional one are checked alike.
+func CheckMongoURI(l *envconfig.Loader, name string, uri envconfig.Secret) {
+	if err := checkMongoURI(uri.Reveal()); err != "" {
+		l.Fail(name, "not a MongoDB connection string (mongodb://[user:password@]host[:port][,host...][/db][?options]): %s", redactPassword(err, uri.Reveal()))
+	}
 }
 
 const srvScheme = connstring.SchemeMongoDBSRV + "://"

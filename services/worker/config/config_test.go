@@ -81,3 +81,36 @@ func TestClusterTrust(t *testing.T) {
 		t.Errorf("AUTH_MODE=none with a token: %+v, %v", c, err)
 	}
 }
+
+// TestUsageShowsEachDefaultOnce: -help lists ADVERTISE_URL with its derived
+// default once, and MONGO_URI's default without "(set)".
+func TestUsageShowsEachDefaultOnce(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(nil))
+	config.Load(l)
+	var sb strings.Builder
+	l.Usage(&sb)
+	for _, line := range strings.Split(sb.String(), "\n") {
+		if strings.Count(line, "(default") > 1 || strings.Contains(line, "(set)") || strings.Contains(line, `(default "")`) {
+			t.Errorf("line shows its default badly: %q", line)
+		}
+		if strings.Contains(line, "ADVERTISE_URL") && !strings.Contains(line, "(default https://HTTP_ADDR") {
+			t.Errorf("ADVERTISE_URL without its derived default: %q", line)
+		}
+		if strings.Contains(line, "MONGO_URI") && !strings.Contains(line, "(default mongodb://127.0.0.1:27017)") {
+			t.Errorf("MONGO_URI without its default: %q", line)
+		}
+	}
+}
+
+func TestCheckMongoURIRecordsTheProblemWithoutThePassword(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(nil))
+	config.CheckMongoURI(l, "MONGO_URI", "mongodb://127.0.0.1:27017")
+	if err := l.Err(); err != nil {
+		t.Fatalf("a good URI: %v", err)
+	}
+	config.CheckMongoURI(l, "MONGO_URI", "mongodb://user:hunter2@db:99999")
+	err := l.Err()
+	if err == nil || !strings.Contains(err.Error(), "MONGO_URI: not a MongoDB connection string") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("got %v", err)
+	}
+}
