@@ -26,6 +26,7 @@ import (
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
+	dredis "github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	dconfig "github.com/pawnshop/auction/services/dispatcher/config"
 	dispatcher "github.com/pawnshop/auction/services/dispatcher/service"
 	feederapp "github.com/pawnshop/auction/services/feeder/app"
@@ -43,8 +44,21 @@ type Config struct {
 	HTTPAddr string
 	// Workers is how many workers start and join.
 	Workers int
-	// DataDir holds the embedded database's files (kept across restarts).
+	// DataDir holds the embedded servers' files, kept across restarts: the
+	// database (mongo/), the broker's log and consumer offsets (kafka/),
+	// the S3 objects (s3/). Empty: Kafka and S3 in memory.
 	DataDir string
+	// KafkaSyncWrites fsyncs every produced batch of the embedded broker
+	// (see embedded.KafkaConfig.SyncWrites); off by default: a clean stop
+	// and a killed process lose nothing without it, only a machine crash
+	// can.
+	KafkaSyncWrites bool
+	// KafkaRetentionBytes bounds each partition of the embedded broker's
+	// log; zero means DefaultKafkaRetentionBytes, negative no bound.
+	KafkaRetentionBytes int64
+	// DrainTimeout bounds Close's wait for the workers to store every
+	// acknowledged write (see Close); zero means 10 s.
+	DrainTimeout time.Duration
 	// KafkaAddr and MongoAddr are the embedded servers' listen addresses.
 	KafkaAddr string
 	MongoAddr string
@@ -106,6 +120,10 @@ type Stack struct {
 
 	dispatcher    *fx.App
 	dispatcherURL string
+	// server is the dispatcher's public listener and buffer its write
+	// buffer, which Close drains.
+	server *dispatcher.Server
+	buffer *dredis.WriteBuffer
 	// pki is the development cluster CA (pki.go); clusterURL the
 	// dispatcher's cluster listener.
 	pki        *devpki.CA
@@ -118,6 +136,8 @@ type Stack struct {
 	mu      sync.Mutex
 	workers []*Worker
 	nextID  int
+	// group is the workers' consumer group, whose lag Close drains.
+	group string
 }
 
 // Worker is one in-process worker application.
@@ -141,6 +161,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
+	if cfg.KafkaRetentionBytes == 0 {
+		cfg.KafkaRetentionBytes = DefaultKafkaRetentionBytes
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
 	s := &Stack{cfg: cfg, log: log, token: randomToken(), metrics: telemetry.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -153,7 +179,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if len(cfg.KafkaBrokers) > 0 {
 		s.brokers = cfg.KafkaBrokers
 	} else {
-		s.kafka, err = embedded.StartKafka(ctx, embedded.KafkaConfig{Addr: cfg.KafkaAddr, Partitions: cfg.Partitions})
+		kc := embedded.KafkaConfig{Addr: cfg.KafkaAddr, Partitions: cfg.Partitions, RetentionBytes: cfg.KafkaRetentionBytes}
+		if cfg.DataDir != "" {
+			kc.DataDir, kc.SyncWrites = filepath.Join(cfg.DataDir, "kafka"), cfg.KafkaSyncWrites
+		}
+		s.kafka, err = embedded.StartKafka(ctx, kc)
 		if err != nil {
 			return nil, fmt.Errorf("start embedded kafka: %w", err)
 		}
@@ -186,8 +216,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if cfg.S3Endpoint != "" {
 		s.s3URL = cfg.S3Endpoint
 	} else {
-		s.s3, err = embedded.StartS3(ctx, embedded.S3Config{Addr: cfg.S3Addr, Bucket: cfg.S3Bucket,
-			Seed: map[string][]byte{cfg.S3Key: []byte(SampleFraudsters)}})
+		sc := embedded.S3Config{Addr: cfg.S3Addr, Bucket: cfg.S3Bucket,
+			// Seeded only when absent: a list PUT before a restart stays.
+			Seed: map[string][]byte{cfg.S3Key: []byte(SampleFraudsters)}}
+		if cfg.DataDir != "" {
+			sc.DataDir = filepath.Join(cfg.DataDir, "s3")
+		}
+		s.s3, err = embedded.StartS3(ctx, sc)
 		if err != nil {
 			return nil, fmt.Errorf("start embedded s3: %w", err)
 		}
@@ -275,11 +310,13 @@ func (s *Stack) startDispatcher(ctx context.Context) error {
 	}
 	var srv *dispatcher.Server
 	var csrv *dispatcher.ClusterServer
+	var buf *dredis.WriteBuffer
 	log := s.log.With("service", "dispatcher")
-	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv, &csrv))
+	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv, &csrv, &buf))
 	if err := s.dispatcher.Start(ctx); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
 	}
+	s.server, s.buffer = srv, buf
 	s.dispatcherURL = srv.URL()
 	s.clusterURL = csrv.URL()
 	return nil
@@ -458,6 +495,9 @@ func (s *Stack) StartWorkerWith(ctx context.Context, cfg wconfig.Config) (*Worke
 	}()
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
+	if s.group == "" {
+		s.group = cfg.KafkaGroup
+	}
 	s.mu.Unlock()
 	return w, nil
 }
@@ -547,11 +587,16 @@ func (s *Stack) waitReady(ctx context.Context) error {
 	}
 }
 
-// Close stops workers, the dispatcher and the embedded servers.
+// Close stops the platform without losing an acknowledged write: it drains
+// first (see drain), then stops the feeder, the workers, the dispatcher and
+// the embedded servers, the broker last (its files synced).
 func (s *Stack) Close(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+s.cfg.DrainTimeout)
 	defer cancel()
 	var errs []error
+	if s.server != nil {
+		errs = append(errs, s.drain(ctx))
+	}
 	if s.feeder != nil {
 		errs = append(errs, s.feeder.Stop(ctx))
 	}
@@ -571,7 +616,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		s.s3.Close()
 	}
 	if s.kafka != nil {
-		s.kafka.Close()
+		errs = append(errs, s.kafka.CloseSync())
 	}
 	if s.authTemp != "" {
 		errs = append(errs, os.RemoveAll(s.authTemp))
