@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"connectrpc.com/connect"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi/swaggerui"
@@ -270,12 +272,17 @@ func (e *edge) guard(w http.ResponseWriter, r *http.Request, c *call, route apiR
 			}
 		} else {
 			// The raw body may exceed the decoded cap by the gRPC envelope
-			// (5 bytes); more is refused without being read to its end.
-			r.Body = http.MaxBytesReader(w, r.Body, e.maxBody+1024)
+			// (5 bytes); more is refused without being read to its end, and
+			// a declared length past it before anything is read.
+			if r.ContentLength > e.maxBody+envelopeSlack {
+				e.refuse(w, r, c, route, e.tooLarge(r))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, e.maxBody+envelopeSlack)
 		}
 	}
 	if route.class == classNone {
-		e.next.ServeHTTP(w, r)
+		e.pass(w, r, route)
 		return
 	}
 	if ok, wait := e.rate.allow(clientKey(r, e.ipHeader)); !ok {
@@ -295,6 +302,15 @@ func (e *edge) guard(w http.ResponseWriter, r *http.Request, c *call, route apiR
 		return
 	}
 	defer lim.release()
+	e.pass(w, r, route)
+}
+
+// pass hands a call the edge let through to the routes; on Connect, a body
+// over the cap gets 413 there too (connectTooLarge).
+func (e *edge) pass(w http.ResponseWriter, r *http.Request, route apiRoute) {
+	if !route.rest && protocolOf(r) == protoConnect {
+		w = &connectTooLarge{ResponseWriter: w}
+	}
 	e.next.ServeHTTP(w, r)
 }
 
@@ -320,6 +336,48 @@ func utf8URL(u *url.URL) bool {
 	}
 	return true
 }
+
+// envelopeSlack is what a Connect, gRPC or gRPC-Web body may hold besides
+// its message (the 5-byte envelope of gRPC), with room to spare for gzip's
+// framing of an incompressible message.
+const envelopeSlack = 1024
+
+// tooLarge is the refusal of a body over the cap in the protocol of the
+// call: 413 on REST and Connect (the status every HTTP protocol gives it,
+// see the README's status table), resource_exhausted in the gRPC status of
+// gRPC and gRPC-Web, whose clients read no HTTP status.
+func (e *edge) tooLarge(r *http.Request) error {
+	msg := fmt.Sprintf("request body is larger than %d bytes", e.maxBody)
+	if p := protocolOf(r); p == protoGRPC || p == protoGRPCWeb {
+		return connect.NewError(connect.CodeResourceExhausted, errors.New(msg))
+	}
+	return refuse(errBodyTooLarge, "%s", msg)
+}
+
+// connectTooLarge answers 413 where Connect's handler answers 429: a Connect
+// call whose message is over the cap (Connect's read limit, the capped
+// gzip) gets resource_exhausted, which Connect sends as 429, the status of
+// the rate limit. Inside the handler nothing else is resource_exhausted
+// (the edge answers the rate limit itself), so the rewrite gives a body too
+// large the same 413 as on REST, with Connect's own JSON error body.
+type connectTooLarge struct{ http.ResponseWriter }
+
+func (c *connectTooLarge) WriteHeader(code int) {
+	if code == http.StatusTooManyRequests {
+		code = http.StatusRequestEntityTooLarge
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps the writer a Flusher.
+func (c *connectTooLarge) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *connectTooLarge) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // readBody reads a REST request body whole, up to the cap, before the
 // transcoder sees it: a larger body is refused (413) and nothing decoded or

@@ -489,8 +489,8 @@ func TestGzipBombStopsAtCap(t *testing.T) {
 	_ = zw.Close()
 	f := newFixture(t, fixtureOpts{cfg: HandlerConfig{MaxBodyBytes: 64 << 10}})
 	r := f.do("POST", connectAdd, jsonType, buf.String(), "Content-Encoding", "gzip")
-	if r.status != http.StatusTooManyRequests || r.json(t)["code"] != "resource_exhausted" {
-		t.Fatalf("gzip bomb: %d %s, want resource_exhausted", r.status, r.body)
+	if r.status != http.StatusRequestEntityTooLarge || r.json(t)["code"] != "resource_exhausted" {
+		t.Fatalf("gzip bomb: %d %s, want 413 resource_exhausted", r.status, r.body)
 	}
 	if msg := r.message(t); regexp.MustCompile(`message size \d+`).MatchString(msg) {
 		t.Errorf("the bomb was inflated to its end to report its size: %q", msg)
