@@ -60,6 +60,9 @@ type Config struct {
 	// Cluster is the workers' side: the cluster listener and its trust
 	// (cluster.go).
 	Cluster ClusterConfig
+
+	// JSON is how JSON request bodies are read (json.go).
+	JSON JSONConfig
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -91,6 +94,7 @@ func Load(l *envconfig.Loader) Config {
 	c.TLS, c.Kafka = httpserver.LoadTLS(l), kafkasec.Load(l)
 	c.Auth = loadAuth(l)
 	c.Cluster = loadCluster(l, c.Auth.Mode)
+	c.JSON = loadJSON(l)
 	if c.ReadAttemptTimeout >= c.RequestTimeout {
 		l.Fail("READ_ATTEMPT_TIMEOUT", "%s must be shorter than REQUEST_TIMEOUT (%s) so that a second worker can be tried", c.ReadAttemptTimeout, c.RequestTimeout)
 	}

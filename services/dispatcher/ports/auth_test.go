@@ -327,7 +327,7 @@ func TestHistoryFiltered(t *testing.T) {
 		}
 		rest := send(t, srv.Client(), "GET", srv.URL+"/item/fetch/ring-1", "", "", "Authorization", c.header)
 		var res auctionv1.GetItemResponse
-		if err := jsonUnmarshal.Unmarshal(rest.body, &res); err != nil {
+		if err := (jsonDecoder{}).unmarshal(rest.body, &res); err != nil {
 			t.Fatalf("REST: %d %s", rest.status, rest.body)
 		}
 		if m, o := count(res.GetItem()); m != c.mine || o != c.others {

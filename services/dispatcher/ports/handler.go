@@ -36,6 +36,10 @@ type HandlerConfig struct {
 	// /readyz and every log line of the edge say so.
 	Auth     Authenticator
 	AuthNone bool
+	// AllowUnknownFields ignores JSON fields a request does not have
+	// (REJECT_UNKNOWN_FIELDS=false); by default they are refused with 400
+	// naming them (jsondecode.go).
+	AllowUnknownFields bool
 }
 
 // Readiness reports whether the dispatcher can serve, with details for /readyz.
@@ -56,10 +60,11 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 	if cfg.AuthNone {
 		log = log.With("auth", "none: AUTH_MODE=none, the API is open to anyone")
 	}
+	dec := jsonDecoder{allowUnknown: cfg.AllowUnknownFields}
 	opts := append([]connect.HandlerOption{
 		connect.WithInterceptors(newPipeline(validator, log, authInterceptor{authn: cfg.Auth, log: log})...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
-	}, connectCodecOptions(cfg.MaxBodyBytes)...)
+	}, connectCodecOptions(cfg.MaxBodyBytes, dec)...)
 	mux := http.NewServeMux()
 	// Procedures are registered one by one, so that any other path falls
 	// through to the JSON 404. The workers' MembershipService is not here:
@@ -70,19 +75,19 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 		mux.Handle(p, auctionH)
 	}
 
-	rest, err := newRESTHandler(auctionH, log)
+	rest, err := newRESTHandler(auctionH, dec, log)
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/item/", rest)
 
 	checker := grpchealth.NewStaticChecker(auctionv1connect.AuctionServiceName)
-	healthPrefix, health := grpchealth.NewHandler(checker, connectCodecOptions(cfg.MaxBodyBytes)...)
+	healthPrefix, health := grpchealth.NewHandler(checker, connectCodecOptions(cfg.MaxBodyBytes, dec)...)
 	mux.Handle(healthPrefix+"Check", health)
 	mux.Handle(healthPrefix+"Watch", health)
 	reflector := grpcreflect.NewStaticReflector(auctionv1connect.AuctionServiceName)
 	for _, h := range []func(*grpcreflect.Reflector, ...connect.HandlerOption) (string, http.Handler){grpcreflect.NewHandlerV1, grpcreflect.NewHandlerV1Alpha} {
-		prefix, handler := h(reflector, connectCodecOptions(cfg.MaxBodyBytes)...)
+		prefix, handler := h(reflector, connectCodecOptions(cfg.MaxBodyBytes, dec)...)
 		mux.Handle(prefix+"ServerReflectionInfo", handler)
 	}
 

@@ -58,9 +58,13 @@ type decodeError struct{ msg string }
 
 func (e *decodeError) Error() string { return e.msg }
 
-// jsonCodec is Connect's JSON codec with errors in the client's terms: the
-// built-in one prefixes them with the Go type of the request.
-type jsonCodec struct{ name string }
+// jsonCodec is Connect's JSON codec with errors in the client's terms (the
+// built-in one prefixes them with the Go type of the request), decoding by
+// the API's JSON rules (jsondecode.go).
+type jsonCodec struct {
+	name string
+	dec  jsonDecoder
+}
 
 func (c jsonCodec) Name() string { return c.name }
 
@@ -72,7 +76,7 @@ func (jsonCodec) Marshal(m any) ([]byte, error) {
 	return jsonMarshal.Marshal(pm)
 }
 
-func (jsonCodec) Unmarshal(b []byte, m any) error {
+func (c jsonCodec) Unmarshal(b []byte, m any) error {
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return errors.New("not a protobuf message")
@@ -80,10 +84,7 @@ func (jsonCodec) Unmarshal(b []byte, m any) error {
 	if len(b) == 0 {
 		return &decodeError{"the request body is empty; send a JSON object ({} for no fields)"}
 	}
-	if err := jsonUnmarshal.Unmarshal(b, pm); err != nil {
-		return &decodeError{jsonProblem(err)}
-	}
-	return nil
+	return c.dec.unmarshal(b, pm)
 }
 
 // protoCodec is Connect's binary protobuf codec with errors in the client's
@@ -112,26 +113,28 @@ func (protoCodec) Unmarshal(b []byte, m any) error {
 }
 
 // connectCodecOptions installs the codecs and the capped gzip on a handler:
-// a body stops inflating one byte past maxBody.
-func connectCodecOptions(maxBody int64) []connect.HandlerOption {
+// a body stops inflating one byte past maxBody. JSON bodies are decoded by
+// dec; binary protobuf keeps proto's rules (unknown fields skipped).
+func connectCodecOptions(maxBody int64, dec jsonDecoder) []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithCodec(protoCodec{}),
-		connect.WithCodec(jsonCodec{name: "json"}),
-		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
+		connect.WithCodec(jsonCodec{name: "json", dec: dec}),
+		connect.WithCodec(jsonCodec{name: "json; charset=utf-8", dec: dec}),
 		connectlimit.Gzip(maxBody),
 	}
 }
 
 // JSON options shared by REST and Connect: lowerCamelCase names, enums as
-// strings, zero values omitted, unknown fields ignored (as Connect does).
-var (
-	jsonMarshal   = protojson.MarshalOptions{}
-	jsonUnmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
-)
+// strings, zero values omitted, int64 as strings (the proto3 JSON mapping).
+// Request bodies are decoded by jsonDecoder, not by these options.
+var jsonMarshal = protojson.MarshalOptions{}
 
-// restMarshaler is the gateway's JSON marshaler with decode errors in the
-// client's terms (the JSON field or the position of a syntax error).
-type restMarshaler struct{ runtime.JSONPb }
+// restMarshaler is the gateway's JSON marshaler decoding bodies by the API's
+// JSON rules (jsondecode.go), with errors in the client's terms.
+type restMarshaler struct {
+	runtime.JSONPb
+	dec jsonDecoder
+}
 
 func (m *restMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
@@ -146,10 +149,7 @@ func (m *restMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return io.EOF // no body: a request with no fields set
 		}
-		if err := jsonUnmarshal.Unmarshal(b, pm); err != nil {
-			return &decodeError{jsonProblem(err)}
-		}
-		return nil
+		return m.dec.unmarshal(b, pm)
 	})
 }
 
@@ -160,9 +160,13 @@ func (m *restMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // as a Connect call does; the gateway only transcodes. Its errors, and the
 // pipeline's coming back, are written by writeError. The edge has already
 // routed the call, checked its media type and read its body within the cap.
-func newRESTHandler(rpc http.Handler, log *slog.Logger) (http.Handler, error) {
+func newRESTHandler(rpc http.Handler, dec jsonDecoder, log *slog.Logger) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &restMarshaler{runtime.JSONPb{MarshalOptions: jsonMarshal, UnmarshalOptions: jsonUnmarshal}}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &restMarshaler{
+			JSONPb: runtime.JSONPb{MarshalOptions: jsonMarshal, UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: dec.allowUnknown}},
+			dec:    dec,
+		}),
+		runtime.SetQueryParameterParser(enumQueryParser{}),
 		runtime.WithErrorHandler(func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 			writeError(ctx, log, w, r, true, err)
 		}),

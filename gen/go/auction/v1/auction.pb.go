@@ -932,52 +932,52 @@ var File_auction_v1_auction_proto protoreflect.FileDescriptor
 const file_auction_v1_auction_proto_rawDesc = "" +
 	"\n" +
 	"\x18auction/v1/auction.proto\x12\n" +
-	"auction.v1\x1a\x15auction/v1/item.proto\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa3\x02\n" +
+	"auction.v1\x1a\x15auction/v1/item.proto\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb5\x03\n" +
 	"\x0eAddItemRequest\x12\x1f\n" +
 	"\x02id\x18\x01 \x01(\tB\x0f\xbaH\f\xd8\x01\x01r\aȥ\xa9\x03\x01\x18@R\x02id\x12#\n" +
 	"\x04name\x18\x02 \x01(\tB\x0f\xbaH\fr\n" +
 	"३\x03\x01\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
 	"\bcategory\x18\x03 \x01(\x0e2\x14.auction.v1.CategoryB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12/\n" +
-	"\vprice_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12>\n" +
+	"\vprice_cents\x18\x04 \x01(\x03B\x1d\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
 	"priceCents\x123\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x11.auction.v1.StateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12'\n" +
 	"\n" +
-	"age_months\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe0]R\tageMonths\"\x81\x01\n" +
+	"age_months\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe0]R\tageMonths:\x80\x01\x92A}2{{\"name\": \"Brass table lamp\", \"category\": \"CATEGORY_DECORATION\", \"priceCents\": 1999, \"state\": \"STATE_GOOD\", \"ageMonths\": 24}\"\x81\x01\n" +
 	"\x0fAddItemResponse\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x03 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xd4\x01\n" +
+	"\fwrite_status\x18\x03 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xa5\x02\n" +
 	"\x0eBuyItemRequest\x12+\n" +
 	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12>\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x1d\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
 	"priceCents\x12;\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\"h\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date:@\x92A=2;{\"clientId\": \"bob\", \"itemId\": \"lamp-1\", \"priceCents\": 1200}\"h\n" +
 	"\x0fBuyItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\x91\x02\n" +
+	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\x85\x03\n" +
 	"\x0fSellItemRequest\x12+\n" +
 	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12>\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x1d\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
 	"priceCents\x12;\n" +
-	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\x12:\n" +
-	"\fprofit_cents\x18\x05 \x01(\x03B\x17\xbaH\x14\"\x12\x18\x80\xa0\x94\xa5\x8d\x1d(\x80\xe0\xeb\xda\xf2\xe2\xff\xff\xff\x01R\vprofitCents\"i\n" +
+	"\x04date\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\x12I\n" +
+	"\fprofit_cents\x18\x05 \x01(\x03B&\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\x14\"\x12\x18\x80\xa0\x94\xa5\x8d\x1d(\x80\xe0\xeb\xda\xf2\xe2\xff\xff\xff\x01R\vprofitCents:T\x92AQ2O{\"clientId\": \"bob\", \"itemId\": \"lamp-1\", \"priceCents\": 1999, \"profitCents\": 799}\"i\n" +
 	"\x10SellItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
-	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xad\x02\n" +
+	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"\xae\x03\n" +
 	"\x0fPawnItemRequest\x12+\n" +
 	"\tclient_id\x18\x01 \x01(\tB\x0e\xbaH\vr\tХ\xa9\x03\x01\x10\x01\x18@R\bclientId\x12'\n" +
-	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12/\n" +
-	"\vprice_cents\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
-	"priceCents\x12+\n" +
-	"\ttax_cents\x18\x04 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d(\x00R\btaxCents\x12;\n" +
+	"\aitem_id\x18\x02 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x06itemId\x12>\n" +
+	"\vprice_cents\x18\x03 \x01(\x03B\x1d\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\n" +
+	"priceCents\x12:\n" +
+	"\ttax_cents\x18\x04 \x01(\x03B\x1d\x92A\f\x9a\x02\x01\x03\xa2\x02\x05int64\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d(\x00R\btaxCents\x12;\n" +
 	"\x04date\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\v\xbaH\b\xb2\x01\x05諩\x03\x01R\x04date\x12)\n" +
 	"\n" +
 	"limit_days\x18\x06 \x01(\rB\n" +
-	"\xbaH\a*\x05\x18\xc2\x1c(\x01R\tlimitDays\"i\n" +
+	"\xbaH\a*\x05\x18\xc2\x1c(\x01R\tlimitDays:a\x92A^2\\{\"clientId\": \"bob\", \"itemId\": \"lamp-1\", \"priceCents\": 1000, \"taxCents\": 50, \"limitDays\": 30}\"i\n" +
 	"\x10PawnItemResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12:\n" +
 	"\fwrite_status\x18\x02 \x01(\x0e2\x17.auction.v1.WriteStatusR\vwriteStatus\"0\n" +
@@ -1073,16 +1073,18 @@ const file_auction_v1_auction_proto_rawDesc = "" +
 	"\x1f\x1a\x1d.auction.v1.ListItemsResponsej%\n" +
 	"\x11x-required-scopes\x12\x102\x0e\n" +
 	"\f\x1a\n" +
-	"items:read\x82\xd3\xe4\x93\x02\r\x12\v/item/fetchB\xbf\x18\x92A\x82\x18\x12\xe4\f\n" +
-	"\x15Pawn shop auction API\x12\xc5\fThe public API of the pawn shop auction platform, served by the dispatcher.\n" +
+	"items:read\x82\xd3\xe4\x93\x02\r\x12\v/item/fetchB\x80\x1c\x92A\xc3\x1b\x12\xa5\x10\n" +
+	"\x15Pawn shop auction API\x12\x86\x10The public API of the pawn shop auction platform, served by the dispatcher.\n" +
 	"\n" +
 	"Writes (add an item; buy, sell or pawn one) are validated, then published as events and stored by the workers asynchronously: a write answers **202 Accepted** with the event id once the event is durable. Reads fetch items with their history of buys, sells and pawns from a worker.\n" +
 	"\n" +
 	"The same service is served over REST (these routes), Connect, gRPC and gRPC-Web at `/auction.v1.AuctionService/<Method>` on the same port.\n" +
 	"\n" +
 	"Conventions:\n" +
-	"- Money is an integer number of minor currency units (cents): `priceCents: 1999` is 19.99.\n" +
-	"- JSON field names are lowerCamelCase; enums are strings with their type prefix, for example `CATEGORY_MOTOR` and `STATE_GOOD` (OpenAPI v2 cannot show the prefix-free names).\n" +
+	"- Money is an integer number of minor currency units (cents): `priceCents: 1999` is 19.99. Requests take it as a JSON number (a string of digits works too); responses carry 64-bit integers as strings (`\"1999\"`), as the proto3 JSON mapping does.\n" +
+	"- JSON field names are lowerCamelCase; enums are strings, for example `CATEGORY_MOTOR` and `STATE_GOOD`; request bodies and query parameters also take the names without their type prefix (`MOTOR`, `GOOD`), which OpenAPI v2 cannot list.\n" +
+	"- A JSON body with a field the request does not have is refused with **400** naming it (unless the server runs with REJECT_UNKNOWN_FIELDS=false, which ignores such fields).\n" +
+	"- The example bodies below work unchanged in **Try it out**.\n" +
 	"- `GET /item/fetch` takes exactly one of `name`, `category` or `state`; OpenAPI v2 cannot express this one-of, so the document lists all three as optional.\n" +
 	"- Every error has the body described by `Error`, the Connect error format.\n" +
 	"\n" +

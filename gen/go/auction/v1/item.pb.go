@@ -8,6 +8,7 @@ package auctionv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -589,7 +590,7 @@ var File_auction_v1_item_proto protoreflect.FileDescriptor
 const file_auction_v1_item_proto_rawDesc = "" +
 	"\n" +
 	"\x15auction/v1/item.proto\x12\n" +
-	"auction.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x02\n" +
+	"auction.v1\x1a\x16auction/v1/rules.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe3\x02\n" +
 	"\x04Item\x12\x1e\n" +
 	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\tȥ\xa9\x03\x01\x10\x01\x18@R\x02id\x12#\n" +
 	"\x04name\x18\x02 \x01(\tB\x0f\xbaH\fr\n" +
@@ -631,7 +632,7 @@ const file_auction_v1_item_proto_rawDesc = "" +
 	"\x04item\x18\x01 \x01(\v2\x10.auction.v1.ItemR\x04item\x12#\n" +
 	"\x04buys\x18\x02 \x03(\v2\x0f.auction.v1.BuyR\x04buys\x12&\n" +
 	"\x05sells\x18\x03 \x03(\v2\x10.auction.v1.SellR\x05sells\x12&\n" +
-	"\x05pawns\x18\x04 \x03(\v2\x10.auction.v1.PawnR\x05pawns*\xc7\x01\n" +
+	"\x05pawns\x18\x04 \x03(\v2\x10.auction.v1.PawnR\x05pawns*\xe3\x01\n" +
 	"\bCategory\x12\x18\n" +
 	"\x14CATEGORY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CATEGORY_READING\x10\x01\x12\x17\n" +
@@ -640,14 +641,14 @@ const file_auction_v1_item_proto_rawDesc = "" +
 	"\x11CATEGORY_CLOTHING\x10\x04\x12\x14\n" +
 	"\x10CATEGORY_JEWELRY\x10\x05\x12\x12\n" +
 	"\x0eCATEGORY_MOTOR\x10\x06\x12\x18\n" +
-	"\x14CATEGORY_ELECTRONICS\x10\a*]\n" +
+	"\x14CATEGORY_ELECTRONICS\x10\a\x1a\x1a\x92A\x17:\x15\"CATEGORY_DECORATION\"*p\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATE_NEW\x10\x01\x12\x0e\n" +
 	"\n" +
 	"STATE_GOOD\x10\x02\x12\r\n" +
 	"\tSTATE_BAD\x10\x03\x12\x0f\n" +
-	"\vSTATE_FATAL\x10\x04B9Z7github.com/pawnshop/auction/gen/go/auction/v1;auctionv1b\x06proto3"
+	"\vSTATE_FATAL\x10\x04\x1a\x11\x92A\x0e:\f\"STATE_GOOD\"B9Z7github.com/pawnshop/auction/gen/go/auction/v1;auctionv1b\x06proto3"
 
 var (
 	file_auction_v1_item_proto_rawDescOnce sync.Once
