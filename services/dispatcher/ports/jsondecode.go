@@ -160,7 +160,8 @@ func (w *walker) value(v any, fd protoreflect.FieldDescriptor, path string) (any
 			return string(ev.Name()), true
 		}
 		if len(w.badEnums) < maxNamedProblems {
-			w.badEnums = append(w.badEnums, fmt.Sprintf("%s: %q is not one of %s", path, s, strings.Join(enumNames(ed), ", ")))
+			w.badEnums = append(w.badEnums, fmt.Sprintf("%s: %q is not one of %s (the prefix %s is optional)",
+				path, s, strings.Join(enumNames(ed), ", "), enumPrefix(ed)))
 		}
 		return v, false
 	}
@@ -194,24 +195,18 @@ func enumPrefix(ed protoreflect.EnumDescriptor) string {
 	return strings.ToUpper(b.String()) + "_"
 }
 
-// enumNames lists the names a client may send for ed: every value but the
-// zero one, which the API never accepts, without and with the prefix.
+// enumNames lists the names a client may send for ed, without their
+// prefix: every value but the zero one, which the API never accepts.
 func enumNames(ed protoreflect.EnumDescriptor) []string {
 	prefix := enumPrefix(ed)
-	var short, long []string
+	var names []string
 	vals := ed.Values()
 	for i := range vals.Len() {
-		ev := vals.Get(i)
-		if ev.Number() == 0 {
-			continue
-		}
-		n := string(ev.Name())
-		long = append(long, n)
-		if s, ok := strings.CutPrefix(n, prefix); ok {
-			short = append(short, s)
+		if ev := vals.Get(i); ev.Number() != 0 {
+			names = append(names, strings.TrimPrefix(string(ev.Name()), prefix))
 		}
 	}
-	return slices.Concat(short, long)
+	return names
 }
 
 func joinPath(path, key string) string {

@@ -44,7 +44,12 @@ func jsonProblem(err error) string {
 	if errors.As(err, &typ) {
 		return "the request body must be a JSON object"
 	}
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protojson's errors start "proto:" and a space that is sometimes a
+	// no-break space (on purpose, against matching on them).
+	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
+	if msg == "unexpected EOF" {
+		return "the request body is not valid JSON: it ends before the JSON value is complete"
+	}
 	msg = strings.TrimPrefix(msg, "syntax error ")
 	if len(msg) > maxProblemLen {
 		msg = msg[:maxProblemLen] + "..."
