@@ -23,18 +23,18 @@ type memClaims struct {
 
 func newMemClaims() *memClaims { return &memClaims{held: map[string]string{}} }
 
-func (c *memClaims) Claim(_ context.Context, id, fingerprint string) (string, error) {
+func (c *memClaims) Claim(_ context.Context, id, fingerprint string) (string, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.claims++
 	if c.err != nil {
-		return "", c.err
+		return "", false, c.err
 	}
 	if h, ok := c.held[id]; ok {
-		return h, nil
+		return h, false, nil
 	}
 	c.held[id] = fingerprint
-	return fingerprint, nil
+	return fingerprint, true, nil
 }
 
 func (c *memClaims) Release(_ context.Context, id, fingerprint string) error {
@@ -155,5 +155,23 @@ func TestFingerprintIgnoresHowTheRequestWasSpelled(t *testing.T) {
 	c, _ := Fingerprint(lamp("lamp-1", 101))
 	if a != b || a == c || len(a) != 64 {
 		t.Errorf("fingerprints %s %s %s: want the first two equal, the third different, 64 hex digits", a, b, c)
+	}
+}
+
+func TestAFailedRetryKeepsTheClaimOfAnAcceptedAdd(t *testing.T) {
+	claims := newMemClaims()
+	pub := &recordingPublisher{status: Published}
+	w := claimWrites(pub, claims)
+	ctx := context.Background()
+	if _, err := w.AddItem(ctx, lamp("lamp-1", 100)); err != nil {
+		t.Fatal(err)
+	}
+	pub.err = ErrPublishUnavailable
+	if _, err := w.AddItem(ctx, lamp("lamp-1", 100)); !errors.Is(err, ErrPublishUnavailable) {
+		t.Fatalf("retry while nothing is durable: %v", err)
+	}
+	pub.err = nil
+	if _, err := w.AddItem(ctx, lamp("lamp-1", 200)); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("another body after a failed retry of an accepted add: %v, want already_exists", err)
 	}
 }

@@ -59,8 +59,9 @@ type Screen interface {
 type IDClaims interface {
 	// Claim claims id for the request with fingerprint, atomically, unless
 	// it is claimed already; it returns the fingerprint holding the id
-	// (fingerprint itself for a new claim).
-	Claim(ctx context.Context, id, fingerprint string) (holder string, err error)
+	// (fingerprint itself for a new claim) and whether this call made the
+	// claim.
+	Claim(ctx context.Context, id, fingerprint string) (holder string, made bool, err error)
 	// Release drops the claim of id if fingerprint holds it: the write it
 	// was made for was not accepted.
 	Release(ctx context.Context, id, fingerprint string) error
@@ -134,18 +135,21 @@ func (w *Writes) publish(ctx context.Context, e Event, itemID string) (Receipt, 
 // lost. A generated id is new by construction and needs no claim.
 func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Receipt, error) {
 	var fingerprint string
+	var made bool
 	if id := req.GetId(); id != "" {
 		var err error
-		if fingerprint, err = w.claimID(ctx, req); err != nil {
+		if fingerprint, made, err = w.claimID(ctx, req); err != nil {
 			return Receipt{}, err
 		}
 	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: itemFromRequest(req, at)}
 	r, err := w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
-	if err != nil && fingerprint != "" {
-		// Nothing was accepted: another body may take the id. Best effort:
-		// a claim left behind only turns that other body's add into a 409.
+	if err != nil && made {
+		// Nothing was accepted: another body may take the id. Only a claim
+		// this call made: a retry's failure must not free the id of an add
+		// accepted before. Best effort: a claim left behind only turns that
+		// other body's add into a 409.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		if rerr := w.claims.Release(rctx, req.GetId(), fingerprint); rerr != nil {
@@ -156,21 +160,22 @@ func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Re
 }
 
 // claimID claims the request's item id for its fingerprint; it returns the
-// fingerprint, or an *ItemExistsError when another body holds the id, or
-// ErrClaimUnavailable (wrapped) when the claims cannot be reached.
-func (w *Writes) claimID(ctx context.Context, req *auctionv1.AddItemRequest) (string, error) {
+// fingerprint and whether the claim is new, or an *ItemExistsError when
+// another body holds the id, or ErrClaimUnavailable (wrapped) when the
+// claims cannot be reached.
+func (w *Writes) claimID(ctx context.Context, req *auctionv1.AddItemRequest) (string, bool, error) {
 	fingerprint, err := Fingerprint(req)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	holder, err := w.claims.Claim(ctx, req.GetId(), fingerprint)
+	holder, made, err := w.claims.Claim(ctx, req.GetId(), fingerprint)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("claim item id %q: %w: %w", req.GetId(), ErrClaimUnavailable, err)
+		return "", false, fmt.Errorf("claim item id %q: %w: %w", req.GetId(), ErrClaimUnavailable, err)
 	case holder != fingerprint:
-		return "", &ItemExistsError{ID: req.GetId()}
+		return "", false, &ItemExistsError{ID: req.GetId()}
 	}
-	return fingerprint, nil
+	return fingerprint, made, nil
 }
 
 // Fingerprint is the SHA-256 (hex) of the request's deterministic protobuf

@@ -13,14 +13,14 @@ type memClaims struct {
 
 func newMemClaims() *memClaims { return &memClaims{held: map[string]string{}} }
 
-func (c *memClaims) Claim(_ context.Context, id, fingerprint string) (string, error) {
+func (c *memClaims) Claim(_ context.Context, id, fingerprint string) (string, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h, ok := c.held[id]; ok {
-		return h, nil
+		return h, false, nil
 	}
 	c.held[id] = fingerprint
-	return fingerprint, nil
+	return fingerprint, true, nil
 }
 
 func (c *memClaims) Release(_ context.Context, id, fingerprint string) error {

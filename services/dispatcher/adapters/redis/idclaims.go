@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/pawnshop/auction/services/dispatcher/app"
@@ -30,12 +29,12 @@ var _ app.IDClaims = (*IDClaims)(nil)
 func NewIDClaims(rdb goredis.UniversalClient) *IDClaims { return &IDClaims{rdb: rdb} }
 
 // claimScript sets the claim unless it exists and returns the holder's
-// fingerprint, in one round trip.
+// fingerprint and 1 if it set the claim, in one round trip.
 var claimScript = goredis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  return ARGV[1]
+  return {ARGV[1], 1}
 end
-return redis.call('GET', KEYS[1])`)
+return {redis.call('GET', KEYS[1]), 0}`)
 
 // releaseScript deletes the claim only if the given fingerprint holds it.
 var releaseScript = goredis.NewScript(`
@@ -45,16 +44,17 @@ end
 return 0`)
 
 // Claim implements app.IDClaims.
-func (c *IDClaims) Claim(ctx context.Context, id, fingerprint string) (string, error) {
-	holder, err := claimScript.Run(ctx, c.rdb, []string{ItemIDKeyPrefix + id}, fingerprint).Text()
-	if errors.Is(err, goredis.Nil) {
-		// The claim vanished between SET NX and GET (deleted by hand): claim again.
-		holder, err = claimScript.Run(ctx, c.rdb, []string{ItemIDKeyPrefix + id}, fingerprint).Text()
-	}
+func (c *IDClaims) Claim(ctx context.Context, id, fingerprint string) (string, bool, error) {
+	res, err := claimScript.Run(ctx, c.rdb, []string{ItemIDKeyPrefix + id}, fingerprint).Slice()
 	if err != nil {
-		return "", fmt.Errorf("redis: claim item id: %w", err)
+		return "", false, fmt.Errorf("redis: claim item id: %w", err)
 	}
-	return holder, nil
+	if len(res) != 2 {
+		return "", false, fmt.Errorf("redis: claim item id: unexpected answer %v", res)
+	}
+	holder, _ := res[0].(string)
+	made, _ := res[1].(int64)
+	return holder, made == 1, nil
 }
 
 // Release implements app.IDClaims.

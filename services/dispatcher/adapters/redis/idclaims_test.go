@@ -17,14 +17,15 @@ func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 	claims := redis.NewIDClaims(rdb)
 	fps := []string{"fp-a", "fp-b", "fp-c", "fp-d", "fp-e", "fp-f", "fp-g", "fp-h"}
 	holders := make([]string, len(fps))
+	made := make([]bool, len(fps))
 	var wg sync.WaitGroup
 	for i, fp := range fps {
 		wg.Go(func() {
-			h, err := claims.Claim(ctx, "ring-1", fp)
+			h, m, err := claims.Claim(ctx, "ring-1", fp)
 			if err != nil {
 				t.Error(err)
 			}
-			holders[i] = h
+			holders[i], made[i] = h, m
 		})
 	}
 	wg.Wait()
@@ -33,7 +34,10 @@ func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 		if h != holders[0] {
 			t.Fatalf("claimers were told different holders: %v", holders)
 		}
-		if h == fps[i] {
+		if (h == fps[i]) != made[i] {
+			t.Fatalf("claimer %s: holder %s, made %v", fps[i], h, made[i])
+		}
+		if made[i] {
 			won++
 		}
 	}
@@ -47,21 +51,21 @@ func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 	if ttl := rdb.TTL(ctx, redis.ItemIDKeyPrefix+"ring-1").Val(); ttl >= 0 {
 		t.Errorf("claim expires in %v, want never", ttl)
 	}
-	if h, err := claims.Claim(ctx, "ring-1", winner); err != nil || h != winner {
-		t.Errorf("the holder claiming again: %q %v, want %q", h, err, winner)
+	if h, m, err := claims.Claim(ctx, "ring-1", winner); err != nil || h != winner || m {
+		t.Errorf("the holder claiming again: %q %v %v, want %q, not made again", h, m, err, winner)
 	}
 
 	other := "fp-z"
 	if err := claims.Release(ctx, "ring-1", other); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := claims.Claim(ctx, "ring-1", other); h != winner {
+	if h, _, _ := claims.Claim(ctx, "ring-1", other); h != winner {
 		t.Fatalf("after a release by another body the holder is %q, want %q", h, winner)
 	}
 	if err := claims.Release(ctx, "ring-1", winner); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := claims.Claim(ctx, "ring-1", other); h != other {
+	if h, m, _ := claims.Claim(ctx, "ring-1", other); h != other || !m {
 		t.Fatalf("after the holder's release the holder is %q, want %q", h, other)
 	}
 }
@@ -70,7 +74,7 @@ func TestIDClaimsFailWhenRedisIsDown(t *testing.T) {
 	rdb := newClient(t)
 	claims := redis.NewIDClaims(rdb)
 	_ = rdb.Close()
-	if _, err := claims.Claim(context.Background(), "ring-1", "fp"); err == nil {
+	if _, _, err := claims.Claim(context.Background(), "ring-1", "fp"); err == nil {
 		t.Fatal("claim with Redis closed: no error")
 	}
 }
