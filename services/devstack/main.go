@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/pawnshop/auction/internal/auth"
 	"github.com/pawnshop/auction/internal/envconfig"
+	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/internal/telemetry"
 	"github.com/pawnshop/auction/services/devstack/stack"
+	wconfig "github.com/pawnshop/auction/services/worker/config"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -36,7 +39,8 @@ func load(l *envconfig.Loader) stack.Config {
 		MongoURI:          envconfig.Secret(l.String("MONGO_URI", "", "a real MongoDB to use instead of the embedded one")),
 		RedisURL:          envconfig.Secret(l.String("REDIS_URL", "", "a real Redis to use instead of the embedded one")),
 		S3Addr:            l.Addr("S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address (-s3-addr)"),
-		S3Endpoint:        l.String("S3_ENDPOINT", "", "a real S3-compatible server to use instead of the embedded one"),
+		S3Endpoint:        s3Endpoint(l),
+		ClusterAddr:       l.Addr("CLUSTER_ADDR", "127.0.0.1:0", "the dispatcher's cluster listener, where workers join over mutual TLS (-cluster-addr; port 0: a free one)"),
 		S3Bucket:          l.String("S3_BUCKET", "auction", "bucket of the fraudsters list"),
 		S3Key:             l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list"),
 		FeedInterval:      l.Duration("FEED_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour, "feeder period (-feed-interval)"),
@@ -50,7 +54,44 @@ func load(l *envconfig.Loader) stack.Config {
 			l.Fail("API_KEY", "%v", err)
 		}
 	}
+	// A real server's address is checked as the services check it, so that
+	// a malformed one is listed with the other problems instead of failing
+	// the start.
+	if c.MongoURI != "" {
+		wconfig.CheckMongoURI(l, "MONGO_URI", c.MongoURI)
+	}
+	if c.RedisURL != "" {
+		checkAs(l, "REDIS_URL", c.RedisURL.Reveal(), func(sub *envconfig.Loader) {
+			redisclient.URL(sub, "REDIS_URL", "", "")
+		})
+	}
 	return c
+}
+
+// s3Endpoint reads S3_ENDPOINT, an http(s) URL, as the feeder does.
+func s3Endpoint(l *envconfig.Loader) string {
+	u := l.URL("S3_ENDPOINT", "", []string{"http", "https"}, "a real S3-compatible server to use instead of the embedded one")
+	if u == nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.String(), "/")
+}
+
+// checkAs runs check, a service's loader of the variable name, on value
+// alone and records its problems in l: the dev stack reads the variable as
+// optional, the service as required.
+func checkAs(l *envconfig.Loader, name, value string, check func(*envconfig.Loader)) {
+	sub := envconfig.New(envconfig.FromMap(map[string]string{name: value}))
+	check(sub)
+	var p *envconfig.Problems
+	if errors.As(sub.Err(), &p) {
+		for _, e := range p.Unwrap() {
+			var one *envconfig.Error
+			if errors.As(e, &one) {
+				l.Fail(one.Var, "%s", one.Problem)
+			}
+		}
+	}
 }
 
 // flags set the variables of the same meaning: their values get the same
@@ -62,6 +103,7 @@ var flags = []service.Flag{
 	{Name: "kafka-addr", Var: "KAFKA_ADDR", Usage: "embedded Kafka listen address"},
 	{Name: "mongo-addr", Var: "MONGO_ADDR", Usage: "embedded MongoDB listen address"},
 	{Name: "s3-addr", Var: "S3_ADDR", Usage: "embedded S3 listen address"},
+	{Name: "cluster-addr", Var: "CLUSTER_ADDR", Usage: "the dispatcher's cluster listener (workers join there)"},
 	{Name: "feed-interval", Var: "FEED_INTERVAL", Usage: "feeder period"},
 	{Name: "api-key", Var: "API_KEY", Usage: "the API key callers present (default: random, printed)"},
 }
@@ -70,6 +112,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg, level, code, ok := service.Configure("devstack", "the whole auction platform in one process", args, stderr, nil, load, flags...)
 	if !ok {
 		return code
+	}
+	// Before anything slow: every port free, the data directory ours.
+	if taken := checkPorts(listenAddrs(cfg)); len(taken) > 0 {
+		for _, p := range taken {
+			fmt.Fprintf(stderr, "devstack: %s\n", p)
+		}
+		return 2
+	}
+	if cfg.DataDir != "" {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "devstack: %v\n", err)
+			return 2
+		}
+		defer unlock()
 	}
 	log := service.NewLogger(level)
 
@@ -108,6 +165,8 @@ Ctrl-C stops everything.
 `, u, strings.TrimPrefix(u, "http://"), s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
 		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval, s.APIKey())
 	<-ctx.Done()
+	// A second Ctrl-C kills the process at once, as usual.
+	stop()
 	fmt.Fprintln(stdout, "devstack: shutting down")
 	if err := s.Close(context.Background()); err != nil {
 		fmt.Fprintf(stderr, "devstack: shutdown: %v\n", err)
