@@ -27,8 +27,8 @@ type MongoConfig struct {
 	// fresh temporary directory that Close removes.
 	DataDir string
 
-	// Logger receives FerretDB's logs. Nil means errors only, written to
-	// stderr: FerretDB logs every connection at info level, and at warn
+	// Logger receives FerretDB's errors; nil means stderr. Nothing below
+	// error level is passed on: FerretDB logs every connection at info level, and at warn
 	// level it dumps every command that fails, including the endSessions
 	// that the driver sends on Disconnect (FerretDB v1 does not implement
 	// it; the driver ignores the failure) and the errors a test provokes on
@@ -81,9 +81,9 @@ func StartMongo(ctx context.Context, cfg MongoConfig) (m *Mongo, err error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	if cfg.Logger != nil {
+		logger = slog.New(errorsOnly{cfg.Logger.Handler()})
 	}
 
 	dir, tempDir := cfg.DataDir, false
@@ -186,3 +186,16 @@ func reachableURI(uri string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// errorsOnly passes on the records of error level and above only.
+type errorsOnly struct{ slog.Handler }
+
+func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && h.Handler.Enabled(ctx, l)
+}
+
+func (h errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorsOnly{h.Handler.WithAttrs(as)}
+}
+
+func (h errorsOnly) WithGroup(name string) slog.Handler { return errorsOnly{h.Handler.WithGroup(name)} }
