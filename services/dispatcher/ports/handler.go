@@ -24,8 +24,8 @@ import (
 
 // HandlerConfig bounds every call.
 type HandlerConfig struct {
-	// MaxBodyBytes caps request bodies, after decompression (REST: 413;
-	// Connect and gRPC: resource_exhausted).
+	// MaxBodyBytes caps request bodies, after decompression (REST and
+	// Connect: 413; gRPC and gRPC-Web: resource_exhausted).
 	MaxBodyBytes int64
 	// RequestTimeout is the deadline of every call.
 	RequestTimeout time.Duration
