@@ -41,9 +41,9 @@ const item = {
   id,
   name: `Swagger lamp ${id}`,
   category: "CATEGORY_DECORATION",
-  // The document shows int64 fields as strings (protojson); so does the UI's
-  // check before it sends. The API accepts a string or a number.
-  priceCents: "1999",
+  // The document says money in requests is an integer, so the UI sends a
+  // JSON number (responses carry int64 as strings, protojson's mapping).
+  priceCents: 1999,
   state: "STATE_GOOD",
   ageMonths: 12,
 };
@@ -94,6 +94,13 @@ try {
   await add.locator(".opblock-summary").first().click();
   await add.getByRole("button", { name: "Try it out" }).click();
   const bodyField = add.locator("textarea.body-param__text");
+  // The body offered is the document's example, which the API accepts as it
+  // is (services/dispatcher/ports/jsondecode_test.go sends it): a real
+  // category and state, money as a number.
+  const offered = JSON.parse(await bodyField.inputValue());
+  if (offered.category !== "CATEGORY_DECORATION" || offered.state !== "STATE_GOOD" || offered.priceCents !== 1999) {
+    throw new Error(`Try it out offers ${JSON.stringify(offered)}, want the document's example`);
+  }
   await bodyField.fill(JSON.stringify(item, null, 2));
   await add.getByRole("button", { name: "Execute" }).click();
   const addStatus = add.locator(".live-responses-table .response .response-col_status").first();
