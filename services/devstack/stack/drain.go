@@ -67,10 +67,13 @@ func (s *Stack) waitDrained(ctx context.Context) (string, error) {
 	adm := kadm.NewClient(cl)
 	waiting := "an unknown number"
 	for {
-		depth, lag, err := s.pending(ctx, adm, group)
+		// Without workers nothing would lower the lag: only the write
+		// buffer is waited for.
+		withWorkers := group != "" && len(s.Workers()) > 0
+		depth, lag, err := s.pending(ctx, adm, group, withWorkers)
 		if err == nil {
 			waiting = fmt.Sprintf("%d in the write buffer and %d in the event topics", depth, lag)
-			if depth == 0 && (lag == 0 || len(s.Workers()) == 0) {
+			if depth == 0 && lag == 0 {
 				return "", nil
 			}
 		}
@@ -82,14 +85,17 @@ func (s *Stack) waitDrained(ctx context.Context) (string, error) {
 	}
 }
 
-// pending is the write buffer's depth and the workers' group's lag on the
-// event topics: end offset minus committed offset (minus the log start
+// pending is the write buffer's depth and, withLag, the workers' group's lag
+// on the event topics: end offset minus committed offset (minus the log start
 // where nothing is committed yet), summed over the partitions.
-func (s *Stack) pending(ctx context.Context, adm *kadm.Client, group string) (depth, lag int64, err error) {
+func (s *Stack) pending(ctx context.Context, adm *kadm.Client, group string, withLag bool) (depth, lag int64, err error) {
 	if s.buffer != nil {
 		if depth, _, err = s.buffer.Depth(ctx); err != nil {
 			return 0, 0, err
 		}
+	}
+	if !withLag {
+		return depth, 0, nil
 	}
 	ends, err := adm.ListEndOffsets(ctx, topics.Events...)
 	if err != nil {
