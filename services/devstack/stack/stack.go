@@ -6,6 +6,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -282,7 +283,7 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 		"FRAUD_RELOAD_INTERVAL": (5 * time.Second).String(),
 		"TOPIC_PARTITIONS":      strconv.Itoa(s.cfg.Partitions),
 		"API_KEYS_FILE":         s.keysFile,
-		"CLUSTER_ADDR":          s.cfg.ClusterAddr,
+		"CLUSTER_ADDR":          cmp.Or(s.cfg.ClusterAddr, "127.0.0.1:0"),
 	}
 	if err := s.clusterTLSEnv(env, dispatcherIdentity); err != nil {
 		return dconfig.Config{}, err
