@@ -53,7 +53,7 @@ test:
 
 # Run the whole platform in one process on embedded backends (the dev stack).
 run *ARGS:
-    go build -o bin/devstack ./services/devstack
+    go build -tags ferretdb_no_postgresql -o bin/devstack ./services/devstack
     bin/devstack {{ARGS}}
 
 # Run the platform in containers on real Kafka, MongoDB, Redis and MinIO (needs a Docker engine; see README "Docker").
