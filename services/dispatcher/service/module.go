@@ -59,7 +59,7 @@ var Module = fx.Module("dispatcher",
 		newServer,
 		newClusterServer,
 	),
-	fx.Invoke(ensureTopics, runAudit, runBackground, registerStateMetrics, serveCluster, serve),
+	fx.Invoke(ensureTopics, runAudit, runMembership, runBackground, registerStateMetrics, serveCluster, serve),
 )
 
 // App is a dispatcher application's options for cfg and log: the binary and
@@ -81,49 +81,6 @@ func newIDClaims(rdb *goredis.Client) *redis.IDClaims { return redis.NewIDClaims
 
 func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
 	return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
-}
-
-// newClusterTLS loads the cluster CA and the dispatcher's certificate (nil
-// without cluster TLS, AUTH_MODE=none). The certificate must name a
-// dispatcher.
-func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error) {
-	if !c.Cluster.MutualTLS() {
-		log.Warn("the cluster runs without mutual TLS (AUTH_MODE=none): workers are admitted by CLUSTER_TOKEN alone and called over plain HTTP")
-		return nil, nil
-	}
-	src, err := clustertls.Load(c.Cluster.TLS, log.With("component", "cluster-tls"))
-	if err != nil {
-		return nil, err
-	}
-	if self, err := src.Self(); err != nil || self.Role != clustertls.RoleDispatcher {
-		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name a dispatcher (spiffe://%s/dispatcher/<id>), it names %v (%v)", clustertls.TrustDomain, self, err)
-	}
-	return src, nil
-}
-
-func newMembership(c config.Config, src *clustertls.Source, log *slog.Logger) *app.Membership {
-	factory := workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes)
-	if src != nil {
-		factory = workerconnect.TLSFactory(src, c.WorkerResponseMaxBytes)
-	}
-	return app.NewMembership(app.MembershipConfig{
-		ClusterToken:      c.Cluster.Token.Reveal(),
-		Addresses:         domain.AddressRules{RequireHTTPS: src != nil, AllowLinkLocal: c.Cluster.AllowLinkLocal},
-		HeartbeatInterval: c.HeartbeatInterval,
-		MissedHeartbeats:  c.MissedHeartbeats,
-	}, factory, log.With("component", "membership"))
-}
-
-func newMembershipHandler(m *app.Membership, c config.Config, log *slog.Logger) *ports.MembershipHandler {
-	return ports.NewMembershipHandler(m, ports.MembershipPolicy{
-		RequireIdentity: c.Cluster.MutualTLS(),
-		JoinRate:        c.Cluster.JoinRate,
-		JoinBurst:       c.Cluster.JoinBurst,
-	}, log.With("component", "membership"))
-}
-
-func newReads(m *app.Membership, c config.Config) *app.Reads {
-	return app.NewReads(m, c.ReadAttemptTimeout)
 }
 
 func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
@@ -206,13 +163,12 @@ func runAudit(lc fx.Lifecycle, a *kafka.AuditLog) {
 	})
 }
 
-// runBackground runs the dispatcher's loops from start to stop: eviction of
-// silent workers, the fraud list follower, the write buffer's replay job and
+// runBackground runs the dispatcher's loops from start to stop: the fraud
+// list follower, the write buffer's replay job and
 // its append follower.
-func runBackground(lc fx.Lifecycle, sd fx.Shutdowner, m *app.Membership, f *redis.FraudList, buf *redis.WriteBuffer, b app.Broker, c config.Config, log *slog.Logger) {
+func runBackground(lc fx.Lifecycle, sd fx.Shutdowner, f *redis.FraudList, buf *redis.WriteBuffer, b app.Broker, c config.Config, log *slog.Logger) {
 	replayer := app.NewReplayer(buf, b, c.ReplayInterval, c.PublishTimeout, log.With("component", "replay"))
 	service.Background(lc, sd, log,
-		service.Forever("eviction", m.RunEviction),
 		service.Forever("fraud-list", f.Run),
 		service.Forever("write-buffer-follower", buf.Follow),
 		service.Forever("replay", replayer.Run))
