@@ -3,6 +3,8 @@ package config
 import (
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/envconfig"
@@ -53,9 +55,7 @@ func loadCluster(l *envconfig.Loader, c *Config) {
 	if !c.MutualTLS() {
 		scheme = "http"
 	}
-	if u := l.URL("DISPATCHER_URL", scheme+"://127.0.0.1:8081", []string{scheme}, "base URL of the dispatcher's cluster listener (its CLUSTER_ADDR) to join; https under mutual TLS"); u != nil {
-		c.DispatcherURL = u.String()
-	}
+	c.DispatcherURLs = loadDispatcherURLs(l, scheme)
 	c.AdvertiseURL = l.Derived("ADVERTISE_URL", "https://HTTP_ADDR as bound, http:// without cluster TLS", "URL the dispatcher calls this worker on")
 	if c.AdvertiseURL == "" {
 		h, _, _ := net.SplitHostPort(c.HTTPAddr)
@@ -69,3 +69,42 @@ func loadCluster(l *envconfig.Loader, c *Config) {
 
 // MutualTLS reports whether the worker runs mutual TLS in the cluster.
 func (c Config) MutualTLS() bool { return c.ClusterTLS.CA != "" }
+
+// MaxDispatcherURLs bounds DISPATCHER_URL's list.
+const MaxDispatcherURLs = 16
+
+// loadDispatcherURLs reads DISPATCHER_URL: one base URL of the dispatchers'
+// cluster listener (a Kubernetes Service in front of them all), or a
+// comma-separated list of them, tried in turn. Every dispatcher of a
+// deployment knows every worker, so any one that answers will do.
+func loadDispatcherURLs(l *envconfig.Loader, scheme string) []string {
+	raw := l.String("DISPATCHER_URL", scheme+"://127.0.0.1:8081", "base URL of the dispatchers' cluster listener (their CLUSTER_ADDR) to join, or a comma-separated list tried in turn; https under mutual TLS")
+	var out []string
+	for _, s := range strings.Split(raw, ",") {
+		s = strings.TrimSpace(s)
+		u, err := url.Parse(s)
+		switch {
+		case s == "":
+			l.Fail("DISPATCHER_URL", "has an empty entry in %q", raw)
+			return nil
+		case err != nil:
+			l.Fail("DISPATCHER_URL", "an entry is not an absolute %s:// URL", scheme)
+			return nil
+		case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			l.Fail("DISPATCHER_URL", "%q is not an absolute %s:// URL without credentials or query", u.Redacted(), scheme)
+			return nil
+		case u.Scheme != scheme:
+			l.Fail("DISPATCHER_URL", "%q must use %s (%s)", s, scheme, map[string]string{"https": "the cluster runs mutual TLS", "http": "no cluster TLS files are set"}[scheme])
+			return nil
+		case slices.Contains(out, u.String()):
+			l.Fail("DISPATCHER_URL", "lists %q twice", s)
+			return nil
+		}
+		out = append(out, u.String())
+	}
+	if len(out) > MaxDispatcherURLs {
+		l.Fail("DISPATCHER_URL", "lists %d URLs; at most %d", len(out), MaxDispatcherURLs)
+		return nil
+	}
+	return out
+}

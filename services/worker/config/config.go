@@ -21,8 +21,10 @@ type Config struct {
 	// AdvertiseURL is the URL sent in Join; empty means https:// (http://
 	// without cluster TLS) plus the address the server actually bound
 	// (HTTP_ADDR may use port 0).
-	AdvertiseURL  string
-	DispatcherURL string
+	AdvertiseURL string
+	// DispatcherURLs are the dispatchers' cluster listeners, tried in turn
+	// (DISPATCHER_URL).
+	DispatcherURLs []string
 	// ClusterToken, AuthMode and ClusterTLS are the worker's side of the
 	// cluster's trust (cluster.go).
 	ClusterToken     envconfig.Secret

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestClusterTrust(t *testing.T) {
 		return m
 	}
 	c, err := load(tls)
-	if err != nil || !c.MutualTLS() || c.DispatcherURL != "https://127.0.0.1:8081" {
+	if err != nil || !c.MutualTLS() || !slices.Equal(c.DispatcherURLs, []string{"https://127.0.0.1:8081"}) {
 		t.Errorf("TLS files alone: %+v, %v", c, err)
 	}
 	for name, env := range map[string]map[string]string{
@@ -77,7 +78,7 @@ func TestClusterTrust(t *testing.T) {
 		}
 	}
 	c, err = load(map[string]string{"AUTH_MODE": "none", "CLUSTER_TOKEN": strings.Repeat("x", 32)})
-	if err != nil || c.MutualTLS() || c.DispatcherURL != "http://127.0.0.1:8081" {
+	if err != nil || c.MutualTLS() || !slices.Equal(c.DispatcherURLs, []string{"http://127.0.0.1:8081"}) {
 		t.Errorf("AUTH_MODE=none with a token: %+v, %v", c, err)
 	}
 }

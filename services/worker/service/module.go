@@ -214,7 +214,7 @@ func newMembership(c config.Config, s *Server, src *clustertls.Source, log *slog
 		// The dispatcher is recognised by its certificate, not its host name.
 		httpClient.Transport = clustertls.Transport(src.ClientConfig(clustertls.ExpectRole(clustertls.RoleDispatcher)))
 	}
-	client := &lazyDispatcher{id: id, url: c.DispatcherURL, server: s, http: httpClient}
+	client := &lazyDispatcher{id: id, urls: c.DispatcherURLs, server: s, http: httpClient}
 	return app.NewMembership(client, log.With("component", "membership"))
 }
 
@@ -223,7 +223,7 @@ func newMembership(c config.Config, s *Server, src *clustertls.Source, log *slog
 type lazyDispatcher struct {
 	once   sync.Once
 	id     dispatcherconnect.Identity
-	url    string
+	urls   []string
 	server *Server
 	http   *http.Client
 	c      *dispatcherconnect.Client
@@ -234,7 +234,7 @@ func (l *lazyDispatcher) get() *dispatcherconnect.Client {
 		if l.id.Address == "" {
 			l.id.Address = l.server.URL()
 		}
-		l.c = dispatcherconnect.New(l.http, l.url, l.id)
+		l.c = dispatcherconnect.New(l.http, l.urls, l.id)
 	})
 	return l.c
 }
