@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,11 +13,11 @@ import (
 // only hands them out).
 func benchMembership(b *testing.B, n int) *Membership {
 	b.Helper()
-	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(_, _ string) WorkerClient { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Minute, MissedHeartbeats: 3},
+		newMemRegistry(time.Now), func(_, _ string) WorkerClient { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i := range n {
-		if rej := m.Join(fmt.Sprintf("w%d", i), fmt.Sprintf("http://127.0.0.1:%d", 9000+i), "t"); rej != nil {
-			b.Fatal(rej)
+		if err := m.Join(context.Background(), fmt.Sprintf("w%d", i), fmt.Sprintf("http://127.0.0.1:%d", 9000+i), "t"); err != nil {
+			b.Fatal(err)
 		}
 	}
 	return m

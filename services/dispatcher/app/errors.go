@@ -34,6 +34,10 @@ var (
 	ErrNotFound = errors.New("item not found")
 	// ErrUnknownWorker: a heartbeat or leave named a worker that is not a member.
 	ErrUnknownWorker = errors.New("unknown worker")
+	// ErrRegistryUnavailable: the workers' registry, shared by the
+	// dispatchers, cannot be reached, so a join or heartbeat cannot be
+	// recorded; the worker retries (another dispatcher, or later).
+	ErrRegistryUnavailable = errors.New("the workers' registry is unavailable")
 	// ErrFraudulentClient: the acting client is on the fraud list.
 	ErrFraudulentClient = errors.New("the client is on the fraud list; the action was refused")
 	// ErrPublishUnavailable: the write could not be made durable anywhere.

@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -108,42 +106,5 @@ func TestNotFoundIsNotRetried(t *testing.T) {
 func TestNoWorkers(t *testing.T) {
 	if _, err := NewReads(pool(), time.Second).GetItem(context.Background(), "x"); !errors.Is(err, ErrNoWorkers) {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestMembershipEvictsSilentWorkersAndPicksMembers(t *testing.T) {
-	now := time.Unix(1000, 0)
-	m := NewMembership(MembershipConfig{ClusterToken: "t", HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(_, _ string) WorkerClient { return &fakeWorker{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.now = func() time.Time { return now }
-	if rej := m.Join("w1", "http://127.0.0.1:1", "t"); rej != nil {
-		t.Fatal(rej)
-	}
-	if rej := m.Join("w2", "http://127.0.0.1:2", "t"); rej != nil {
-		t.Fatal(rej)
-	}
-	now = now.Add(2 * time.Second)
-	if err := m.Heartbeat("w2", "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Heartbeat("w2", "bad"); err == nil {
-		t.Error("a heartbeat with a wrong token was accepted")
-	}
-	now = now.Add(2 * time.Second) // w1 silent for 4s > 3 intervals; w2 for 2s
-	m.EvictSilent()
-	for range 20 {
-		if id, _, ok := m.Pick(""); !ok || id != "w2" {
-			t.Fatalf("pick after eviction: %q %v", id, ok)
-		}
-	}
-	if _, _, ok := m.Pick("w2"); ok {
-		t.Error("pick must not return the excluded worker")
-	}
-	if err := m.Heartbeat("w1", "t"); !errors.Is(err, ErrUnknownWorker) {
-		t.Errorf("evicted worker heartbeat: %v, want ErrUnknownWorker", err)
-	}
-	m.MarkDown("w2")
-	if _, _, ok := m.Pick(""); ok {
-		t.Error("a worker marked down is still picked")
 	}
 }

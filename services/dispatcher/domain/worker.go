@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -173,4 +174,18 @@ func JudgeJoin(id, addr, token, expectedToken string, rules AddressRules, curren
 			Message: fmt.Sprintf("worker id %q is held by a live worker at %s", id, w.Address)}
 	}
 	return canon, nil
+}
+
+// workerID is the form of a worker id (cluster.v1 JoinRequest.worker_id):
+// letters, digits, '_' and '-' in parts joined by single dots.
+var workerID = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// MaxWorkerIDLen is the longest worker id.
+const MaxWorkerIDLen = 64
+
+// ValidWorkerID reports whether id has the form a join accepts. Entries read
+// back from the shared registry are checked with it: the registry is
+// outside the dispatcher's trust.
+func ValidWorkerID(id string) bool {
+	return len(id) >= 1 && len(id) <= MaxWorkerIDLen && workerID.MatchString(id)
 }

@@ -134,9 +134,12 @@ func (h *MembershipHandler) Join(ctx context.Context, req *connect.Request[clust
 		}
 		return rejected(&domain.Rejection{Reason: domain.RejectIdentity, Message: errors.Unwrap(err).Error()}), nil
 	}
-	if rej := h.m.Join(wid, req.Msg.GetAddress(), req.Msg.GetClusterToken()); rej != nil {
-		h.record(ctx, "join", req.Peer(), wid, identity, rej, slog.LevelInfo)
-		return rejected(rej), nil
+	if err := h.m.Join(ctx, wid, req.Msg.GetAddress(), req.Msg.GetClusterToken()); err != nil {
+		h.record(ctx, "join", req.Peer(), wid, identity, err, slog.LevelInfo)
+		if rej, ok := errors.AsType[*domain.Rejection](err); ok {
+			return rejected(rej), nil
+		}
+		return nil, toClusterError(err)
 	}
 	h.record(ctx, "join", req.Peer(), wid, identity, nil, slog.LevelInfo)
 	return connect.NewResponse(&clusterv1.JoinResponse{Result: &clusterv1.JoinResponse_Joined{
@@ -148,7 +151,7 @@ func (h *MembershipHandler) Heartbeat(ctx context.Context, req *connect.Request[
 	wid := req.Msg.GetWorkerId()
 	identity, err := h.checkCaller(ctx, wid)
 	if err == nil {
-		err = h.m.Heartbeat(wid, req.Msg.GetClusterToken())
+		err = h.m.Heartbeat(ctx, wid, req.Msg.GetClusterToken())
 	}
 	switch {
 	case err == nil:
@@ -165,7 +168,7 @@ func (h *MembershipHandler) Leave(ctx context.Context, req *connect.Request[clus
 	wid := req.Msg.GetWorkerId()
 	identity, err := h.checkCaller(ctx, wid)
 	if err == nil {
-		err = h.m.Leave(wid, req.Msg.GetClusterToken())
+		err = h.m.Leave(ctx, wid, req.Msg.GetClusterToken())
 	}
 	h.record(ctx, "leave", req.Peer(), wid, identity, err, slog.LevelInfo)
 	if err != nil {
@@ -181,6 +184,10 @@ func toClusterError(err error) error {
 	}
 	if errors.Is(err, domain.ErrBadToken) {
 		return connect.NewError(connect.CodePermissionDenied, domain.ErrBadToken)
+	}
+	if errors.Is(err, app.ErrRegistryUnavailable) {
+		// The worker retries, through another dispatcher or later.
+		return connect.NewError(connect.CodeUnavailable, app.ErrRegistryUnavailable)
 	}
 	return connect.NewError(connect.CodeInternal, errors.New("membership call failed"))
 }

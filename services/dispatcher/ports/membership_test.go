@@ -12,11 +12,15 @@ import (
 	"connectrpc.com/connect"
 	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
 	"github.com/pawnshop/auction/gen/go/cluster/v1/clusterv1connect"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/devpki"
+	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/httpserver"
+	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/domain"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // clusterFixture is the dispatcher's cluster listener under mutual TLS, over
@@ -37,8 +41,19 @@ func newClusterFixture(t testing.TB, policy MembershipPolicy, rules domain.Addre
 	}
 	f := &clusterFixture{t: t, ca: ca, audit: &auditLog{}}
 	log := slog.New(slog.DiscardHandler)
+	rdb, err := embedded.StartRedis(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rdb.Close)
+	opts, err := goredis.ParseURL(rdb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewClient(opts)
+	t.Cleanup(func() { _ = rc.Close() })
 	f.m = app.NewMembership(app.MembershipConfig{Addresses: rules, HeartbeatInterval: time.Second, MissedHeartbeats: 3},
-		func(_, _ string) app.WorkerClient { return nil }, log)
+		redis.NewRegistry(rc, clustername.Name{}), func(_, _ string) app.WorkerClient { return nil }, log)
 	v, err := protovalidate.New()
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,20 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/service"
+	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/workerconnect"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/config"
 	"github.com/pawnshop/auction/services/dispatcher/domain"
 	"github.com/pawnshop/auction/services/dispatcher/ports"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 )
 
@@ -32,7 +36,9 @@ func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error
 	return src, nil
 }
 
-func newMembership(c config.Config, src *clustertls.Source, log *slog.Logger) *app.Membership {
+// newMembership is this dispatcher's view of the workers, kept in the
+// Redis all dispatchers of the deployment share (CLUSTER_NAME's keys).
+func newMembership(c config.Config, rdb *goredis.Client, src *clustertls.Source, log *slog.Logger) *app.Membership {
 	factory := workerconnect.Factory(workerconnect.NewHTTPClient(), c.WorkerResponseMaxBytes)
 	if src != nil {
 		factory = workerconnect.TLSFactory(src, c.WorkerResponseMaxBytes)
@@ -42,7 +48,7 @@ func newMembership(c config.Config, src *clustertls.Source, log *slog.Logger) *a
 		Addresses:         domain.AddressRules{RequireHTTPS: src != nil, AllowLinkLocal: c.Cluster.AllowLinkLocal},
 		HeartbeatInterval: c.HeartbeatInterval,
 		MissedHeartbeats:  c.MissedHeartbeats,
-	}, factory, log.With("component", "membership"))
+	}, redis.NewRegistry(rdb, c.Name), factory, log.With("component", "membership"))
 }
 
 func newMembershipHandler(m *app.Membership, c config.Config, log *slog.Logger) *ports.MembershipHandler {
@@ -57,8 +63,18 @@ func newReads(m *app.Membership, c config.Config) *app.Reads {
 	return app.NewReads(m, c.ReadAttemptTimeout)
 }
 
-// runMembership keeps the dispatcher's view of the workers from start to
-// stop: eviction of silent workers.
+// runMembership fills the dispatcher's view of the workers before the
+// listeners open (a restarted dispatcher routes to every live worker from
+// its first request), then keeps it in step until stop. A registry that
+// cannot be listed at start is logged, not fatal: the view fills when it
+// answers.
 func runMembership(lc fx.Lifecycle, sd fx.Shutdowner, m *app.Membership, log *slog.Logger) {
-	service.Background(lc, sd, log, service.Forever("eviction", m.RunEviction))
+	lc.Append(fx.StartHook(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if err := m.Sync(ctx); err != nil {
+			log.Warn("cannot list the workers' registry at start; reads wait for it", "err", err)
+		}
+	}))
+	service.Background(lc, sd, log, service.Forever("membership", m.Run))
 }
