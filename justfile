@@ -51,6 +51,10 @@ check-generated: generate swaggerui
 test:
     bash scripts/test.sh
 
+# Lint, render and validate the Helm chart offline (installs the pinned helm and Kubernetes OpenAPI spec first).
+helm-check:
+    bash scripts/k8stools.sh && AUCTION_REQUIRE_K8S_TOOLS=1 go test ./deploy/helm/...
+
 # Run the whole platform in one process on embedded backends (the dev stack).
 run *ARGS:
     go build -tags ferretdb_no_postgresql -o bin/devstack ./services/devstack
