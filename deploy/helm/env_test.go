@@ -308,7 +308,13 @@ func TestChartEnvironmentIsWhatTheServicesDeclare(t *testing.T) {
 				svc := c.service()
 				found[svc] = true
 				t.Run(c.pod.owner.Name()+"/"+c.Name(), func(t *testing.T) {
-					checkEnv(t, r, c, svc)
+					rep := checkEnv(r, c, svc)
+					for _, n := range rep.notes {
+						t.Log(n)
+					}
+					for _, p := range rep.problems {
+						t.Error(p)
+					}
 				})
 			}
 			for _, s := range services {
@@ -320,14 +326,29 @@ func TestChartEnvironmentIsWhatTheServicesDeclare(t *testing.T) {
 	}
 }
 
-func checkEnv(t *testing.T, r rendering, c container, svc string) {
+// envReport is what checkEnv found: problems fail the test, notes are logged.
+type envReport struct{ problems, notes []string }
+
+func (r *envReport) fail(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r *envReport) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// checkEnv checks the environment the rendering r gives container c, which
+// runs svc, against svc's config package.
+func checkEnv(r rendering, c container, svc string) envReport {
+	var rep envReport
 	e := resolveEnv(r, c)
 	for _, p := range e.problems {
-		t.Errorf("%s: %s", c, p)
+		rep.fail("%s: %s", c, p)
 	}
 	known := declared(loaders[svc])
 	if len(known) < 5 {
-		t.Fatalf("%s: only %d variables declared; is the Usage format still \"  NAME help (default ...)\"?", svc, len(known))
+		rep.fail("%s: only %d variables declared; is the Usage format still \"  NAME help (default ...)\"?", svc, len(known))
+		return rep
 	}
 	var names []string
 	for k := range e.vars {
@@ -345,7 +366,7 @@ func checkEnv(t *testing.T, r rendering, c container, svc string) {
 		}
 		if k == "SERVICE" {
 			if e.vars[k] != svc {
-				t.Errorf("%s: SERVICE=%q, but the image's entrypoint runs $SERVICE and this is the %s", c, e.vars[k], svc)
+				rep.fail("%s: SERVICE=%q, but the image's entrypoint runs $SERVICE and this is the %s", c, e.vars[k], svc)
 			}
 			continue
 		}
@@ -353,22 +374,22 @@ func checkEnv(t *testing.T, r rendering, c container, svc string) {
 			helpers = append(helpers, k)
 			continue
 		}
-		t.Errorf("%s: the chart sets %s, which services/%s/config does not declare", c, k, svc)
+		rep.fail("%s: the chart sets %s, which services/%s/config does not declare", c, k, svc)
 	}
 	if lvl, ok := e.vars["LOG_LEVEL"]; ok && !slices.Contains(logLevels, strings.ToLower(lvl)) {
-		t.Errorf("%s: LOG_LEVEL=%q is not one of %v", c, lvl, logLevels)
+		rep.fail("%s: LOG_LEVEL=%q is not one of %v", c, lvl, logLevels)
 	}
 	if len(helpers) > 0 {
-		t.Logf("%s: %v are set only to be referenced as $(VAR) by other variables or the command line", c, helpers)
+		rep.note("%s: %v are set only to be referenced as $(VAR) by other variables or the command line", c, helpers)
 	}
 	if len(outside) > 0 {
-		t.Logf("%s: read outside the config package: %v", c, outside)
+		rep.note("%s: read outside the config package: %v", c, outside)
 	}
 	if len(e.existingEnvFrom) > 0 {
-		t.Logf("%s: every key of the existing Secret(s) %v becomes a variable (envFrom); their names are not known at render time and are not checked", c, e.existingEnvFrom)
+		rep.note("%s: every key of the existing Secret(s) %v becomes a variable (envFrom); their names are not known at render time and are not checked", c, e.existingEnvFrom)
 	}
 	if args := append(list(c.c, "command"), list(c.c, "args")...); len(args) > 0 {
-		t.Logf("%s: command line %v (flags are not checked here)", c, args)
+		rep.note("%s: command line %v (flags are not checked here)", c, args)
 	}
 
 	// The values pass the service's checks; problems with what is only
@@ -393,10 +414,10 @@ func checkEnv(t *testing.T, r rendering, c container, svc string) {
 	}
 	for _, p := range problems {
 		if vol, ok := mountedUnder(c, vars[p.Var]); ok && (strings.Contains(p.Problem, "no such file") || strings.Contains(p.Problem, "cannot be read")) {
-			t.Logf("%s: %s=%s is a file of volume %q, not read here: %s", c, p.Var, vars[p.Var], vol, p.Problem)
+			rep.note("%s: %s=%s is a file of volume %q, not read here: %s", c, p.Var, vars[p.Var], vol, p.Problem)
 			continue
 		}
-		t.Errorf("%s: the environment the chart gives does not load: %s: %s", c, p.Var, p.Problem)
+		rep.fail("%s: the environment the chart gives does not load: %s: %s", c, p.Var, p.Problem)
 	}
 	if len(e.faked) > 0 {
 		var lines []string
@@ -404,8 +425,9 @@ func checkEnv(t *testing.T, r rendering, c container, svc string) {
 			lines = append(lines, k+" from "+why)
 		}
 		slices.Sort(lines)
-		t.Logf("%s: stand-in values (not known at render time) for %s", c, strings.Join(lines, "; "))
+		rep.note("%s: stand-in values (not known at render time) for %s", c, strings.Join(lines, "; "))
 	}
+	return rep
 }
 
 // readBy names what reads name outside svc's config package, or "".

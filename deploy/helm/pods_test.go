@@ -92,13 +92,18 @@ func (pt podTemplate) labels() map[string]string {
 
 // service names the program of ours c runs, or "": by the container's name,
 // else the program its command or args start, else (with no command, the
-// image's entrypoint runs $SERVICE) its image's name ending in the service
-// (…/auction-dispatcher:tag).
+// image's entrypoint runs $SERVICE) the SERVICE it sets or its image's name
+// ending in the service (…/auction-dispatcher:tag).
 func (c container) service() string {
 	name := c.Name()
 	for _, s := range services {
 		if name == s {
 			return s
+		}
+	}
+	for _, e := range list(c.c, "env") {
+		if str(e, "name") == "SERVICE" && list(c.c, "command") == nil && slices.Contains(services, str(e, "value")) {
+			return str(e, "value")
 		}
 	}
 	for _, field := range []string{"command", "args"} {
