@@ -9,7 +9,6 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
-	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -64,10 +63,10 @@ func (d *Dataset) addItem(i int, id string, at time.Time) error {
 	pawn := &eventsv1.ItemPawned{Envelope: envelope(at), Pawn: &auctionv1.Pawn{
 		ClientId: fmt.Sprintf("client-%d", (i+2)%997), ItemId: id, PriceCents: 500, TaxCents: 50, Date: timestamppb.New(at), LimitDays: 30}}
 	return errors.Join(
-		d.add(topics.Items, id, itemsColl, id, item, item.Envelope.EventId),
-		d.add(topics.BuyActions, id, buysColl, buy.Envelope.EventId, buy, buy.Envelope.EventId),
-		d.add(topics.SellActions, id, sellsColl, sell.Envelope.EventId, sell, sell.Envelope.EventId),
-		d.add(topics.PawnActions, id, pawnsColl, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
+		d.add(eventTopics.Items, id, itemsColl, id, item, item.Envelope.EventId),
+		d.add(eventTopics.BuyActions, id, buysColl, buy.Envelope.EventId, buy, buy.Envelope.EventId),
+		d.add(eventTopics.SellActions, id, sellsColl, sell.Envelope.EventId, sell, sell.Envelope.EventId),
+		d.add(eventTopics.PawnActions, id, pawnsColl, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
 	)
 }
 

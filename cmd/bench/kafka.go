@@ -8,7 +8,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/pawnshop/auction/internal/kafkapub"
-	"github.com/pawnshop/auction/internal/topics"
 )
 
 // Offsets are per-topic, per-partition offsets (index = partition).
@@ -45,7 +44,7 @@ func (k *kafkaAdmin) Close() {
 // ends returns the high watermark of every partition of the event topics.
 func (k *kafkaAdmin) ends() (Offsets, error) {
 	out := Offsets{}
-	for _, t := range topics.Events {
+	for _, t := range eventTopics.Events() {
 		md, err := k.probe.GetMetadata(&t, false, 10_000)
 		if err != nil {
 			return nil, fmt.Errorf("metadata of %s: %w", t, err)
@@ -63,9 +62,10 @@ func (k *kafkaAdmin) ends() (Offsets, error) {
 	return out, nil
 }
 
-// position commits offs for group, which must have no members: its first
-// consumer starts exactly there.
+// position commits offs for group (a KAFKA_GROUP, under the stack's name),
+// which must have no members: its first consumer starts exactly there.
 func (k *kafkaAdmin) position(ctx context.Context, group string, offs Offsets) error {
+	group = stackName.Group(group)
 	var tps []kafka.TopicPartition
 	for t, parts := range offs {
 		for p, o := range parts {
@@ -86,8 +86,10 @@ func (k *kafkaAdmin) position(ctx context.Context, group string, offs Offsets) e
 	return nil
 }
 
-// committedSince returns how many records group committed past from.
+// committedSince returns how many records group (a KAFKA_GROUP, under the
+// stack's name) committed past from.
 func (k *kafkaAdmin) committedSince(ctx context.Context, group string, from Offsets) (int64, error) {
+	group = stackName.Group(group)
 	var tps []kafka.TopicPartition
 	for t, parts := range from {
 		for p := range parts {

@@ -16,7 +16,6 @@ import (
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
-	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -191,7 +190,7 @@ func (h *publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	ev := &eventsv1.ItemAdded{Envelope: envelope(at), Item: newItem(&req, at)}
-	m, err := encodeEvent(topics.Items, ev.Item.Id, ev.Envelope.EventId, ev)
+	m, err := encodeEvent(eventTopics.Items, ev.Item.Id, ev.Envelope.EventId, ev)
 	if err != nil {
 		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 		return

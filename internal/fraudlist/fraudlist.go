@@ -15,24 +15,33 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
 
-// Redis names shared by the feeder and the dispatchers.
-const (
-	// SetKey holds the list in force: a Redis set of canonical client ids
+// Keys are the Redis names shared by the feeder and the dispatchers of one
+// deployment, all under its CLUSTER_NAME so that two deployments sharing a
+// Redis keep their own lists.
+type Keys struct {
+	// Set holds the list in force: a Redis set of canonical client ids
 	// (see Canonical). The feeder replaces it atomically (it builds a new
 	// key, then renames it over this one), so readers never see a
 	// half-written list.
-	SetKey = "fraud:clients"
-	// VersionKey holds the version of the list in SetKey (an opaque string
-	// that changes with every replacement).
-	VersionKey = "fraud:version"
-	// UpdatesChannel is the pub/sub channel on which the feeder announces a
-	// new version; dispatchers reload the set when they hear it.
-	UpdatesChannel = "fraud:updates"
-)
+	Set string
+	// Version holds the version of the list in Set (an opaque string that
+	// changes with every replacement).
+	Version string
+	// Updates is the pub/sub channel on which the feeder announces a new
+	// version; dispatchers reload the set when they hear it.
+	Updates string
+}
+
+// KeysFor returns the Redis names of the deployment n: "<name>:fraud:clients",
+// "<name>:fraud:version" and the channel "<name>:fraud:updates".
+func KeysFor(n clustername.Name) Keys {
+	return Keys{Set: n.Key("fraud", "clients"), Version: n.Key("fraud", "version"), Updates: n.Key("fraud", "updates")}
+}
 
 // AllowShrinkDirective is the line that lets a list replace one in force
 // although it is empty or much shorter (the feeder refuses such a list

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -59,6 +60,11 @@ func (s *Stack) waitDrained(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	group := s.group
 	s.mu.Unlock()
+	if group != "" {
+		// s.group is the workers' KAFKA_GROUP; the group they join is
+		// under the deployment's name.
+		group = s.clusterName().Group(group)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
 	if err != nil {
 		return "all", fmt.Errorf("kafka admin client: %w", err)
@@ -97,11 +103,12 @@ func (s *Stack) pending(ctx context.Context, adm *kadm.Client, group string, wit
 	if !withLag {
 		return depth, 0, nil
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics.Events...)
+	events := topics.For(s.clusterName()).Events()
+	ends, err := adm.ListEndOffsets(ctx, events...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("end offsets: %w", err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, topics.Events...)
+	starts, err := adm.ListStartOffsets(ctx, events...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("start offsets: %w", err)
 	}
@@ -144,3 +151,7 @@ func (s *Stack) stored() int64 {
 	}
 	return int64(n)
 }
+
+// clusterName is the deployment name of the stack's services, whose topics
+// and consumer group the drain watches.
+func (s *Stack) clusterName() clustername.Name { return clustername.Name{} }

@@ -69,15 +69,17 @@ type IDClaims interface {
 
 // Writes turns write requests into events and publishes them.
 type Writes struct {
+	topics topics.Names
 	pub    Publisher
 	screen Screen
 	claims IDClaims
 	now    func() time.Time
 }
 
-// NewWrites returns the write use cases.
-func NewWrites(pub Publisher, screen Screen, claims IDClaims) *Writes {
-	return &Writes{pub: pub, screen: screen, claims: claims, now: time.Now}
+// NewWrites returns the write use cases, publishing to the deployment's
+// topics t.
+func NewWrites(t topics.Names, pub Publisher, screen Screen, claims IDClaims) *Writes {
+	return &Writes{topics: t, pub: pub, screen: screen, claims: claims, now: time.Now}
 }
 
 // admit refuses actions by clients on the fraud list.
@@ -144,7 +146,7 @@ func (w *Writes) AddItem(ctx context.Context, req *auctionv1.AddItemRequest) (Re
 	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemAdded{Envelope: envelope(ctx, at), Item: itemFromRequest(req, at)}
-	r, err := w.publish(ctx, Event{Topic: topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
+	r, err := w.publish(ctx, Event{Topic: w.topics.Items, Key: ev.Item.Id, ID: ev.Envelope.EventId, Payload: ev}, ev.Item.Id)
 	if err != nil && made {
 		// Nothing was accepted: another body may take the id. Only a claim
 		// this call made: a retry's failure must not free the id of an add
@@ -197,7 +199,7 @@ func (w *Writes) BuyItem(ctx context.Context, req *auctionv1.BuyItemRequest) (Re
 	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemBought{Envelope: envelope(ctx, at), Buy: buyFromRequest(req, at)}
-	return w.publish(ctx, Event{Topic: topics.BuyActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+	return w.publish(ctx, Event{Topic: w.topics.BuyActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
 
 // SellItem accepts a sale.
@@ -207,7 +209,7 @@ func (w *Writes) SellItem(ctx context.Context, req *auctionv1.SellItemRequest) (
 	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemSold{Envelope: envelope(ctx, at), Sell: sellFromRequest(req, at)}
-	return w.publish(ctx, Event{Topic: topics.SellActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+	return w.publish(ctx, Event{Topic: w.topics.SellActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
 
 // PawnItem accepts a pawn.
@@ -217,7 +219,7 @@ func (w *Writes) PawnItem(ctx context.Context, req *auctionv1.PawnItemRequest) (
 	}
 	at := w.acceptedAt()
 	ev := &eventsv1.ItemPawned{Envelope: envelope(ctx, at), Pawn: pawnFromRequest(req, at)}
-	return w.publish(ctx, Event{Topic: topics.PawnActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
+	return w.publish(ctx, Event{Topic: w.topics.PawnActions, Key: req.ItemId, ID: ev.Envelope.EventId, Payload: ev}, req.ItemId)
 }
 
 // itemFromRequest builds the stored item from an add request accepted at at;

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkasec"
@@ -17,6 +18,10 @@ import (
 
 // Config is everything the dispatcher can be told.
 type Config struct {
+	// Name is the deployment's name (CLUSTER_NAME): every Redis key and
+	// channel and every Kafka topic the dispatcher uses is under it. The
+	// zero Name is the default, "auction".
+	Name               clustername.Name
 	HTTPAddr           string
 	KafkaBrokers       []string
 	MaxBodyBytes       int64
@@ -71,6 +76,7 @@ func (c Config) Brokers() string { return strings.Join(c.KafkaBrokers, ",") }
 // Load declares and reads every variable; problems are collected in l.
 func Load(l *envconfig.Loader) Config {
 	c := Config{
+		Name:               clustername.Load(l),
 		HTTPAddr:           l.Addr("HTTP_ADDR", "127.0.0.1:8080", "listen address of the public API, health and docs (workers join on CLUSTER_ADDR)"),
 		KafkaBrokers:       l.Addrs("KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port"),
 		MaxBodyBytes:       l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted request body"),

@@ -4,13 +4,13 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/pawnshop/auction/internal/clustertls"
+	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
@@ -20,10 +20,8 @@ import (
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/kafka"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
-	"github.com/pawnshop/auction/services/dispatcher/adapters/workerconnect"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/pawnshop/auction/services/dispatcher/config"
-	"github.com/pawnshop/auction/services/dispatcher/domain"
 	"github.com/pawnshop/auction/services/dispatcher/ports"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
@@ -45,7 +43,7 @@ var Module = fx.Module("dispatcher",
 		fx.Annotate(newPublisher, fx.As(new(app.Publisher))),
 		fx.Annotate(newFraudList, fx.As(fx.Self()), fx.As(new(app.Screen))),
 		fx.Annotate(newIDClaims, fx.As(new(app.IDClaims))),
-		app.NewWrites,
+		newWrites,
 		newMembership,
 		newReads,
 		fx.Annotate(newAuditLog, fx.As(fx.Self()), fx.As(new(ports.Auditor))),
@@ -69,22 +67,30 @@ func App(cfg config.Config, log *slog.Logger) fx.Option {
 }
 
 func newWriteBuffer(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.WriteBuffer {
-	return redis.NewWriteBuffer(rdb, c.DispatcherID, log.With("component", "write-buffer"))
+	return redis.NewWriteBuffer(rdb, c.Name, c.DispatcherID, log.With("component", "write-buffer"))
 }
 
 func newPublisher(b app.Broker, buf *redis.WriteBuffer, c config.Config, log *slog.Logger) *app.DurablePublisher {
 	return app.NewDurablePublisher(b, buf, c.PublishTimeout, log.With("component", "publisher"))
 }
 
-// newIDClaims keeps the claims of client-chosen item ids in the shared Redis.
-func newIDClaims(rdb *goredis.Client) *redis.IDClaims { return redis.NewIDClaims(rdb) }
+// newWrites publishes the writes to the deployment's topics.
+func newWrites(pub app.Publisher, screen app.Screen, claims app.IDClaims, c config.Config) *app.Writes {
+	return app.NewWrites(topics.For(c.Name), pub, screen, claims)
+}
+
+// newIDClaims keeps the claims of client-chosen item ids in the shared Redis,
+// under the deployment's name.
+func newIDClaims(rdb *goredis.Client, c config.Config) *redis.IDClaims {
+	return redis.NewIDClaims(rdb, c.Name)
+}
 
 func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis.FraudList {
-	return redis.NewFraudList(rdb, c.FraudReload, log.With("component", "fraud-list"))
+	return redis.NewFraudList(rdb, fraudlist.KeysFor(c.Name), c.FraudReload, log.With("component", "fraud-list"))
 }
 
 func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
-	return kafka.NewAuditLog(p, c.AuditQueueSize, log.With("component", "audit"))
+	return kafka.NewAuditLog(p, topics.For(c.Name).LongTermStorage, c.AuditQueueSize, log.With("component", "audit"))
 }
 
 // newHandler is the public edge: every route and protocol of the API, with
@@ -142,14 +148,15 @@ func newRedis(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*goredis.Clie
 	return rdb, nil
 }
 
-// ensureTopics creates the topics the dispatcher publishes to, so none is
+// ensureTopics creates the topics the dispatcher publishes to (the
+// deployment's: "<CLUSTER_NAME>.items", ...), so none is
 // left to broker auto-creation. A broker that is down does not stop the
 // dispatcher from starting: writes are buffered until it is back.
 func ensureTopics(lc fx.Lifecycle, c config.Config, log *slog.Logger) {
 	lc.Append(fx.StartHook(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		names := append([]string{topics.LongTermStorage}, topics.Events...)
+		names := topics.For(c.Name).All()
 		if err := kafkaadmin.EnsureTopics(ctx, c.Brokers(), c.Kafka, kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...); err != nil {
 			log.Error("could not ensure topics; continuing (writes are buffered while the broker is away)", "err", err)
 		}

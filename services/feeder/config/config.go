@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/redisclient"
@@ -15,6 +16,10 @@ import (
 
 // Config is everything the feeder can be told.
 type Config struct {
+	// Name is the deployment's name (CLUSTER_NAME): the fraud list's Redis
+	// keys and channel are under it (fraudlist.KeysFor). The zero Name is
+	// the default, "auction".
+	Name clustername.Name
 	// S3Endpoint is the base URL of an S3-compatible server; empty means
 	// AWS S3 itself.
 	S3Endpoint     string
@@ -48,6 +53,7 @@ func Load(l *envconfig.Loader) Config {
 		endpoint = strings.TrimSuffix(u.String(), "/")
 	}
 	c := Config{
+		Name:           clustername.Load(l),
 		S3Endpoint:     endpoint,
 		S3Region:       l.String("S3_REGION", "us-east-1", "region of the bucket"),
 		S3Bucket:       l.String("S3_BUCKET", "auction", "bucket holding the fraudsters list"),

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/internal/httpserver"
 	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/service"
@@ -69,7 +70,7 @@ func newStore(lc fx.Lifecycle, c config.Config, log *slog.Logger) (*redis.Store,
 		return nil, err
 	}
 	lc.Append(fx.StopHook(rdb.Close))
-	return redis.New(rdb), nil
+	return redis.New(rdb, fraudlist.KeysFor(c.Name)), nil
 }
 
 func newFeeder(c config.Config, src *s3.Source, sink *redis.Store, refusals *Refusals, log *slog.Logger) *app.Feeder {

@@ -76,18 +76,19 @@ const (
 	PawnsCollection = "pawn_actions"
 )
 
-// Flows returns the ingest flows of the four event topics. Items are keyed
+// Flows returns the ingest flows of the four event topics of one deployment
+// (t, from topics.For). Items are keyed
 // by item id (the item document is the item's latest state); actions by
 // event id (each action is its own document).
-func Flows(v protovalidate.Validator) []Inbound {
+func Flows(t topics.Names, v protovalidate.Validator) []Inbound {
 	return []Inbound{
-		NewFlow(topics.Items, ItemsCollection, func() *eventsv1.ItemAdded { return new(eventsv1.ItemAdded) },
+		NewFlow(t.Items, ItemsCollection, func() *eventsv1.ItemAdded { return new(eventsv1.ItemAdded) },
 			func(e *eventsv1.ItemAdded) string { return e.GetItem().GetId() }, v),
-		NewFlow(topics.BuyActions, BuysCollection, func() *eventsv1.ItemBought { return new(eventsv1.ItemBought) },
+		NewFlow(t.BuyActions, BuysCollection, func() *eventsv1.ItemBought { return new(eventsv1.ItemBought) },
 			func(e *eventsv1.ItemBought) string { return e.GetEnvelope().GetEventId() }, v),
-		NewFlow(topics.SellActions, SellsCollection, func() *eventsv1.ItemSold { return new(eventsv1.ItemSold) },
+		NewFlow(t.SellActions, SellsCollection, func() *eventsv1.ItemSold { return new(eventsv1.ItemSold) },
 			func(e *eventsv1.ItemSold) string { return e.GetEnvelope().GetEventId() }, v),
-		NewFlow(topics.PawnActions, PawnsCollection, func() *eventsv1.ItemPawned { return new(eventsv1.ItemPawned) },
+		NewFlow(t.PawnActions, PawnsCollection, func() *eventsv1.ItemPawned { return new(eventsv1.ItemPawned) },
 			func(e *eventsv1.ItemPawned) string { return e.GetEnvelope().GetEventId() }, v),
 	}
 }

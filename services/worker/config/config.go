@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/clustertls"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/kafkasec"
@@ -16,6 +17,10 @@ import (
 
 // Config is everything a worker can be told.
 type Config struct {
+	// Name is the deployment's name (CLUSTER_NAME): the topics the worker
+	// consumes and its consumer group are under it, and it is the default
+	// MongoDB database. The zero Name is the default, "auction".
+	Name     clustername.Name
 	WorkerID string
 	HTTPAddr string
 	// AdvertiseURL is the URL sent in Join; empty means https:// (http://
@@ -27,22 +32,49 @@ type Config struct {
 	DispatcherURLs []string
 	// ClusterToken, AuthMode and ClusterTLS are the worker's side of the
 	// cluster's trust (cluster.go).
-	ClusterToken     envconfig.Secret
-	AuthMode         string
-	ClusterTLS       clustertls.Files
-	KafkaBrokers     []string
+	ClusterToken envconfig.Secret
+	AuthMode     string
+	ClusterTLS   clustertls.Files
+	KafkaBrokers []string
+	// KafkaGroup is the base name of the consumer group (KAFKA_GROUP); the
+	// group joined is Group(), under Name. Empty means "workers".
 	KafkaGroup       string
 	TopicPartitions  int
 	TopicReplication int
 	MongoURI         envconfig.Secret
-	MongoDatabase    string
-	BatchSize        int
-	BatchWait        time.Duration
+	// MongoDatabase is the MongoDB database (MONGO_DATABASE); empty means
+	// the deployment's name (Database()).
+	MongoDatabase string
+	BatchSize     int
+	BatchWait     time.Duration
 	// MaxBodyBytes caps a WorkerService request body, and its size once
 	// decompressed.
 	MaxBodyBytes int64
 	// Kafka is how the Kafka clients authenticate and encrypt (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*).
 	Kafka kafkasec.Config
+}
+
+// DefaultKafkaGroup is the base name of the workers' consumer group.
+const DefaultKafkaGroup = "workers"
+
+// Group is the consumer group the worker joins: KafkaGroup ("workers" when
+// empty) under the deployment's name, "auction.workers" by default, so that
+// deployments sharing a Kafka never split each other's partitions.
+func (c Config) Group() string {
+	base := c.KafkaGroup
+	if base == "" {
+		base = DefaultKafkaGroup
+	}
+	return c.Name.Group(base)
+}
+
+// Database is the MongoDB database: MongoDatabase, or the deployment's name
+// when it is empty.
+func (c Config) Database() string {
+	if c.MongoDatabase != "" {
+		return c.MongoDatabase
+	}
+	return c.Name.String()
 }
 
 // Brokers is the bootstrap list in librdkafka's form.
@@ -55,18 +87,22 @@ func Load(l *envconfig.Loader) Config {
 		host = "worker"
 	}
 	c := Config{
+		Name:             clustername.Load(l),
 		WorkerID:         l.String("WORKER_ID", host, "this worker's id in the quorum, stable across restarts"),
 		HTTPAddr:         l.Addr("HTTP_ADDR", "127.0.0.1:9101", "listen address of the WorkerService"),
 		KafkaBrokers:     l.Addrs("KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port"),
-		KafkaGroup:       l.String("KAFKA_GROUP", "auction-workers", "consumer group shared by all workers"),
+		KafkaGroup:       l.String("KAFKA_GROUP", DefaultKafkaGroup, "consumer group shared by all workers, under CLUSTER_NAME: the group joined is <CLUSTER_NAME>.<KAFKA_GROUP>"),
 		TopicPartitions:  l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of each event topic created at start"),
 		TopicReplication: l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start"),
 		MongoURI:         mongoURI(l, "MONGO_URI", "mongodb://127.0.0.1:27017", "MongoDB connection string (may hold credentials)"),
-		MongoDatabase:    l.String("MONGO_DATABASE", "auction", "MongoDB database"),
+		MongoDatabase:    l.Derived("MONGO_DATABASE", "CLUSTER_NAME", "MongoDB database"),
 		BatchSize:        l.Int("BATCH_SIZE", 500, 1, 100000, "most records stored in one bulk write"),
 		BatchWait:        l.Duration("BATCH_WAIT", 10*time.Millisecond, 0, 10*time.Second, "longest a record waits for its batch to fill"),
 		MaxBodyBytes:     l.Bytes("MAX_BODY_BYTES", 1<<20, 1<<10, 64<<20, "largest accepted WorkerService request body, compressed or inflated"),
 		Kafka:            kafkasec.Load(l),
+	}
+	if c.MongoDatabase == "" {
+		c.MongoDatabase = c.Name.String()
 	}
 	loadCluster(l, &c)
 	return c

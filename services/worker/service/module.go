@@ -86,7 +86,7 @@ func openStore(lc fx.Lifecycle, s *mongo.Store, c config.Config) {
 		OnStart: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
-			if err := s.Open(ctx, c.MongoURI.Reveal(), c.MongoDatabase); err != nil {
+			if err := s.Open(ctx, c.MongoURI.Reveal(), c.Database()); err != nil {
 				return err
 			}
 			return s.EnsureIndexes(ctx)
@@ -105,20 +105,24 @@ func newDeadLetterProducer(lc fx.Lifecycle, c config.Config, log *slog.Logger) (
 	return p, nil
 }
 
-func newIngest(v protovalidate.Validator, s *mongo.Store, p *kafkapub.Producer, reg prometheus.Registerer, log *slog.Logger) (*app.Ingest, error) {
-	metrics, err := kafka.NewDeadLetterMetrics(reg)
+func newIngest(c config.Config, v protovalidate.Validator, s *mongo.Store, p *kafkapub.Producer, reg prometheus.Registerer, log *slog.Logger) (*app.Ingest, error) {
+	t := topics.For(c.Name)
+	metrics, err := kafka.NewDeadLetterMetrics(reg, t.Events())
 	if err != nil {
 		return nil, err
 	}
 	dlq := kafka.NewDeadLetters(p)
 	dlq.Metrics = metrics
-	return app.NewIngest(app.Flows(v), s, dlq, log.With("component", "ingest")), nil
+	return app.NewIngest(app.Flows(t, v), s, dlq, log.With("component", "ingest")), nil
 }
 
+// ensureTopics creates the deployment's event topics and their dead-letter
+// topics ("<CLUSTER_NAME>.items", "<CLUSTER_NAME>.items.dlq", ...).
 func ensureTopics(lc fx.Lifecycle, c config.Config) {
 	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		names := append([]string{}, topics.Events...)
-		for _, t := range topics.Events {
+		events := topics.For(c.Name).Events()
+		names := append([]string{}, events...)
+		for _, t := range events {
 			names = append(names, topics.DeadLetter(t))
 		}
 		return kafkaadmin.EnsureTopics(ctx, c.Brokers(), c.Kafka, kafkaadmin.TopicSpec{Partitions: c.TopicPartitions, Replication: c.TopicReplication}, names...)
@@ -131,9 +135,9 @@ func newConsumer(c config.Config, in *app.Ingest, reg prometheus.Registerer, log
 		return nil, err
 	}
 	cons, err := kafka.NewConsumer(kafka.ConsumerConfig{
-		Brokers: c.Brokers(), Group: c.KafkaGroup, BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
+		Brokers: c.Brokers(), Group: c.Group(), BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
 		Security: c.Kafka,
-	}, in, topics.Events, log.With("component", "consumer"))
+	}, in, topics.For(c.Name).Events(), log.With("component", "consumer"))
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
 // Package kafka publishes the dispatcher's audit records to the
-// long_term_storage topic through a bounded queue. Events need no adapter:
+// deployment's long_term_storage topic through a bounded queue. Events need no adapter:
 // internal/kafkapub's Producer is the app's Broker as it is.
 package kafka
 
@@ -12,16 +12,17 @@ import (
 
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
-	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/proto"
 )
 
-// AuditLog publishes audit records to the long_term_storage topic without
+// AuditLog publishes audit records to the long_term_storage topic of its
+// deployment ("<CLUSTER_NAME>.long_term_storage") without
 // ever delaying or failing the request they describe: Record only enqueues
 // into a bounded queue, and a record that finds the queue full is dropped,
 // counted and logged.
 type AuditLog struct {
 	p       *kafkapub.Producer
+	topic   string
 	q       chan *eventsv1.AuditRecord
 	log     *slog.Logger
 	dropped atomic.Int64
@@ -32,9 +33,10 @@ type AuditLog struct {
 	once    sync.Once
 }
 
-// NewAuditLog returns an audit log with a queue of size records; Start runs it.
-func NewAuditLog(p *kafkapub.Producer, size int, log *slog.Logger) *AuditLog {
-	return &AuditLog{p: p, q: make(chan *eventsv1.AuditRecord, size), log: log, stop: make(chan struct{})}
+// NewAuditLog returns an audit log publishing to topic (topics.For(name).
+// LongTermStorage) with a queue of size records; Start runs it.
+func NewAuditLog(p *kafkapub.Producer, topic string, size int, log *slog.Logger) *AuditLog {
+	return &AuditLog{p: p, topic: topic, q: make(chan *eventsv1.AuditRecord, size), log: log, stop: make(chan struct{})}
 }
 
 // Record enqueues r, or drops it when the queue is full.
@@ -79,7 +81,7 @@ func (a *AuditLog) publish(r *eventsv1.AuditRecord) {
 		return
 	}
 	done := make(chan error, 1)
-	if err := a.p.PublishAsync(kafkapub.Message{Topic: topics.LongTermStorage, Key: []byte(r.GetRequestId()), Value: value}, done); err != nil {
+	if err := a.p.PublishAsync(kafkapub.Message{Topic: a.topic, Key: []byte(r.GetRequestId()), Value: value}, done); err != nil {
 		a.failed.Add(1)
 		return
 	}

@@ -21,6 +21,7 @@ import (
 // Redis is unreachable the last list loaded stays in force.
 type FraudList struct {
 	rdb      *goredis.Client
+	keys     fraudlist.Keys
 	log      *slog.Logger
 	fallback time.Duration
 
@@ -36,9 +37,10 @@ type fraudSnapshot struct {
 	loadedAt time.Time
 }
 
-// NewFraudList returns an empty list; Run loads and follows it.
-func NewFraudList(rdb *goredis.Client, fallback time.Duration, log *slog.Logger) *FraudList {
-	f := &FraudList{rdb: rdb, log: log, fallback: fallback}
+// NewFraudList returns an empty list of the deployment whose Redis names are
+// keys; Run loads and follows it.
+func NewFraudList(rdb *goredis.Client, keys fraudlist.Keys, fallback time.Duration, log *slog.Logger) *FraudList {
+	f := &FraudList{rdb: rdb, keys: keys, log: log, fallback: fallback}
 	f.current.Store(&fraudSnapshot{ids: map[string]struct{}{}})
 	return f
 }
@@ -57,8 +59,8 @@ func (f *FraudList) Load(ctx context.Context) error {
 	var members *goredis.StringSliceCmd
 	var version *goredis.StringCmd
 	_, err := f.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		members = p.SMembers(ctx, fraudlist.SetKey)
-		version = p.Get(ctx, fraudlist.VersionKey)
+		members = p.SMembers(ctx, f.keys.Set)
+		version = p.Get(ctx, f.keys.Version)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
@@ -89,7 +91,7 @@ func (f *FraudList) setErr(err error) {
 // reloads on every announcement and every fallback interval, and keeps the
 // last list when a reload fails.
 func (f *FraudList) Run(ctx context.Context) {
-	sub := f.rdb.Subscribe(ctx, fraudlist.UpdatesChannel)
+	sub := f.rdb.Subscribe(ctx, f.keys.Updates)
 	defer sub.Close()
 	updates := sub.Channel(goredis.WithChannelHealthCheckInterval(10 * time.Second))
 	t := time.NewTicker(f.fallback)

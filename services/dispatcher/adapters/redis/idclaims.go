@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	goredis "github.com/redis/go-redis/v9"
 )
-
-// ItemIDKeyPrefix starts the Redis key of each claimed item id
-// (item-id:<id>), shared by every dispatcher of a deployment. It is the one
-// place to change when keys get a deployment prefix.
-const ItemIDKeyPrefix = "item-id:"
 
 // IDClaims is app.IDClaims in Redis: one key per client-chosen item id,
 // holding the fingerprint of the add that claimed it, set with SET NX so that
@@ -21,12 +17,22 @@ const ItemIDKeyPrefix = "item-id:"
 // (which keeps the first item), the silent loss the claim exists to prevent.
 // Memory: about 150 bytes per claimed id (key, 64-digit fingerprint,
 // overhead), some 150 MB per million client-chosen ids.
-type IDClaims struct{ rdb goredis.UniversalClient }
+type IDClaims struct {
+	rdb  goredis.UniversalClient
+	name clustername.Name
+}
 
 var _ app.IDClaims = (*IDClaims)(nil)
 
-// NewIDClaims returns the claims kept in rdb.
-func NewIDClaims(rdb goredis.UniversalClient) *IDClaims { return &IDClaims{rdb: rdb} }
+// NewIDClaims returns the claims of the deployment name kept in rdb.
+func NewIDClaims(rdb goredis.UniversalClient, name clustername.Name) *IDClaims {
+	return &IDClaims{rdb: rdb, name: name}
+}
+
+// ItemIDKey is the Redis key of the claim of item id in the deployment
+// name, "<name>:item-id:<id>", shared by every dispatcher of that
+// deployment and by no other.
+func ItemIDKey(name clustername.Name, id string) string { return name.Key("item-id", id) }
 
 // claimScript sets the claim unless it exists and returns the holder's
 // fingerprint and 1 if it set the claim, in one round trip.
@@ -45,7 +51,7 @@ return 0`)
 
 // Claim implements app.IDClaims.
 func (c *IDClaims) Claim(ctx context.Context, id, fingerprint string) (string, bool, error) {
-	res, err := claimScript.Run(ctx, c.rdb, []string{ItemIDKeyPrefix + id}, fingerprint).Slice()
+	res, err := claimScript.Run(ctx, c.rdb, []string{ItemIDKey(c.name, id)}, fingerprint).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("redis: claim item id: %w", err)
 	}
@@ -59,7 +65,7 @@ func (c *IDClaims) Claim(ctx context.Context, id, fingerprint string) (string, b
 
 // Release implements app.IDClaims.
 func (c *IDClaims) Release(ctx context.Context, id, fingerprint string) error {
-	if err := releaseScript.Run(ctx, c.rdb, []string{ItemIDKeyPrefix + id}, fingerprint).Err(); err != nil {
+	if err := releaseScript.Run(ctx, c.rdb, []string{ItemIDKey(c.name, id)}, fingerprint).Err(); err != nil {
 		return fmt.Errorf("redis: release item id: %w", err)
 	}
 	return nil

@@ -10,22 +10,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Redis names of the write buffer, shared by every dispatcher of a cluster.
-const (
-	// bufferStream holds buffered messages in arrival order.
-	bufferStream = "wbuf:events"
-	// bufferPending counts, per message key (item id), the messages waiting.
-	bufferPending = "wbuf:pending"
-	// bufferLease names the dispatcher allowed to replay.
-	bufferLease = "wbuf:lease"
-	// bufferAppended announces an append, so that other dispatchers start
-	// checking keys against the buffer at once.
-	bufferAppended = "wbuf:appended"
-)
+// bufferKeys are the Redis names of one deployment's write buffer, shared by
+// every dispatcher of that deployment and by no other: all are under its
+// CLUSTER_NAME, so that a deployment never replays another's events.
+type bufferKeys struct {
+	// stream holds buffered messages in arrival order ("<name>:wbuf:events").
+	stream string
+	// pending counts, per message key (item id), the messages waiting
+	// ("<name>:wbuf:pending").
+	pending string
+	// lease names the dispatcher allowed to replay ("<name>:wbuf:lease").
+	lease string
+	// appended announces an append, so that other dispatchers start checking
+	// keys against the buffer at once ("<name>:wbuf:appended").
+	appended string
+}
+
+func bufferKeysFor(n clustername.Name) bufferKeys {
+	return bufferKeys{stream: n.Key("wbuf", "events"), pending: n.Key("wbuf", "pending"),
+		lease: n.Key("wbuf", "lease"), appended: n.Key("wbuf", "appended")}
+}
 
 // appendScript adds a message and counts it for its key, atomically.
 var appendScript = goredis.NewScript(`
@@ -57,6 +66,7 @@ return 0`)
 // app.Buffer and app.ReplayBuffer.
 type WriteBuffer struct {
 	rdb   *goredis.Client
+	keys  bufferKeys
 	owner string
 	log   *slog.Logger
 	// mayHold is the local hint behind MayHold.
@@ -70,11 +80,11 @@ var (
 	_ app.ReplayBuffer = (*WriteBuffer)(nil)
 )
 
-// NewWriteBuffer returns the buffer; owner identifies this dispatcher in the
-// replay lease. It starts assuming the buffer may hold events until the
-// first Depth says otherwise.
-func NewWriteBuffer(rdb *goredis.Client, owner string, log *slog.Logger) *WriteBuffer {
-	b := &WriteBuffer{rdb: rdb, owner: owner, log: log}
+// NewWriteBuffer returns the buffer of the deployment name; owner identifies
+// this dispatcher in the replay lease. It starts assuming the buffer may hold
+// events until the first Depth says otherwise.
+func NewWriteBuffer(rdb *goredis.Client, name clustername.Name, owner string, log *slog.Logger) *WriteBuffer {
+	b := &WriteBuffer{rdb: rdb, keys: bufferKeysFor(name), owner: owner, log: log}
 	b.mayHold.Store(true)
 	return b
 }
@@ -86,17 +96,17 @@ func (b *WriteBuffer) Append(ctx context.Context, m app.Message) error {
 		return fmt.Errorf("encode headers: %w", err)
 	}
 	b.mayHold.Store(true)
-	if err := appendScript.Run(ctx, b.rdb, []string{bufferStream, bufferPending}, m.ID, m.Topic, m.Key, m.Value, headers).Err(); err != nil {
+	if err := appendScript.Run(ctx, b.rdb, []string{b.keys.stream, b.keys.pending}, m.ID, m.Topic, m.Key, m.Value, headers).Err(); err != nil {
 		return fmt.Errorf("append to the write buffer: %w", err)
 	}
 	// Best effort: others also learn it from their periodic Depth.
-	_ = b.rdb.Publish(ctx, bufferAppended, m.Key).Err()
+	_ = b.rdb.Publish(ctx, b.keys.appended, m.Key).Err()
 	return nil
 }
 
 // Holds implements app.Buffer.
 func (b *WriteBuffer) Holds(ctx context.Context, key string) (bool, error) {
-	ok, err := b.rdb.HExists(ctx, bufferPending, key).Result()
+	ok, err := b.rdb.HExists(ctx, b.keys.pending, key).Result()
 	if err != nil {
 		return false, fmt.Errorf("check the write buffer: %w", err)
 	}
@@ -108,7 +118,7 @@ func (b *WriteBuffer) MayHold() bool { return b.mayHold.Load() }
 
 // Follow listens for appends by other dispatchers until ctx ends.
 func (b *WriteBuffer) Follow(ctx context.Context) {
-	sub := b.rdb.Subscribe(ctx, bufferAppended)
+	sub := b.rdb.Subscribe(ctx, b.keys.appended)
 	defer sub.Close()
 	ch := sub.Channel()
 	for {
@@ -126,7 +136,7 @@ func (b *WriteBuffer) Follow(ctx context.Context) {
 
 // Lease implements app.ReplayBuffer.
 func (b *WriteBuffer) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
-	n, err := leaseScript.Run(ctx, b.rdb, []string{bufferLease}, b.owner, ttl.Milliseconds()).Int()
+	n, err := leaseScript.Run(ctx, b.rdb, []string{b.keys.lease}, b.owner, ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("replay lease: %w", err)
 	}
@@ -135,7 +145,7 @@ func (b *WriteBuffer) Lease(ctx context.Context, ttl time.Duration) (bool, error
 
 // Oldest implements app.ReplayBuffer.
 func (b *WriteBuffer) Oldest(ctx context.Context, n int) ([]app.Waiting, error) {
-	entries, err := b.rdb.XRangeN(ctx, bufferStream, "-", "+", int64(n)).Result()
+	entries, err := b.rdb.XRangeN(ctx, b.keys.stream, "-", "+", int64(n)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the write buffer: %w", err)
 	}
@@ -166,7 +176,7 @@ func decodeEntry(e goredis.XMessage) (app.Waiting, error) {
 
 // Remove implements app.ReplayBuffer.
 func (b *WriteBuffer) Remove(ctx context.Context, w app.Waiting) error {
-	if err := removeScript.Run(ctx, b.rdb, []string{bufferStream, bufferPending}, w.Position, w.Key).Err(); err != nil {
+	if err := removeScript.Run(ctx, b.rdb, []string{b.keys.stream, b.keys.pending}, w.Position, w.Key).Err(); err != nil {
 		return fmt.Errorf("remove from the write buffer: %w", err)
 	}
 	return nil
@@ -174,7 +184,7 @@ func (b *WriteBuffer) Remove(ctx context.Context, w app.Waiting) error {
 
 // Depth implements app.ReplayBuffer.
 func (b *WriteBuffer) Depth(ctx context.Context) (int64, time.Duration, error) {
-	n, err := b.rdb.XLen(ctx, bufferStream).Result()
+	n, err := b.rdb.XLen(ctx, b.keys.stream).Result()
 	if err != nil {
 		return 0, 0, fmt.Errorf("write buffer length: %w", err)
 	}
@@ -184,7 +194,7 @@ func (b *WriteBuffer) Depth(ctx context.Context) (int64, time.Duration, error) {
 		return 0, 0, nil
 	}
 	b.mayHold.Store(true)
-	first, err := b.rdb.XRangeN(ctx, bufferStream, "-", "+", 1).Result()
+	first, err := b.rdb.XRangeN(ctx, b.keys.stream, "-", "+", 1).Result()
 	if err != nil || len(first) == 0 {
 		return n, 0, err
 	}

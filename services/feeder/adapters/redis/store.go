@@ -28,24 +28,27 @@ const (
 	tempTTL = 10 * time.Minute
 )
 
-// Store is the list in force in one Redis database. The database is the one
-// the URL names, so a test can use its own database while production keeps
-// db 0; the key and channel names are always fraudlist's.
+// Store is the list in force of one deployment in one Redis database. The
+// database is the one the URL names, so a test can use its own database while
+// production keeps db 0; the key and channel names are fraudlist's for the
+// deployment (fraudlist.KeysFor), so deployments sharing a Redis keep their
+// own lists.
 type Store struct {
-	rdb *goredis.Client
+	rdb  *goredis.Client
+	keys fraudlist.Keys
 }
 
 var _ app.Sink = (*Store)(nil)
 
-// Connect returns a store over the Redis at url
+// Connect returns a store of the list named by keys over the Redis at url
 // (redis://[user:password@]host:port/db). It does not dial: an unreachable
 // Redis fails the passes, which are retried, not the start.
-func Connect(url string) (*Store, error) {
+func Connect(url string, keys fraudlist.Keys) (*Store, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse the Redis URL: %w", err)
 	}
-	return &Store{rdb: goredis.NewClient(opts)}, nil
+	return &Store{rdb: goredis.NewClient(opts), keys: keys}, nil
 }
 
 // Close closes the connections.
@@ -58,38 +61,38 @@ func (s *Store) Close() error {
 
 // Version returns the version of the list in force, "" when there is none.
 func (s *Store) Version(ctx context.Context) (string, error) {
-	v, err := s.rdb.Get(ctx, fraudlist.VersionKey).Result()
+	v, err := s.rdb.Get(ctx, s.keys.Version).Result()
 	if errors.Is(err, goredis.Nil) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("get %s: %w", fraudlist.VersionKey, err)
+		return "", fmt.Errorf("get %s: %w", s.keys.Version, err)
 	}
 	return v, nil
 }
 
 // Size returns how many client ids the list in force holds (SCARD of
-// fraudlist.SetKey), 0 when there is none.
+// s.keys.Set), 0 when there is none.
 func (s *Store) Size(ctx context.Context) (int64, error) {
-	n, err := s.rdb.SCard(ctx, fraudlist.SetKey).Result()
+	n, err := s.rdb.SCard(ctx, s.keys.Set).Result()
 	if err != nil {
-		return 0, fmt.Errorf("scard %s: %w", fraudlist.SetKey, err)
+		return 0, fmt.Errorf("scard %s: %w", s.keys.Set, err)
 	}
 	return n, nil
 }
 
 // Replace makes ids the list in force. A reader sees either the old set or
 // the new one, never a mix: the new set is built under a temporary key, then
-// one MULTI/EXEC renames it over fraudlist.SetKey (or deletes the set, for
-// an empty list), sets fraudlist.VersionKey and publishes the version on
-// fraudlist.UpdatesChannel. The swap is guarded by WATCH on the temporary
+// one MULTI/EXEC renames it over s.keys.Set (or deletes the set, for
+// an empty list), sets s.keys.Version and publishes the version on
+// s.keys.Updates. The swap is guarded by WATCH on the temporary
 // key and a count of its members, because EXEC does not roll back: a RENAME
 // that failed inside it would still let the new version be announced.
 func (s *Store) Replace(ctx context.Context, ids []string, version string) error {
 	if len(ids) == 0 {
 		_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.Del(ctx, fraudlist.SetKey)
-			announce(ctx, p, version)
+			p.Del(ctx, s.keys.Set)
+			s.announce(ctx, p, version)
 			return nil
 		})
 		if err != nil {
@@ -98,7 +101,7 @@ func (s *Store) Replace(ctx context.Context, ids []string, version string) error
 		return nil
 	}
 
-	tmp, err := tempKey()
+	tmp, err := s.tempKey()
 	if err != nil {
 		return err
 	}
@@ -167,10 +170,10 @@ func (s *Store) swap(ctx context.Context, tmp string, want int64, version string
 			return fmt.Errorf("the new fraud list under %s holds %d ids, want %d (expired or changed while being built)", tmp, n, want)
 		}
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.Rename(ctx, tmp, fraudlist.SetKey)
+			p.Rename(ctx, tmp, s.keys.Set)
 			// RENAME carries the temporary key's TTL over: drop it.
-			p.Persist(ctx, fraudlist.SetKey)
-			announce(ctx, p, version)
+			p.Persist(ctx, s.keys.Set)
+			s.announce(ctx, p, version)
 			return nil
 		})
 		return err
@@ -182,17 +185,17 @@ func (s *Store) swap(ctx context.Context, tmp string, want int64, version string
 }
 
 // announce queues the version update and its announcement.
-func announce(ctx context.Context, p goredis.Pipeliner, version string) {
-	p.Set(ctx, fraudlist.VersionKey, version, 0)
-	p.Publish(ctx, fraudlist.UpdatesChannel, version)
+func (s *Store) announce(ctx context.Context, p goredis.Pipeliner, version string) {
+	p.Set(ctx, s.keys.Version, version, 0)
+	p.Publish(ctx, s.keys.Updates, version)
 }
 
 // tempKey names a temporary set unique to this replacement, so that two
 // feeders running at once never build into the same key.
-func tempKey() (string, error) {
+func (s *Store) tempKey() (string, error) {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("name the temporary key: %w", err)
 	}
-	return fraudlist.SetKey + ":next:" + hex.EncodeToString(b), nil
+	return s.keys.Set + ":next:" + hex.EncodeToString(b), nil
 }

@@ -35,17 +35,17 @@ type DeadLetterMetrics struct {
 	DeadLettered *prometheus.CounterVec // by topic, reason
 }
 
-// NewDeadLetterMetrics registers the dead-letter metrics on reg; every
-// topic's and reason's series starts at zero, so that an alert on the rate
-// sees the first one.
-func NewDeadLetterMetrics(reg prometheus.Registerer) (*DeadLetterMetrics, error) {
+// NewDeadLetterMetrics registers the dead-letter metrics on reg; the series
+// of every event topic in events (topics.For(name).Events()) and every
+// reason starts at zero, so that an alert on the rate sees the first one.
+func NewDeadLetterMetrics(reg prometheus.Registerer, events []string) (*DeadLetterMetrics, error) {
 	m := &DeadLetterMetrics{DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auction_worker_dead_lettered_total",
 		Help: "Kafka records parked on their dead-letter topic because they can never be stored, by topic and reason (decode, invalid, encode, rejected)."},
 		[]string{"topic", "reason"})}
 	if err := reg.Register(m.DeadLettered); err != nil {
 		return nil, err
 	}
-	for _, t := range topics.Events {
+	for _, t := range events {
 		for _, r := range app.Reasons {
 			m.DeadLettered.WithLabelValues(t, string(r))
 		}
