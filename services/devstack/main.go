@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pawnshop/auction/internal/auth"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/redisclient"
 	"github.com/pawnshop/auction/internal/service"
@@ -30,7 +31,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 // load reads the dev stack's variables; flags set them (see flags).
 func load(l *envconfig.Loader) stack.Config {
 	c := stack.Config{
-		HTTPAddr:          l.Addr("HTTP_ADDR", "127.0.0.1:8080", "dispatcher listen address (-http-addr)"),
+		HTTPAddr:          l.Addr("HTTP_ADDR", "127.0.0.1:8080", "the first dispatcher's listen address; the others listen on the following ports (-http-addr)"),
+		Dispatchers:       l.Int("DISPATCHERS", 1, 1, stack.MaxDispatchers, "dispatchers to start, each with its own listeners, all seeing every worker (-dispatchers)"),
+		ClusterName:       clustername.Load(l),
 		Workers:           l.Int("WORKERS", 2, 0, 64, "workers to start (-workers)"),
 		DataDir:           l.String("DATA_DIR", ".data/devstack", "directory of the embedded database's files (-data-dir)"),
 		KafkaAddr:         l.Addr("KAFKA_ADDR", "127.0.0.1:9092", "embedded Kafka listen address (-kafka-addr)"),
@@ -40,7 +43,7 @@ func load(l *envconfig.Loader) stack.Config {
 		RedisURL:          envconfig.Secret(l.String("REDIS_URL", "", "a real Redis to use instead of the embedded one")),
 		S3Addr:            l.Addr("S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address (-s3-addr)"),
 		S3Endpoint:        s3Endpoint(l),
-		ClusterAddr:       l.Addr("CLUSTER_ADDR", "127.0.0.1:0", "the dispatcher's cluster listener, where workers join over mutual TLS (-cluster-addr; port 0: a free one)"),
+		ClusterAddr:       l.Addr("CLUSTER_ADDR", "127.0.0.1:0", "the first dispatcher's cluster listener, where workers join over mutual TLS (-cluster-addr; port 0: a free one; the others always take free ones)"),
 		S3Bucket:          l.String("S3_BUCKET", "auction", "bucket of the fraudsters list"),
 		S3Key:             l.String("S3_KEY", "fraud/fraudsters.txt", "key of the fraudsters list"),
 		FeedInterval:      l.Duration("FEED_INTERVAL", 5*time.Second, 100*time.Millisecond, time.Hour, "feeder period (-feed-interval)"),
@@ -97,13 +100,15 @@ func checkAs(l *envconfig.Loader, name, value string, check func(*envconfig.Load
 // flags set the variables of the same meaning: their values get the same
 // checks, and win over the environment.
 var flags = []service.Flag{
-	{Name: "http-addr", Var: "HTTP_ADDR", Usage: "dispatcher listen address"},
+	{Name: "http-addr", Var: "HTTP_ADDR", Usage: "the first dispatcher's listen address (the others: the following ports)"},
+	{Name: "dispatchers", Var: "DISPATCHERS", Usage: "dispatchers to start"},
+	{Name: "cluster-name", Var: "CLUSTER_NAME", Usage: "deployment name prefixing every Redis key, topic and consumer group"},
 	{Name: "workers", Var: "WORKERS", Usage: "workers to start"},
 	{Name: "data-dir", Var: "DATA_DIR", Usage: "directory of the embedded database's files"},
 	{Name: "kafka-addr", Var: "KAFKA_ADDR", Usage: "embedded Kafka listen address"},
 	{Name: "mongo-addr", Var: "MONGO_ADDR", Usage: "embedded MongoDB listen address"},
 	{Name: "s3-addr", Var: "S3_ADDR", Usage: "embedded S3 listen address"},
-	{Name: "cluster-addr", Var: "CLUSTER_ADDR", Usage: "the dispatcher's cluster listener (workers join there)"},
+	{Name: "cluster-addr", Var: "CLUSTER_ADDR", Usage: "the first dispatcher's cluster listener (workers join there)"},
 	{Name: "feed-interval", Var: "FEED_INTERVAL", Usage: "feeder period"},
 	{Name: "api-key", Var: "API_KEY", Usage: "the API key callers present (default: random, printed)"},
 }
@@ -145,25 +150,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "devstack: %v\n", err)
 		return 1
 	}
-	u := s.URL()
-	fmt.Fprintf(stdout, `
-The auction platform is ready. Every API call needs the key (every scope):
-
-  export AUCTION_TOKEN=%[11]s
-
-  REST API         %[1]s/item/...  (curl -H "Authorization: Bearer $AUCTION_TOKEN" ..., examples in README.md)
-  Connect / gRPC   %[1]s  (grpcurl -plaintext -H "authorization: Bearer $AUCTION_TOKEN" %[2]s list)
-  Swagger UI       %[1]s/docs/
-  OpenAPI          %[1]s/openapi.json
-  Health           %[1]s/healthz  %[1]s/readyz  %[1]s/metrics
-  Kafka            %[3]v
-  MongoDB          %[4]s
-  Redis            %[6]s
-  S3               %[7]s  (fraud list: %[7]s/%[8]s/%[9]s, fed every %[10]s)
-  Workers          %[5]d
-Ctrl-C stops everything.
-`, u, strings.TrimPrefix(u, "http://"), s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), cfg.Workers,
-		redacted(s.RedisURL(), cfg.RedisURL != ""), s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval, s.APIKey())
+	fmt.Fprint(stdout, banner(s, cfg))
 	<-ctx.Done()
 	// A second Ctrl-C kills the process at once, as usual.
 	stop()
@@ -173,6 +160,41 @@ Ctrl-C stops everything.
 		return 1
 	}
 	return 0
+}
+
+// banner is what the dev stack prints once it is ready: where everything
+// is and the key to call it with.
+func banner(s *stack.Stack, cfg stack.Config) string {
+	urls := s.URLs()
+	u := urls[0]
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+The auction platform is ready. Every API call needs the key (every scope):
+
+  export AUCTION_TOKEN=%[3]s
+
+  REST API         %[1]s/item/...  (curl -H "Authorization: Bearer $AUCTION_TOKEN" ..., examples in README.md)
+  Connect / gRPC   %[1]s  (grpcurl -plaintext -H "authorization: Bearer $AUCTION_TOKEN" %[2]s list)
+  Swagger UI       %[1]s/docs/
+  OpenAPI          %[1]s/openapi.json
+  Health           %[1]s/healthz  %[1]s/readyz  %[1]s/metrics
+`, u, strings.TrimPrefix(u, "http://"), s.APIKey())
+	if len(urls) > 1 {
+		fmt.Fprintf(&b, "  Dispatchers      %d, the same API on each (each /readyz lists every worker):\n", len(urls))
+		for i, d := range urls {
+			fmt.Fprintf(&b, "                   %d  %s\n", i+1, d)
+		}
+	}
+	fmt.Fprintf(&b, `  Kafka            %[1]v
+  MongoDB          %[2]s
+  Redis            %[3]s
+  S3               %[4]s  (fraud list: %[4]s/%[5]s/%[6]s, fed every %[7]s)
+  Cluster name     %[8]s  (prefixes Redis keys, topics, consumer groups)
+  Workers          %[9]d
+Ctrl-C stops everything.
+`, s.Brokers(), redacted(s.MongoURI(), cfg.MongoURI != ""), redacted(s.RedisURL(), cfg.RedisURL != ""),
+		s.S3Endpoint(), cfg.S3Bucket, cfg.S3Key, cfg.FeedInterval, cfg.ClusterName, cfg.Workers)
+	return b.String()
 }
 
 // redacted hides a configured URL, which may carry credentials.

@@ -39,12 +39,12 @@ func TestATakenPortIsReportedBeforeTheStartWithItsFlag(t *testing.T) {
 func TestCheckPortsListsEveryTakenPortAndDuplicates(t *testing.T) {
 	a, b := listen(t), listen(t)
 	free := "127.0.0.1:0"
-	got := checkPorts([]listenAddr{{"http-addr", a}, {"kafka-addr", free}, {"mongo-addr", b}, {"s3-addr", "127.0.0.1:" + strconv.Itoa(freePort(t))}, {"cluster-addr", "127.0.0.1:0"}})
+	got := checkPorts([]listenAddr{{flag: "http-addr", addr: a}, {flag: "kafka-addr", addr: free}, {flag: "mongo-addr", addr: b}, {flag: "s3-addr", addr: "127.0.0.1:" + strconv.Itoa(freePort(t))}, {flag: "cluster-addr", addr: "127.0.0.1:0"}})
 	if len(got) != 2 || !strings.HasPrefix(got[0], "-http-addr "+a+": port in use") || !strings.HasSuffix(got[1], "choose another with -mongo-addr") {
 		t.Errorf("got %q", got)
 	}
 	p := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	got = checkPorts([]listenAddr{{"http-addr", p}, {"s3-addr", p}})
+	got = checkPorts([]listenAddr{{flag: "http-addr", addr: p}, {flag: "s3-addr", addr: p}})
 	if len(got) != 1 || got[0] != "-s3-addr "+p+": also given to -http-addr; choose another with -s3-addr" {
 		t.Errorf("duplicate: %q", got)
 	}
@@ -122,5 +122,57 @@ func TestMalformedServerURLsAreConfigurationProblems(t *testing.T) {
 	l = envconfig.New(envconfig.FromMap(map[string]string{"MONGO_URI": "mongodb://db:27017", "REDIS_URL": "redis://redis:6379/0", "S3_ENDPOINT": "http://s3:9000/"}))
 	if c := load(l); l.Err() != nil || c.S3Endpoint != "http://s3:9000" {
 		t.Errorf("good values: %v, %q", l.Err(), c.S3Endpoint)
+	}
+}
+
+func TestEveryDispatchersPortIsChecked(t *testing.T) {
+	base := freePort(t)
+	c := load(envconfig.New(envconfig.FromMap(map[string]string{
+		"HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(base), "DISPATCHERS": "3", "KAFKA_BROKERS": "k:9092", "MONGO_URI": "mongodb://m:27017", "S3_ENDPOINT": "http://s3:9000",
+	})))
+	var got []string
+	for _, a := range listenAddrs(c) {
+		got = append(got, "-"+a.flag+" "+a.addr)
+	}
+	want := []string{"-http-addr 127.0.0.1:" + strconv.Itoa(base), "-cluster-addr 127.0.0.1:0",
+		"-http-addr 127.0.0.1:" + strconv.Itoa(base+1), "-http-addr 127.0.0.1:" + strconv.Itoa(base+2)}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("listen addresses %v, want %v", got, want)
+	}
+	// The third dispatcher's port taken: named, with its flags.
+	third := "127.0.0.1:" + strconv.Itoa(base+2)
+	ln, err := net.Listen("tcp", third)
+	if err != nil {
+		t.Skipf("port %s not free: %v", third, err)
+	}
+	defer ln.Close()
+	problems := checkPorts(listenAddrs(c))
+	wantLine := "-http-addr " + third + " (dispatcher 3 of -dispatchers 3: -http-addr's port + 2): port in use (another program listens there); choose another with -http-addr or -dispatchers"
+	if len(problems) != 1 || problems[0] != wantLine {
+		t.Errorf("got %q\nwant %q", problems, wantLine)
+	}
+	// The first's cluster listener on the second's port: a duplicate.
+	c.ClusterAddr = "127.0.0.1:" + strconv.Itoa(base+1)
+	problems = checkPorts(listenAddrs(c))
+	if len(problems) < 1 || !strings.Contains(problems[0], "also given to -cluster-addr") {
+		t.Errorf("duplicate: %q", problems)
+	}
+}
+
+func TestDispatchersAndClusterNameAreChecked(t *testing.T) {
+	l := envconfig.New(envconfig.FromMap(map[string]string{"DISPATCHERS": "17", "CLUSTER_NAME": "Shop.A"}))
+	load(l)
+	msg := ""
+	if err := l.Err(); err != nil {
+		msg = err.Error()
+	}
+	for _, want := range []string{"DISPATCHERS", "CLUSTER_NAME"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("lacks %s: %q", want, msg)
+		}
+	}
+	l = envconfig.New(envconfig.FromMap(map[string]string{}))
+	if c := load(l); l.Err() != nil || c.Dispatchers != 1 || c.ClusterName.String() != "auction" {
+		t.Errorf("defaults: %v, %d dispatchers, name %q", l.Err(), c.Dispatchers, c.ClusterName)
 	}
 }

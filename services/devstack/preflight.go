@@ -13,24 +13,39 @@ import (
 	"github.com/pawnshop/auction/services/devstack/stack"
 )
 
-// listenAddr is an address the dev stack binds and the flag that sets it.
+// listenAddr is an address the dev stack binds and the flag that sets it;
+// what, when set, says which listener it is when the flag sets several
+// (the dispatchers after the first listen on -http-addr's following ports).
 type listenAddr struct {
-	flag, addr string
+	flag, addr, what string
 }
 
-// listenAddrs are the addresses the stack of c will bind: the dispatcher's
-// two listeners and the embedded servers that real ones do not replace.
-// (The embedded Redis and the workers always take free ports.)
+// owner names the listener in a duplicate's message.
+func (a listenAddr) owner() string {
+	if a.what == "" {
+		return "-" + a.flag
+	}
+	return a.what
+}
+
+// listenAddrs are the addresses the stack of c will bind: the dispatchers'
+// public listeners, the first one's cluster listener and the embedded
+// servers that real ones do not replace. (The embedded Redis, the other
+// dispatchers' cluster listeners and the workers always take free ports.)
 func listenAddrs(c stack.Config) []listenAddr {
-	out := []listenAddr{{"http-addr", c.HTTPAddr}, {"cluster-addr", c.ClusterAddr}}
+	out := []listenAddr{{flag: "http-addr", addr: c.HTTPAddr}, {flag: "cluster-addr", addr: c.ClusterAddr}}
+	for i, a := range stack.DispatcherHTTPAddrs(c)[1:] {
+		out = append(out, listenAddr{flag: "http-addr", addr: a,
+			what: fmt.Sprintf("dispatcher %d of -dispatchers %d: -http-addr's port + %d", i+2, c.Dispatchers, i+1)})
+	}
 	if len(c.KafkaBrokers) == 0 {
-		out = append(out, listenAddr{"kafka-addr", c.KafkaAddr})
+		out = append(out, listenAddr{flag: "kafka-addr", addr: c.KafkaAddr})
 	}
 	if c.MongoURI == "" {
-		out = append(out, listenAddr{"mongo-addr", c.MongoAddr})
+		out = append(out, listenAddr{flag: "mongo-addr", addr: c.MongoAddr})
 	}
 	if c.S3Endpoint == "" {
-		out = append(out, listenAddr{"s3-addr", c.S3Addr})
+		out = append(out, listenAddr{flag: "s3-addr", addr: c.S3Addr})
 	}
 	return out
 }
@@ -44,6 +59,11 @@ func checkPorts(addrs []listenAddr) []string {
 	var problems []string
 	seen := map[string]string{}
 	for _, a := range addrs {
+		name, fix := "-"+a.flag+" "+a.addr, "-"+a.flag
+		if a.what != "" {
+			name += " (" + a.what + ")"
+			fix += " or -dispatchers"
+		}
 		host, port, err := net.SplitHostPort(a.addr)
 		if err != nil || port == "0" || a.addr == "" {
 			continue // bad values were reported with the configuration
@@ -53,10 +73,10 @@ func checkPorts(addrs []listenAddr) []string {
 		}
 		key := net.JoinHostPort(host, port)
 		if other, dup := seen[key]; dup {
-			problems = append(problems, fmt.Sprintf("-%s %s: also given to -%s; choose another with -%s", a.flag, a.addr, other, a.flag))
+			problems = append(problems, fmt.Sprintf("%s: also given to %s; choose another with %s", name, other, fix))
 			continue
 		}
-		seen[key] = a.flag
+		seen[key] = a.owner()
 		ln, err := net.Listen("tcp", a.addr)
 		if err != nil {
 			why := err.Error()
@@ -65,7 +85,7 @@ func checkPorts(addrs []listenAddr) []string {
 			} else if errors.Is(err, syscall.EACCES) {
 				why = "permission denied (ports below 1024 need privileges)"
 			}
-			problems = append(problems, fmt.Sprintf("-%s %s: %s; choose another with -%s", a.flag, a.addr, why, a.flag))
+			problems = append(problems, fmt.Sprintf("%s: %s; choose another with %s", name, why, fix))
 			continue
 		}
 		_ = ln.Close()

@@ -15,8 +15,10 @@ import (
 // Kafka and Redis) with env's variables over the ones the stack gives its
 // own, on a random loopback port, and returns its base URL and its stop;
 // it logs to log (nil: the stack's logger).
-// Its metrics go to a registry of its own, and workers keep joining the
-// stack's dispatcher, so it serves writes only. The benchmark runs one with
+// Its metrics go to a registry of its own, and workers do not join it
+// (they join the stack's dispatchers), so without a shared membership it
+// serves writes only; Config.Dispatchers starts dispatchers the workers
+// join. The benchmark runs one with
 // AUTH_MODE=none to measure what authentication costs a request.
 func (s *Stack) StartDispatcher(ctx context.Context, env map[string]string, log *slog.Logger) (url string, stop func(context.Context) error, err error) {
 	vars := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "CLUSTER_ADDR": "127.0.0.1:0", "READY_MIN_WORKERS": "0",

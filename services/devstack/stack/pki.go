@@ -55,8 +55,8 @@ func (s *Stack) clusterTLSEnv(env map[string]string, id clustertls.Identity) err
 	return nil
 }
 
-// ClusterURL is the dispatcher's cluster listener, where workers join.
-func (s *Stack) ClusterURL() string { return s.clusterURL }
+// ClusterURL is the first dispatcher's cluster listener, where workers join.
+func (s *Stack) ClusterURL() string { return s.Dispatchers()[0].clusterURL }
 
 // ClusterCAFile is the development cluster CA's certificate.
 func (s *Stack) ClusterCAFile() string { return s.pki.CertFile() }

@@ -1,7 +1,7 @@
 // Package stack runs the whole platform in one process: an embedded Kafka
 // (kfake), MongoDB (FerretDB on SQLite), Redis (miniredis) and S3 (gofakes3)
-// unless real ones are configured, the dispatcher, workers that join it
-// through the real membership RPC over loopback, and the feeder. The dev stack command, the end-to-end tests and the
+// unless real ones are configured, one or more dispatchers, workers that
+// join them through the real membership RPC over loopback, and the feeder. The dev stack command, the end-to-end tests and the
 // benchmarks all start it through Start.
 package stack
 
@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/devpki"
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
@@ -41,8 +42,18 @@ import (
 
 // Config is the dev stack's configuration.
 type Config struct {
-	// HTTPAddr is the dispatcher's listen address.
+	// HTTPAddr is the first dispatcher's listen address; the others listen
+	// on the following ports (see DispatcherHTTPAddrs).
 	HTTPAddr string
+	// Dispatchers is how many dispatchers start (zero: one, at most
+	// MaxDispatchers), each with its own listeners and DISPATCHER_ID, all
+	// on the same backends.
+	Dispatchers int
+	// ClusterName is the deployment's name (CLUSTER_NAME) given to every
+	// service of the stack: it prefixes their Redis keys and channels,
+	// topics and consumer groups, so that two stacks can share a Redis or a
+	// Kafka. The zero Name is clustername.Default.
+	ClusterName clustername.Name
 	// Workers is how many workers start and join.
 	Workers int
 	// DataDir holds the embedded servers' files, kept across restarts: the
@@ -86,8 +97,9 @@ type Config struct {
 	Partitions int
 	// HeartbeatInterval of the membership protocol.
 	HeartbeatInterval time.Duration
-	// ClusterAddr is the dispatcher's cluster listener, where workers join
-	// (mutual TLS); empty: a random loopback port.
+	// ClusterAddr is the first dispatcher's cluster listener, where workers
+	// join (mutual TLS); empty: a random loopback port. The others' are
+	// always random loopback ports.
 	ClusterAddr string
 	// APIKey is the API key the dispatcher accepts, with every scope (see
 	// CheckAPIKey); empty: a fresh random one. Only its hash is stored, in
@@ -119,17 +131,15 @@ type Stack struct {
 	mongoURI string
 	redisURL string
 
-	dispatcher    *fx.App
-	dispatcherURL string
-	// server is the dispatcher's public listener and buffer its write
-	// buffer, which Close drains.
+	// dispatchers are the stack's dispatchers in order (dispatchers.go).
+	dispatchers []*Dispatcher
+	// server is a running dispatcher's public listener and buffer the
+	// stack's write buffer, which Close drains (see useForDrain).
 	server *dispatcher.Server
 	buffer *dredis.WriteBuffer
-	// pki is the development cluster CA (pki.go); clusterURL the
-	// dispatcher's cluster listener.
-	pki        *devpki.CA
-	pkiTemp    string
-	clusterURL string
+	// pki is the development cluster CA (pki.go).
+	pki     *devpki.CA
+	pkiTemp string
 	// metrics is the process's registry, shared by all the stack's services;
 	// the dispatcher serves it at /metrics.
 	metrics *prometheus.Registry
@@ -153,8 +163,8 @@ type Worker struct {
 // by itself (for example when its join is rejected).
 func (w *Worker) Exited() <-chan int { return w.exit }
 
-// Start brings the platform up and returns once the dispatcher is ready and
-// every worker has joined.
+// Start brings the platform up and returns once every dispatcher is ready
+// and sees every worker.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err error) {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 8
@@ -167,6 +177,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Dispatchers == 0 {
+		cfg.Dispatchers = 1
+	}
+	if cfg.Dispatchers < 1 || cfg.Dispatchers > MaxDispatchers {
+		return nil, fmt.Errorf("dispatchers: %d, want 1 to %d", cfg.Dispatchers, MaxDispatchers)
 	}
 	s := &Stack{cfg: cfg, log: log, token: randomToken(), metrics: telemetry.NewRegistry()}
 	defer func() {
@@ -232,7 +248,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if err := s.setUpPKI(); err != nil {
 		return nil, err
 	}
-	if err := s.startDispatcher(ctx); err != nil {
+	if err := s.startDispatchers(ctx); err != nil {
 		return nil, err
 	}
 	for range cfg.Workers {
@@ -255,8 +271,8 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// DispatcherConfig is the configuration the stack gives its dispatcher (see
-// dispatcherConfig).
+// DispatcherConfig is the configuration the stack gives its first
+// dispatcher (see dispatcherConfig).
 func (s *Stack) DispatcherConfig() dconfig.Config {
 	c, _ := s.dispatcherConfig()
 	return c
@@ -279,7 +295,8 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 		"HEARTBEAT_INTERVAL":    s.cfg.HeartbeatInterval.String(),
 		"READY_MIN_WORKERS":     strconv.Itoa(s.cfg.Workers),
 		"REDIS_URL":             s.redisURL,
-		"DISPATCHER_ID":         "devstack-dispatcher",
+		"DISPATCHER_ID":         dispatcherID(0),
+		"CLUSTER_NAME":          s.cfg.ClusterName.String(),
 		"FRAUD_RELOAD_INTERVAL": (5 * time.Second).String(),
 		"TOPIC_PARTITIONS":      strconv.Itoa(s.cfg.Partitions),
 		"API_KEYS_FILE":         s.keysFile,
@@ -304,38 +321,26 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 	return c, nil
 }
 
-func (s *Stack) startDispatcher(ctx context.Context) error {
-	cfg, err := s.dispatcherConfig()
+// RestartDispatcher stops the first dispatcher and starts a new one on the
+// same addresses and DISPATCHER_ID; the workers that joined through it join
+// again.
+func (s *Stack) RestartDispatcher(ctx context.Context) error {
+	d := s.Dispatchers()[0]
+	if err := s.StopDispatcher(ctx, d); err != nil {
+		return err
+	}
+	httpAddr := strings.TrimPrefix(d.url, "http://")
+	// The workers keep joining where they joined.
+	clusterAddr := strings.TrimPrefix(strings.TrimPrefix(d.clusterURL, "https://"), "http://")
+	nd, err := s.startDispatcherAt(ctx, 0, httpAddr, clusterAddr)
 	if err != nil {
 		return err
 	}
-	var srv *dispatcher.Server
-	var csrv *dispatcher.ClusterServer
-	var buf *dredis.WriteBuffer
-	log := s.log.With("service", "dispatcher")
-	s.dispatcher = service.New(dispatcher.App(cfg, log), log, s.metrics, s.metrics, fx.Populate(&srv, &csrv, &buf))
-	if err := s.dispatcher.Start(ctx); err != nil {
-		return fmt.Errorf("start dispatcher: %w", err)
-	}
-	s.server, s.buffer = srv, buf
-	s.dispatcherURL = srv.URL()
-	s.clusterURL = csrv.URL()
+	s.mu.Lock()
+	s.dispatchers[0] = nd
+	s.mu.Unlock()
+	s.useForDrain()
 	return nil
-}
-
-// RestartDispatcher stops the dispatcher and starts a new one on the same
-// address; its quorum starts empty, so the workers must join again.
-func (s *Stack) RestartDispatcher(ctx context.Context) error {
-	if err := s.dispatcher.Stop(ctx); err != nil {
-		return fmt.Errorf("stop dispatcher: %w", err)
-	}
-	addr := strings.TrimPrefix(s.dispatcherURL, "http://")
-	prev, prevCluster := s.cfg.HTTPAddr, s.cfg.ClusterAddr
-	s.cfg.HTTPAddr = addr
-	// The workers keep joining where they joined.
-	s.cfg.ClusterAddr = strings.TrimPrefix(strings.TrimPrefix(s.clusterURL, "https://"), "http://")
-	defer func() { s.cfg.HTTPAddr, s.cfg.ClusterAddr = prev, prevCluster }()
-	return s.startDispatcher(ctx)
 }
 
 // KillWorker stops a worker abruptly: its shutdown gets no time, so it
@@ -372,11 +377,12 @@ func (s *Stack) FeederConfig() feederconfig.Config {
 // from the stack's values given as its environment variables.
 func (s *Stack) feederConfig() (feederconfig.Config, error) {
 	env := map[string]string{
-		"S3_ENDPOINT": s.s3URL,
-		"S3_BUCKET":   s.cfg.S3Bucket,
-		"S3_KEY":      s.cfg.S3Key,
-		"REDIS_URL":   s.redisURL,
-		"FEED_ONCE":   "false",
+		"S3_ENDPOINT":  s.s3URL,
+		"S3_BUCKET":    s.cfg.S3Bucket,
+		"S3_KEY":       s.cfg.S3Key,
+		"REDIS_URL":    s.redisURL,
+		"FEED_ONCE":    "false",
+		"CLUSTER_NAME": s.cfg.ClusterName.String(),
 		// The dispatcher serves the stack's one registry, the feeder's
 		// series included.
 		"METRICS_ADDR": "off",
@@ -433,13 +439,14 @@ func (s *Stack) workerConfig(id string) (wconfig.Config, error) {
 	return c, nil
 }
 
-// workerEnv is a worker's environment: the stack's backends, the
+// workerEnv is a worker's environment: the stack's backends, every running
 // dispatcher's cluster listener and a certificate naming id.
 func (s *Stack) workerEnv(id string) (map[string]string, error) {
 	env := map[string]string{
 		"WORKER_ID":        id,
 		"HTTP_ADDR":        "127.0.0.1:0",
-		"DISPATCHER_URL":   s.clusterURL,
+		"DISPATCHER_URL":   s.joinURLs(),
+		"CLUSTER_NAME":     s.cfg.ClusterName.String(),
 		"CLUSTER_TOKEN":    s.token,
 		"KAFKA_BROKERS":    strings.Join(s.brokers, ","),
 		"TOPIC_PARTITIONS": strconv.Itoa(s.cfg.Partitions),
@@ -545,8 +552,8 @@ func (s *Stack) Workers() []*Worker {
 	return append([]*Worker(nil), s.workers...)
 }
 
-// URL is the dispatcher's base URL.
-func (s *Stack) URL() string { return s.dispatcherURL }
+// URL is the first dispatcher's base URL.
+func (s *Stack) URL() string { return s.Dispatchers()[0].url }
 
 // Brokers is the Kafka bootstrap list in use.
 func (s *Stack) Brokers() []string { return s.brokers }
@@ -566,37 +573,42 @@ func (s *Stack) EmbeddedRedis() *embedded.Redis { return s.redis }
 // ClusterToken is the token workers present.
 func (s *Stack) ClusterToken() string { return s.token }
 
-// waitReady polls the dispatcher's /readyz until it answers 200.
+// waitReady polls every dispatcher's /readyz until each answers 200 (each
+// sees READY_MIN_WORKERS workers).
 func (s *Stack) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.dispatcherURL+"/readyz", nil)
-		res, err := client.Do(req)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
+	for _, u := range s.URLs() {
+		for {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/readyz", nil)
+			res, err := client.Do(req)
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the platform did not become ready (%s): %w", u, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the platform did not become ready: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
+	return nil
 }
 
-// Close stops the platform without losing an acknowledged write: it drains
-// first (see drain), then stops the feeder, the workers, the dispatcher and
-// the embedded servers, the broker last (its files synced).
+// Close stops the platform without losing an acknowledged write: it stops
+// every dispatcher's public listener and drains first (see drain), then
+// stops the feeder, the workers, the dispatchers and the embedded servers,
+// the broker last (its files synced).
 func (s *Stack) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+s.cfg.DrainTimeout)
 	defer cancel()
 	var errs []error
 	if s.server != nil {
-		errs = append(errs, s.drain(ctx))
+		errs = append(errs, s.stopPublicListeners(ctx), s.drain(ctx))
 	}
 	if s.feeder != nil {
 		errs = append(errs, s.feeder.Stop(ctx))
@@ -604,8 +616,8 @@ func (s *Stack) Close(ctx context.Context) error {
 	for _, w := range s.Workers() {
 		errs = append(errs, s.StopWorker(ctx, w))
 	}
-	if s.dispatcher != nil {
-		errs = append(errs, s.dispatcher.Stop(ctx))
+	for _, d := range s.Dispatchers() {
+		errs = append(errs, s.StopDispatcher(ctx, d))
 	}
 	if s.mongo != nil {
 		s.mongo.Close()
