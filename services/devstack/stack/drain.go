@@ -154,4 +154,4 @@ func (s *Stack) stored() int64 {
 
 // clusterName is the deployment name of the stack's services, whose topics
 // and consumer group the drain watches.
-func (s *Stack) clusterName() clustername.Name { return clustername.Name{} }
+func (s *Stack) clusterName() clustername.Name { return s.cfg.ClusterName }
