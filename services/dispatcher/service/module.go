@@ -249,6 +249,7 @@ func (r *readiness) Ready(ctx context.Context) (bool, map[string]any) {
 		workers = append(workers, map[string]any{"id": w.ID, "address": w.Address, "lastSeen": w.LastSeen.UTC().Format(time.RFC3339Nano)})
 	}
 	detail["workers"] = workers
+	detail["membership"] = r.m.RegistryStatus()
 	detail["fraudList"] = r.f.Status()
 	detail["writeBuffer"] = r.buf.Status(ctx)
 	detail["audit"] = r.audit.Stats()
