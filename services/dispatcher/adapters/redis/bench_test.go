@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 )
@@ -22,11 +23,11 @@ func BenchmarkFraudListFlagged(b *testing.B) {
 			ids[i] = fmt.Sprintf("client-%d@example.com", i)
 		}
 		for i := 0; i < n; i += 10_000 {
-			if err := rdb.SAdd(ctx, fraudlist.SetKey, ids[i:min(i+10_000, n)]...).Err(); err != nil {
+			if err := rdb.SAdd(ctx, fraudlist.KeysFor(clustername.Name{}).Set, ids[i:min(i+10_000, n)]...).Err(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		f := redis.NewFraudList(rdb, time.Hour, quiet())
+		f := redis.NewFraudList(rdb, fraudlist.KeysFor(clustername.Name{}), time.Hour, quiet())
 		if err := f.Load(ctx); err != nil {
 			b.Fatal(err)
 		}

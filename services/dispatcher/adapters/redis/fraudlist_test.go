@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 )
@@ -18,13 +19,13 @@ func TestFraudListMatchesEverySpellingOfAListedClient(t *testing.T) {
 	rdb := newClient(t)
 	// "mallory" as the feeder stores it; "Eve@Example.com" as an older feeder
 	// or an operator might have put it there.
-	if err := rdb.SAdd(ctx, fraudlist.SetKey, "mallory", "Eve@Example.com").Err(); err != nil {
+	if err := rdb.SAdd(ctx, fraudlist.KeysFor(clustername.Name{}).Set, "mallory", "Eve@Example.com").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Set(ctx, fraudlist.VersionKey, "v1", 0).Err(); err != nil {
+	if err := rdb.Set(ctx, fraudlist.KeysFor(clustername.Name{}).Version, "v1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	f := redis.NewFraudList(rdb, time.Hour, quiet())
+	f := redis.NewFraudList(rdb, fraudlist.KeysFor(clustername.Name{}), time.Hour, quiet())
 	if err := f.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	claims := redis.NewIDClaims(rdb)
+	claims := redis.NewIDClaims(rdb, clustername.Name{})
 	fps := []string{"fp-a", "fp-b", "fp-c", "fp-d", "fp-e", "fp-f", "fp-g", "fp-h"}
 	holders := make([]string, len(fps))
 	made := make([]bool, len(fps))
@@ -45,10 +46,10 @@ func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 		t.Fatalf("%d claimers won, want exactly 1 (holders %v)", won, holders)
 	}
 	winner := holders[0]
-	if v, err := rdb.Get(ctx, redis.ItemIDKeyPrefix+"ring-1").Result(); err != nil || v != winner {
-		t.Fatalf("key %sring-1 = %q (%v), want %q", redis.ItemIDKeyPrefix, v, err, winner)
+	if v, err := rdb.Get(ctx, "auction:item-id:ring-1").Result(); err != nil || v != winner {
+		t.Fatalf("key auction:item-id:ring-1 = %q (%v), want %q", v, err, winner)
 	}
-	if ttl := rdb.TTL(ctx, redis.ItemIDKeyPrefix+"ring-1").Val(); ttl >= 0 {
+	if ttl := rdb.TTL(ctx, "auction:item-id:ring-1").Val(); ttl >= 0 {
 		t.Errorf("claim expires in %v, want never", ttl)
 	}
 	if h, m, err := claims.Claim(ctx, "ring-1", winner); err != nil || h != winner || m {
@@ -72,7 +73,7 @@ func TestIDClaimsFirstClaimWinsAndOnlyItsHolderReleases(t *testing.T) {
 
 func TestIDClaimsFailWhenRedisIsDown(t *testing.T) {
 	rdb := newClient(t)
-	claims := redis.NewIDClaims(rdb)
+	claims := redis.NewIDClaims(rdb, clustername.Name{})
 	_ = rdb.Close()
 	if _, _, err := claims.Claim(context.Background(), "ring-1", "fp"); err == nil {
 		t.Fatal("claim with Redis closed: no error")

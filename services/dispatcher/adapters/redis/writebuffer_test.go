@@ -2,11 +2,14 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/adapters/redis"
@@ -35,7 +38,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func TestWriteBufferKeepsOrderAndCountsPerKey(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	a := redis.NewWriteBuffer(rdb, "dispatcher-a", quiet())
+	a := redis.NewWriteBuffer(rdb, clustername.Name{}, "dispatcher-a", quiet())
 	msgs := []app.Message{
 		{ID: "e1", Topic: "items", Key: "i1", Value: []byte{0, 1, 2, 0xff}, Headers: map[string]string{"h": "v"}},
 		{ID: "e2", Topic: "buy-actions", Key: "i1", Value: []byte("b")},
@@ -90,8 +93,8 @@ func TestWriteBufferKeepsOrderAndCountsPerKey(t *testing.T) {
 func TestReplayLeaseIsExclusive(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	a := redis.NewWriteBuffer(rdb, "dispatcher-a", quiet())
-	b := redis.NewWriteBuffer(rdb, "dispatcher-b", quiet())
+	a := redis.NewWriteBuffer(rdb, clustername.Name{}, "dispatcher-a", quiet())
+	b := redis.NewWriteBuffer(rdb, clustername.Name{}, "dispatcher-b", quiet())
 	if ok, err := a.Lease(ctx, time.Second); !ok || err != nil {
 		t.Fatalf("a: %v %v", ok, err)
 	}
@@ -110,7 +113,7 @@ func TestReplayLeaseIsExclusive(t *testing.T) {
 func TestReplayerPublishesInOrderAndEmptiesTheBuffer(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	buf := redis.NewWriteBuffer(rdb, "d", quiet())
+	buf := redis.NewWriteBuffer(rdb, clustername.Name{}, "d", quiet())
 	for _, id := range []string{"e1", "e2", "e3"} {
 		if err := buf.Append(ctx, app.Message{ID: id, Topic: "items", Key: "k", Value: []byte(id), Headers: map[string]string{topics.HeaderEventID: id}}); err != nil {
 			t.Fatal(err)
@@ -137,4 +140,97 @@ type brokerFunc func(ctx context.Context, topic string, key, value []byte, heade
 
 func (f brokerFunc) Send(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
 	return f(ctx, topic, key, value, headers)
+}
+
+// TestReplayLeaseSpansDispatchers: two dispatchers of one deployment replay
+// one buffer on one Redis. While both run, only the holder of the lease
+// publishes; when it stops (crash or shutdown: it no longer renews), the
+// other takes the lease over and publishes what is buffered next.
+func TestReplayLeaseSpansDispatchers(t *testing.T) {
+	ctx := context.Background()
+	rdb := newClient(t)
+	name := clustername.MustParse("spans")
+	var mu sync.Mutex
+	by := map[string]string{} // event id -> dispatcher that published it
+	run := func(owner string) context.CancelFunc {
+		buf := redis.NewWriteBuffer(rdb, name, owner, quiet())
+		broker := brokerFunc(func(_ context.Context, _ string, _, _ []byte, headers map[string]string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			by[headers[topics.HeaderEventID]] = owner
+			return nil
+		})
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			app.NewReplayer(buf, broker, 20*time.Millisecond, 20*time.Millisecond, quiet()).Run(rctx)
+		}()
+		return func() { cancel(); <-done }
+	}
+	writer := redis.NewWriteBuffer(rdb, name, "writer", quiet())
+	appendAndWait := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("e%d", i)
+			if err := writer.Append(ctx, app.Message{ID: id, Topic: "spans.items", Key: id, Value: []byte(id), Headers: map[string]string{topics.HeaderEventID: id}}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := 0
+			for i := from; i < to; i++ {
+				if _, ok := by[fmt.Sprintf("e%d", i)]; ok {
+					n++
+				}
+			}
+			mu.Unlock()
+			if n == to-from {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of events e%d..e%d published", n, from, to-1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	publishers := func(from, to int) map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for i := from; i < to; i++ {
+			out[by[fmt.Sprintf("e%d", i)]]++
+		}
+		return out
+	}
+
+	stop1 := run("dispatcher-1")
+	stop2 := run("dispatcher-2")
+	defer stop2()
+	appendAndWait(0, 40)
+	first := publishers(0, 40)
+	if len(first) != 1 {
+		t.Fatalf("with both running, events were published by %v, want one lease holder", first)
+	}
+	holder := rdb.Get(ctx, "spans:wbuf:lease").Val()
+	if first[holder] != 40 {
+		t.Fatalf("published by %v, the lease names %q", first, holder)
+	}
+	other := map[string]string{"dispatcher-1": "dispatcher-2", "dispatcher-2": "dispatcher-1"}[holder]
+	if holder == "dispatcher-1" {
+		stop1()
+	} else {
+		stop2()
+		defer stop1()
+	}
+	appendAndWait(40, 60)
+	if got := publishers(40, 60); got[other] != 20 {
+		t.Fatalf("after %s stopped, events were published by %v, want all by %s", holder, got, other)
+	}
+	if v := rdb.Get(ctx, "spans:wbuf:lease").Val(); v != other {
+		t.Fatalf("lease held by %q, want %q", v, other)
+	}
 }
