@@ -1,7 +1,8 @@
 // Package clustertls is the trust between the platform's own services: mutual
 // TLS with a cluster CA. Every dispatcher and worker holds a certificate
 // signed by the cluster CA that names it by a URI SAN
-// spiffe://auction/<role>/<id>; each side of a cluster connection checks the
+// spiffe://<trust domain>/<role>/<id>, the trust domain being the
+// deployment's CLUSTER_NAME ("auction" by default); each side of a cluster connection checks the
 // other's chain against the CA and its role and id, never its host name, so
 // that a worker can be reached at any address but only the worker that joined
 // answers there. The CA, certificate and key are read from files and reloaded
@@ -25,9 +26,12 @@ import (
 	"github.com/pawnshop/auction/internal/certreload"
 )
 
-// TrustDomain is the SPIFFE trust domain of the cluster's identities. One
-// constant for now: every cluster CA of this platform names this domain.
-const TrustDomain = "auction"
+// DefaultTrustDomain is the SPIFFE trust domain of a deployment that sets
+// none. Each deployment's members name its CLUSTER_NAME as their trust
+// domain (Files.TrustDomain), so that two deployments whose certificates
+// come from one CA (one cert-manager issuer, say) still cannot join or call
+// each other.
+const DefaultTrustDomain = "auction"
 
 // Role is what a cluster member is.
 type Role string
@@ -44,9 +48,13 @@ type Identity struct {
 	ID   string
 }
 
-// URI is the identity's URI SAN, spiffe://auction/<role>/<id>.
-func (i Identity) URI() string {
-	return (&url.URL{Scheme: "spiffe", Host: TrustDomain, Path: "/" + string(i.Role) + "/" + i.ID}).String()
+// URI is the identity's URI SAN in the default trust domain,
+// spiffe://auction/<role>/<id>.
+func (i Identity) URI() string { return i.URIIn(DefaultTrustDomain) }
+
+// URIIn is the identity's URI SAN in trust domain, spiffe://<domain>/<role>/<id>.
+func (i Identity) URIIn(domain string) string {
+	return (&url.URL{Scheme: "spiffe", Host: domain, Path: "/" + string(i.Role) + "/" + i.ID}).String()
 }
 
 func (i Identity) String() string { return string(i.Role) + "/" + i.ID }
@@ -56,21 +64,31 @@ func (i Identity) String() string { return string(i.Role) + "/" + i.ID }
 var ErrNoIdentity = errors.New("no cluster identity")
 
 // ParseIdentity reads the identity a certificate names: its one spiffe URI
-// SAN in TrustDomain, with a known role and a non-empty id. The certificate
+// SAN in trust domain, with a known role and a non-empty id. The certificate
 // must have been verified against the cluster CA by the caller (PeerIdentity
 // and the configs of this package do that).
-func ParseIdentity(cert *x509.Certificate) (Identity, error) {
+func ParseIdentity(cert *x509.Certificate, domain string) (Identity, error) {
+	return parseIdentity(cert, domain)
+}
+
+// parseIdentity is ParseIdentity; an empty domain takes the one the URI
+// names (for a connection whose handshake already checked it).
+func parseIdentity(cert *x509.Certificate, domain string) (Identity, error) {
 	var found []Identity
 	for _, u := range cert.URIs {
 		if u.Scheme != "spiffe" {
 			continue
 		}
-		if u.Host != TrustDomain || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
-			return Identity{}, fmt.Errorf("%w: %q is not in trust domain %q", ErrNoIdentity, u.String(), TrustDomain)
+		want := domain
+		if want == "" {
+			want = u.Host
+		}
+		if u.Host == "" || u.Host != want || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
+			return Identity{}, fmt.Errorf("%w: %q is not in trust domain %q", ErrNoIdentity, u.String(), domain)
 		}
 		role, id, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 		if !ok || id == "" || strings.Contains(id, "/") || (Role(role) != RoleDispatcher && Role(role) != RoleWorker) {
-			return Identity{}, fmt.Errorf("%w: %q is not spiffe://%s/{dispatcher,worker}/<id>", ErrNoIdentity, u.String(), TrustDomain)
+			return Identity{}, fmt.Errorf("%w: %q is not spiffe://%s/{dispatcher,worker}/<id>", ErrNoIdentity, u.String(), want)
 		}
 		found = append(found, Identity{Role: Role(role), ID: id})
 	}
@@ -87,6 +105,17 @@ func ParseIdentity(cert *x509.Certificate) (Identity, error) {
 // certificate and its key.
 type Files struct {
 	CA, Cert, Key string
+	// TrustDomain is the deployment's trust domain (its CLUSTER_NAME);
+	// empty is DefaultTrustDomain. Peers naming another domain are refused.
+	TrustDomain string
+}
+
+// Domain is the trust domain f names, DefaultTrustDomain when empty.
+func (f Files) Domain() string {
+	if f.TrustDomain == "" {
+		return DefaultTrustDomain
+	}
+	return f.TrustDomain
 }
 
 // Option changes a Source.
@@ -138,7 +167,7 @@ func Load(f Files, log *slog.Logger, opts ...Option) (*Source, error) {
 		return nil, err
 	}
 	s.roots, s.seen, s.checked = roots, st, time.Now()
-	if _, err := ParseIdentity(kp.Leaf()); err != nil {
+	if _, err := ParseIdentity(kp.Leaf(), f.Domain()); err != nil {
 		return nil, fmt.Errorf("clustertls: %s: %w", f.Cert, err)
 	}
 	return s, nil
@@ -190,7 +219,10 @@ func (s *Source) Roots() *x509.CertPool {
 func (s *Source) Certificate() *tls.Certificate { return s.keypair.Certificate() }
 
 // Self is the identity the member's own certificate names.
-func (s *Source) Self() (Identity, error) { return ParseIdentity(s.keypair.Leaf()) }
+func (s *Source) Self() (Identity, error) { return ParseIdentity(s.keypair.Leaf(), s.files.Domain()) }
+
+// TrustDomain is the trust domain the member and its peers must name.
+func (s *Source) TrustDomain() string { return s.files.Domain() }
 
 // ServerConfig is the TLS configuration of a cluster listener: h2 and
 // HTTP/1.1 over TLS 1.3, the member's certificate, and client certificates
@@ -209,6 +241,17 @@ func (s *Source) ServerConfig() *tls.Config {
 		c.GetConfigForClient = nil
 		c.ClientAuth = tls.VerifyClientCertIfGiven
 		c.ClientCAs = s.Roots()
+		// A client certificate from the cluster CA must also name this
+		// deployment's trust domain (PeerIdentity relies on it).
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+				return nil
+			}
+			if _, err := ParseIdentity(cs.VerifiedChains[0][0], s.files.Domain()); err != nil {
+				return fmt.Errorf("clustertls: %w", err)
+			}
+			return nil
+		}
 		return c, nil
 	}
 	return base
@@ -228,7 +271,7 @@ func (s *Source) ClientConfig(accept func(Identity) error) *tls.Config {
 		// a host name; this only turns off the host name check.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			id, err := verify(cs.PeerCertificates, s.Roots(), x509.ExtKeyUsageServerAuth)
+			id, err := verify(cs.PeerCertificates, s.Roots(), x509.ExtKeyUsageServerAuth, s.files.Domain())
 			if err != nil {
 				return err
 			}
@@ -239,7 +282,7 @@ func (s *Source) ClientConfig(accept func(Identity) error) *tls.Config {
 
 // verify checks a peer's chain against roots for usage and returns the
 // identity its leaf names.
-func verify(certs []*x509.Certificate, roots *x509.CertPool, usage x509.ExtKeyUsage) (Identity, error) {
+func verify(certs []*x509.Certificate, roots *x509.CertPool, usage x509.ExtKeyUsage, domain string) (Identity, error) {
 	if len(certs) == 0 {
 		return Identity{}, fmt.Errorf("clustertls: %w: no certificate", ErrNoIdentity)
 	}
@@ -250,7 +293,7 @@ func verify(certs []*x509.Certificate, roots *x509.CertPool, usage x509.ExtKeyUs
 	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		return Identity{}, fmt.Errorf("clustertls: the peer's certificate is not from the cluster CA: %w", err)
 	}
-	id, err := ParseIdentity(certs[0])
+	id, err := ParseIdentity(certs[0], domain)
 	if err != nil {
 		return Identity{}, fmt.Errorf("clustertls: %w", err)
 	}
@@ -279,13 +322,14 @@ func ExpectRole(role Role) func(Identity) error {
 }
 
 // PeerIdentity is the identity of a TLS client whose certificate the server
-// verified against the cluster CA (ServerConfig). It returns ErrNoIdentity
-// for a connection without TLS or without a verified client certificate.
+// verified against the cluster CA and its trust domain (ServerConfig). It
+// returns ErrNoIdentity for a connection without TLS or without a verified
+// client certificate.
 func PeerIdentity(cs *tls.ConnectionState) (Identity, error) {
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return Identity{}, fmt.Errorf("%w: no verified client certificate", ErrNoIdentity)
 	}
-	return ParseIdentity(cs.VerifiedChains[0][0])
+	return parseIdentity(cs.VerifiedChains[0][0], "")
 }
 
 type peerKey struct{}

@@ -40,11 +40,21 @@ func newPKI(t testing.TB) *pki {
 // handshake, so that rotation shows at once).
 func (p *pki) member(id clustertls.Identity) *clustertls.Source {
 	p.t.Helper()
-	f, err := p.ca.EnsureLeaf(devpki.Leaf{Name: string(id.Role) + "-" + id.ID, URIs: []string{id.URI()}})
+	return p.memberIn("", id)
+}
+
+// memberIn is member in trust domain ("" is the default).
+func (p *pki) memberIn(domain string, id clustertls.Identity) *clustertls.Source {
+	p.t.Helper()
+	name, uri := string(id.Role)+"-"+id.ID, id.URI()
+	if domain != "" {
+		name, uri = domain+"-"+name, id.URIIn(domain)
+	}
+	f, err := p.ca.EnsureLeaf(devpki.Leaf{Name: name, URIs: []string{uri}})
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	src, err := clustertls.Load(clustertls.Files{CA: f.CA, Cert: f.Cert, Key: f.Key}, discard, clustertls.WithCheckInterval(0))
+	src, err := clustertls.Load(clustertls.Files{CA: f.CA, Cert: f.Cert, Key: f.Key, TrustDomain: domain}, discard, clustertls.WithCheckInterval(0))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -179,6 +189,7 @@ func TestParseIdentity(t *testing.T) {
 		{[]string{"spiffe://auction/worker/"}, ""},
 		{[]string{"spiffe://auction/worker/a/b"}, ""},
 		{[]string{"spiffe://auction/worker/a", "spiffe://auction/worker/b"}, ""},
+		{[]string{"spiffe://auction:8443/worker/w"}, ""},
 	}
 	for i, c := range cases {
 		name := fmt.Sprintf("leaf%d", i)
@@ -186,12 +197,49 @@ func TestParseIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, err := clustertls.ParseIdentity(cert)
+		id, err := clustertls.ParseIdentity(cert, "auction")
 		switch {
 		case c.want == "" && !errors.Is(err, clustertls.ErrNoIdentity):
 			t.Errorf("%v: got %v, %v; want ErrNoIdentity", c.uris, id, err)
 		case c.want != "" && (err != nil || id.String() != c.want):
 			t.Errorf("%v: got %v, %v; want %s", c.uris, id, err, c.want)
 		}
+	}
+}
+
+// TestTrustDomainsStayApart: two deployments whose certificates come from
+// one CA (one issuer) cannot call each other: each side refuses a peer
+// naming another trust domain, and a member cannot load a certificate of
+// another domain as its own.
+func TestTrustDomainsStayApart(t *testing.T) {
+	p := newPKI(t)
+	stagingWorker := p.memberIn("staging", worker1)
+	stagingDispatcher := p.memberIn("staging", dispatcher)
+	prodDispatcher := p.memberIn("production", dispatcher)
+	if stagingWorker.TrustDomain() != "staging" {
+		t.Fatalf("trust domain %q", stagingWorker.TrustDomain())
+	}
+	url := serve(t, stagingWorker)
+	if got, err := get(client(stagingDispatcher.ClientConfig(clustertls.Expect(worker1))), url); err != nil || got != "dispatcher/d1" {
+		t.Fatalf("same domain: %q, %v", got, err)
+	}
+	// The production dispatcher refuses the staging worker as a server...
+	if _, err := get(client(prodDispatcher.ClientConfig(clustertls.Expect(worker1))), url); err == nil || !strings.Contains(err.Error(), "trust domain") {
+		t.Errorf("production dispatcher → staging worker: %v, want a trust domain refusal", err)
+	}
+	// ... and the staging worker refuses it as a client, even one that
+	// accepts any server.
+	lax := prodDispatcher.ClientConfig(func(clustertls.Identity) error { return nil })
+	lax.VerifyConnection = nil
+	if got, err := get(client(lax), url); err == nil {
+		t.Errorf("staging worker served a production dispatcher: %q", got)
+	}
+	// A certificate naming staging does not load as production's.
+	f, err := p.ca.EnsureLeaf(devpki.Leaf{Name: "staging-w9", URIs: []string{worker2.URIIn("staging")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clustertls.Load(clustertls.Files{CA: f.CA, Cert: f.Cert, Key: f.Key, TrustDomain: "production"}, discard); err == nil || !strings.Contains(err.Error(), "trust domain") {
+		t.Errorf("loading a staging certificate as production: %v", err)
 	}
 }

@@ -39,7 +39,7 @@ func loadCluster(l *envconfig.Loader, authMode string) ClusterConfig {
 		Addr: l.Addr("CLUSTER_ADDR", "127.0.0.1:8081", "listen address of the cluster listener: the workers' MembershipService, mutual TLS"),
 		TLS: clustertls.Files{
 			CA:   l.String("CLUSTER_TLS_CA_FILE", "", "PEM file of the cluster CA that signs every dispatcher's and worker's certificate (reloaded when it changes; required unless AUTH_MODE=none)"),
-			Cert: l.String("CLUSTER_TLS_CERT_FILE", "", "PEM certificate of this dispatcher, with the URI SAN spiffe://auction/dispatcher/<id> (reloaded when it changes)"),
+			Cert: l.String("CLUSTER_TLS_CERT_FILE", "", "PEM certificate of this dispatcher, with the URI SAN spiffe://<CLUSTER_NAME>/dispatcher/<id> (reloaded when it changes)"),
 			Key:  l.String("CLUSTER_TLS_KEY_FILE", "", "PEM private key of CLUSTER_TLS_CERT_FILE"),
 		},
 		// Read as a plain string: it is optional, which Loader.Secret is not.

@@ -20,18 +20,20 @@ import (
 
 // newClusterTLS loads the cluster CA and the dispatcher's certificate (nil
 // without cluster TLS, AUTH_MODE=none). The certificate must name a
-// dispatcher.
+// dispatcher in the deployment's trust domain, its CLUSTER_NAME.
 func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error) {
 	if !c.Cluster.MutualTLS() {
 		log.Warn("the cluster runs without mutual TLS (AUTH_MODE=none): workers are admitted by CLUSTER_TOKEN alone and called over plain HTTP")
 		return nil, nil
 	}
-	src, err := clustertls.Load(c.Cluster.TLS, log.With("component", "cluster-tls"))
+	files := c.Cluster.TLS
+	files.TrustDomain = c.Name.String()
+	src, err := clustertls.Load(files, log.With("component", "cluster-tls"))
 	if err != nil {
 		return nil, err
 	}
 	if self, err := src.Self(); err != nil || self.Role != clustertls.RoleDispatcher {
-		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name a dispatcher (spiffe://%s/dispatcher/<id>), it names %v (%v)", clustertls.TrustDomain, self, err)
+		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name a dispatcher (spiffe://%s/dispatcher/<id>), it names %v (%v)", files.Domain(), self, err)
 	}
 	return src, nil
 }

@@ -27,7 +27,7 @@ func loadCluster(l *envconfig.Loader, c *Config) {
 	c.AuthMode = l.OneOf("AUTH_MODE", AuthRequired, []string{AuthRequired, AuthNone}, "authentication in the cluster: required (mutual TLS with the cluster CA), or none to run without it (development only)")
 	c.ClusterTLS = clustertls.Files{
 		CA:   l.String("CLUSTER_TLS_CA_FILE", "", "PEM file of the cluster CA (reloaded when it changes; required unless AUTH_MODE=none)"),
-		Cert: l.String("CLUSTER_TLS_CERT_FILE", "", "PEM certificate of this worker, with the URI SAN spiffe://auction/worker/<WORKER_ID>: served on HTTP_ADDR and presented to the dispatcher (reloaded when it changes)"),
+		Cert: l.String("CLUSTER_TLS_CERT_FILE", "", "PEM certificate of this worker, with the URI SAN spiffe://<CLUSTER_NAME>/worker/<WORKER_ID>: served on HTTP_ADDR and presented to the dispatcher (reloaded when it changes)"),
 		Key:  l.String("CLUSTER_TLS_KEY_FILE", "", "PEM private key of CLUSTER_TLS_CERT_FILE"),
 	}
 	set := 0

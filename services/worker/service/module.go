@@ -158,19 +158,21 @@ func runConsumer(lc fx.Lifecycle, cons *kafka.Consumer, sd fx.Shutdowner, log *s
 
 // newClusterTLS loads the cluster CA and the worker's certificate (nil
 // without cluster TLS, AUTH_MODE=none). The certificate must name this
-// worker: spiffe://auction/worker/<WORKER_ID>.
+// worker in the deployment's trust domain: spiffe://<CLUSTER_NAME>/worker/<WORKER_ID>.
 func newClusterTLS(c config.Config, log *slog.Logger) (*clustertls.Source, error) {
 	if !c.MutualTLS() {
 		log.Warn("the worker runs without cluster TLS (AUTH_MODE=none): its RPC port answers anyone who reaches it, over plain HTTP")
 		return nil, nil
 	}
-	src, err := clustertls.Load(c.ClusterTLS, log.With("component", "cluster-tls"))
+	files := c.ClusterTLS
+	files.TrustDomain = c.Name.String()
+	src, err := clustertls.Load(files, log.With("component", "cluster-tls"))
 	if err != nil {
 		return nil, err
 	}
 	want := clustertls.Identity{Role: clustertls.RoleWorker, ID: c.WorkerID}
 	if self, err := src.Self(); err != nil || self != want {
-		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name this worker (%s), it names %v (%v)", want.URI(), self, err)
+		return nil, fmt.Errorf("CLUSTER_TLS_CERT_FILE must name this worker (%s), it names %v (%v)", want.URIIn(files.Domain()), self, err)
 	}
 	return src, nil
 }
