@@ -56,7 +56,7 @@ func lamp(id string, price int64) *auctionv1.AddItemRequest {
 }
 
 func claimWrites(pub Publisher, claims IDClaims) *Writes {
-	w := NewWrites(pub, fraudList{}, claims)
+	w := NewWrites(testTopics, pub, fraudList{}, claims)
 	w.now = func() time.Time { return clockAt }
 	return w
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/proto"
@@ -40,8 +41,12 @@ func (f fraudList) Flagged(id string) bool { return f[id] }
 // digits that the accept time must drop.
 var clockAt = time.Date(2026, 3, 14, 15, 9, 26, 535_897_932, time.FixedZone("X", 3600))
 
+// testTopics are the topics of the deployment these tests write to: every
+// event goes to its topic under the deployment's name.
+var testTopics = topics.For(clustername.MustParse("shop-2"))
+
 func newTestWrites(pub Publisher, screen Screen) *Writes {
-	w := NewWrites(pub, screen, newMemClaims())
+	w := NewWrites(testTopics, pub, screen, newMemClaims())
 	w.now = func() time.Time { return clockAt }
 	return w
 }
@@ -90,8 +95,8 @@ func TestAddItemAssignsAnIDAndPublishesOnTheItemsTopic(t *testing.T) {
 	if _, err := uuid.Parse(ev.Item.GetId()); err != nil {
 		t.Fatalf("assigned item id %q is not a UUID", ev.Item.GetId())
 	}
-	if e.Topic != topics.Items || e.Key != ev.Item.GetId() {
-		t.Fatalf("topic %q key %q, want %q keyed by the item id %q", e.Topic, e.Key, topics.Items, ev.Item.GetId())
+	if e.Topic != "shop-2.items" || e.Key != ev.Item.GetId() {
+		t.Fatalf("topic %q key %q, want shop-2.items keyed by the item id %q", e.Topic, e.Key, ev.Item.GetId())
 	}
 	if r.ItemID != ev.Item.GetId() || r.EventID != e.ID || r.Status != Published {
 		t.Fatalf("receipt %+v does not match item %q event %q", r, ev.Item.GetId(), e.ID)
@@ -134,7 +139,7 @@ type action struct {
 
 var actions = []action{
 	{
-		name: "buy", topic: topics.BuyActions,
+		name: "buy", topic: "shop-2.buy-actions",
 		do: func(w *Writes, ctx context.Context, client string, d *timestamppb.Timestamp) (Receipt, error) {
 			return w.BuyItem(ctx, &auctionv1.BuyItemRequest{ClientId: client, ItemId: "item-1", PriceCents: 500, Date: d})
 		},
@@ -148,7 +153,7 @@ var actions = []action{
 		},
 	},
 	{
-		name: "sell", topic: topics.SellActions,
+		name: "sell", topic: "shop-2.sell-actions",
 		do: func(w *Writes, ctx context.Context, client string, d *timestamppb.Timestamp) (Receipt, error) {
 			return w.SellItem(ctx, &auctionv1.SellItemRequest{ClientId: client, ItemId: "item-1", PriceCents: 700, ProfitCents: 200, Date: d})
 		},
@@ -162,7 +167,7 @@ var actions = []action{
 		},
 	},
 	{
-		name: "pawn", topic: topics.PawnActions,
+		name: "pawn", topic: "shop-2.pawn-actions",
 		do: func(w *Writes, ctx context.Context, client string, d *timestamppb.Timestamp) (Receipt, error) {
 			return w.PawnItem(ctx, &auctionv1.PawnItemRequest{ClientId: client, ItemId: "item-1", PriceCents: 300, TaxCents: 30, LimitDays: 14, Date: d})
 		},

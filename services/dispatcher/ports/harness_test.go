@@ -17,6 +17,8 @@ import (
 	clusterv1 "github.com/pawnshop/auction/gen/go/cluster/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/auth"
+	"github.com/pawnshop/auction/internal/clustername"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/dispatcher/app"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -189,7 +191,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.worker != nil {
 		worker = o.worker
 	}
-	writes := app.NewWrites(&fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud, newMemClaims())
+	writes := app.NewWrites(topics.For(clustername.Name{}), &fakePublisher{gate: f.writes, err: o.publishErr}, o.fraud, newMemClaims())
 	reads := app.NewReads(onePool{c: worker}, 5*time.Second)
 	v, err := protovalidate.New()
 	if err != nil {
