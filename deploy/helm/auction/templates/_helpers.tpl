@@ -275,7 +275,8 @@ CLUSTER_TLS_KEY_FILE: /etc/auction/cluster-tls/tls.key
 
 {{/*
 auction.clusterTLSVolumes: the pod's own certificate from cert-manager's
-csi-driver, named spiffe://auction/<role>/<pod name>; call with
+csi-driver, named spiffe://<clusterName>/<role>/<pod name> (the
+cluster trust domain is the deployment's CLUSTER_NAME); call with
 (dict "root" $ "role" "worker").
 */}}
 {{- define "auction.clusterTLSVolumes" -}}
@@ -289,7 +290,7 @@ csi-driver, named spiffe://auction/<role>/<pod name>; call with
       csi.cert-manager.io/issuer-name: {{ $c.csiDriver.issuerName | quote }}
       csi.cert-manager.io/issuer-kind: {{ $c.csiDriver.issuerKind | quote }}
       csi.cert-manager.io/issuer-group: {{ $c.csiDriver.issuerGroup | quote }}
-      csi.cert-manager.io/uri-sans: "spiffe://auction/{{ .role }}/${POD_NAME}"
+      csi.cert-manager.io/uri-sans: "spiffe://{{ .root.Values.clusterName }}/{{ .role }}/${POD_NAME}"
       csi.cert-manager.io/common-name: "${POD_NAME}"
       csi.cert-manager.io/key-usages: "digital signature,key encipherment,server auth,client auth"
       csi.cert-manager.io/key-algorithm: {{ $c.csiDriver.keyAlgorithm | quote }}
