@@ -12,7 +12,6 @@ import (
 	"buf.build/go/protovalidate"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
-	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/app"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -51,7 +50,7 @@ func FuzzIngest(f *testing.F) {
 		f.Fatal(err)
 	}
 	// The flows with and without validation, by topic.
-	flows := map[bool][]app.Inbound{true: app.Flows(v), false: app.Flows(acceptAll{})}
+	flows := map[bool][]app.Inbound{true: app.Flows(testTopics, v), false: app.Flows(testTopics, acceptAll{})}
 	byTopic := map[bool]map[string]app.Inbound{true: {}, false: {}}
 	for validated, fs := range flows {
 		for _, fl := range fs {
@@ -65,16 +64,16 @@ func FuzzIngest(f *testing.F) {
 			return &eventsv1.Envelope{EventId: id, AcceptedAt: date, RequestId: "r"}
 		}
 		batch := app.Batch{
-			{Topic: topics.Events[int(topic)%len(topics.Events)], Value: value},
-			record(t, topics.Items, &eventsv1.ItemAdded{Envelope: env(eventID(1)), Item: &auctionv1.Item{Id: "i1", Name: "n",
+			{Topic: testTopics.Events()[int(topic)%len(testTopics.Events())], Value: value},
+			record(t, testTopics.Items, &eventsv1.ItemAdded{Envelope: env(eventID(1)), Item: &auctionv1.Item{Id: "i1", Name: "n",
 				Category: auctionv1.Category_CATEGORY_MOTOR, PriceCents: 1, State: auctionv1.State_STATE_NEW, CreatedAt: date}}),
-			record(t, topics.BuyActions, &eventsv1.ItemBought{Envelope: env(eventID(2)),
+			record(t, testTopics.BuyActions, &eventsv1.ItemBought{Envelope: env(eventID(2)),
 				Buy: &auctionv1.Buy{ClientId: "c", ItemId: "i1", PriceCents: 1, Date: date}}),
-			record(t, topics.SellActions, &eventsv1.ItemSold{Envelope: env(eventID(3)),
+			record(t, testTopics.SellActions, &eventsv1.ItemSold{Envelope: env(eventID(3)),
 				Sell: &auctionv1.Sell{ClientId: "c", ItemId: "i1", PriceCents: 1, Date: date}}),
-			record(t, topics.PawnActions, &eventsv1.ItemPawned{Envelope: env(eventID(4)),
+			record(t, testTopics.PawnActions, &eventsv1.ItemPawned{Envelope: env(eventID(4)),
 				Pawn: &auctionv1.Pawn{ClientId: "c", ItemId: "i1", PriceCents: 1, Date: date}}),
-			record(t, topics.BuyActions, buy(eventID(5), "i1")),
+			record(t, testTopics.BuyActions, buy(eventID(5), "i1")),
 		}
 		for i := range batch {
 			batch[i].Offset = int64(i)

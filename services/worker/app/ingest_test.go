@@ -11,6 +11,7 @@ import (
 	"buf.build/go/protovalidate"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/app"
 	"google.golang.org/protobuf/proto"
@@ -46,13 +47,17 @@ func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, why *app.PoisonErr
 	return nil
 }
 
+// testTopics are the topics of the deployment these tests ingest: the flows
+// match records by their full topic name, "<CLUSTER_NAME>.items", ...
+var testTopics = topics.For(clustername.MustParse("shop-2"))
+
 func newIngest(t testing.TB, store app.Store, dlq app.DeadLetters) *app.Ingest {
 	t.Helper()
 	v, err := protovalidate.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := app.NewIngest(app.Flows(v), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	in := app.NewIngest(app.Flows(testTopics, v), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	in.MinBackoff, in.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	return in
 }
@@ -83,9 +88,9 @@ func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
 	store, dlq := &fakeStore{saved: map[string][]string{}}, &fakeDLQ{}
 	invalid := buy("not-a-uuid", "i1")
 	batch := app.Batch{
-		{Topic: topics.BuyActions, Value: []byte("\xff\xff not protobuf")},
-		record(t, topics.BuyActions, invalid),
-		record(t, topics.BuyActions, buy(ev1, "i1")),
+		{Topic: testTopics.BuyActions, Value: []byte("\xff\xff not protobuf")},
+		record(t, testTopics.BuyActions, invalid),
+		record(t, testTopics.BuyActions, buy(ev1, "i1")),
 	}
 	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
@@ -100,8 +105,8 @@ func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
 
 func TestTransientStoreErrorsAreRetriedNotDeadLettered(t *testing.T) {
 	store, dlq := &fakeStore{failures: 3, saved: map[string][]string{}}, &fakeDLQ{}
-	batch := app.Batch{record(t, topics.BuyActions, buy(ev1, "i1")), record(t, topics.BuyActions, buy(ev2, "i1")),
-		record(t, topics.BuyActions, buy(ev1, "i1"))} // a redelivery inside the batch
+	batch := app.Batch{record(t, testTopics.BuyActions, buy(ev1, "i1")), record(t, testTopics.BuyActions, buy(ev2, "i1")),
+		record(t, testTopics.BuyActions, buy(ev1, "i1"))} // a redelivery inside the batch
 	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +122,7 @@ func TestStoreGivesUpOnlyWhenStopped(t *testing.T) {
 	store := &fakeStore{failures: 1 << 30, saved: map[string][]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := newIngest(t, store, &fakeDLQ{}).Store(ctx, app.Batch{record(t, topics.BuyActions, buy(ev1, "i1"))})
+	err := newIngest(t, store, &fakeDLQ{}).Store(ctx, app.Batch{record(t, testTopics.BuyActions, buy(ev1, "i1"))})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's error so the batch is not committed", err)
 	}

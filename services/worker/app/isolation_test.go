@@ -14,7 +14,6 @@ import (
 	"buf.build/go/protovalidate"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/protobson"
-	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/worker/app"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -90,7 +89,7 @@ func (acceptAll) Validate(proto.Message, ...protovalidate.ValidationOption) erro
 // newUnvalidatedIngest is an Ingest whose flows skip validation.
 func newUnvalidatedIngest(t testing.TB, store app.Store, dlq app.DeadLetters) *app.Ingest {
 	t.Helper()
-	in := app.NewIngest(app.Flows(acceptAll{}), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	in := app.NewIngest(app.Flows(testTopics, acceptAll{}), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	in.MinBackoff, in.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	return in
 }
@@ -108,9 +107,9 @@ func farFuture(id string) *eventsv1.ItemBought {
 func TestUnencodableEventIsDeadLetteredAndTheRestOfTheBatchStored(t *testing.T) {
 	store, dlq := newMemStore(), &fakeDLQ{}
 	batch := app.Batch{
-		record(t, topics.BuyActions, buy(eventID(1), "i1")),
-		record(t, topics.BuyActions, farFuture(eventID(2))),
-		record(t, topics.BuyActions, buy(eventID(3), "i1")),
+		record(t, testTopics.BuyActions, buy(eventID(1), "i1")),
+		record(t, testTopics.BuyActions, farFuture(eventID(2))),
+		record(t, testTopics.BuyActions, buy(eventID(3), "i1")),
 	}
 	batch[1].Offset = 41
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
@@ -129,7 +128,7 @@ func TestBatchRefusedAsAWholeIsSplitUntilTheCulpritIsAlone(t *testing.T) {
 	store.refuse[eventID(5)] = true
 	var batch app.Batch
 	for i := range 16 {
-		batch = append(batch, record(t, topics.BuyActions, buy(eventID(i), "i1")))
+		batch = append(batch, record(t, testTopics.BuyActions, buy(eventID(i), "i1")))
 	}
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
@@ -149,7 +148,7 @@ func TestBatchRefusedAsAWholeIsSplitUntilTheCulpritIsAlone(t *testing.T) {
 func TestTransientFailuresAreRetriedThenTheRejectionDeadLettered(t *testing.T) {
 	store, dlq := newMemStore(), &fakeDLQ{}
 	store.transient = 5
-	batch := app.Batch{record(t, topics.BuyActions, farFuture(eventID(1))), record(t, topics.BuyActions, buy(eventID(2), "i1"))}
+	batch := app.Batch{record(t, testTopics.BuyActions, farFuture(eventID(1))), record(t, testTopics.BuyActions, buy(eventID(2), "i1"))}
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ func TestAlwaysFailingStoreNeverDeadLetters(t *testing.T) {
 	store.transient = 1 << 30
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := newUnvalidatedIngest(t, store, dlq).Store(ctx, app.Batch{record(t, topics.BuyActions, buy(eventID(1), "i1"))})
+	err := newUnvalidatedIngest(t, store, dlq).Store(ctx, app.Batch{record(t, testTopics.BuyActions, buy(eventID(1), "i1"))})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's error", err)
 	}
@@ -178,7 +177,7 @@ func TestAlwaysFailingStoreNeverDeadLetters(t *testing.T) {
 func TestARejectedFirstCopyLetsTheNextCopyBeStored(t *testing.T) {
 	store, dlq := newMemStore(), &fakeDLQ{}
 	// A forged copy of an event arrives first, the genuine one after it.
-	batch := app.Batch{record(t, topics.BuyActions, farFuture(eventID(1))), record(t, topics.BuyActions, buy(eventID(1), "i1"))}
+	batch := app.Batch{record(t, testTopics.BuyActions, farFuture(eventID(1))), record(t, testTopics.BuyActions, buy(eventID(1), "i1"))}
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}

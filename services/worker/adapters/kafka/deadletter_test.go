@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkapub"
 	"github.com/pawnshop/auction/internal/kafkasec"
@@ -24,7 +25,11 @@ import (
 // of its topic and reason goes up.
 func TestDeadLetterKeepsTheRecordAndCountsIt(t *testing.T) {
 	brokers := startKafka(t)
-	dlqTopic := topics.DeadLetter(topics.BuyActions)
+	names := topics.For(clustername.MustParse("shop-2"))
+	dlqTopic := topics.DeadLetter(names.BuyActions)
+	if dlqTopic != "shop-2.buy-actions.dlq" {
+		t.Fatalf("dead-letter topic %q, want shop-2.buy-actions.dlq", dlqTopic)
+	}
 	if err := kafkaadmin.EnsureTopics(context.Background(), brokers, kafkasec.Config{}, kafkaadmin.TopicSpec{Partitions: 1, Replication: 1}, dlqTopic); err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +39,14 @@ func TestDeadLetterKeepsTheRecordAndCountsIt(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
 	reg := prometheus.NewRegistry()
-	m, err := kafka.NewDeadLetterMetrics(reg)
+	m, err := kafka.NewDeadLetterMetrics(reg, names.Events())
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := kafka.NewDeadLetters(p)
 	d.Metrics = m
 
-	rec := app.Record{Topic: topics.BuyActions, Partition: 3, Offset: 42, Key: []byte("item-1"), Value: []byte{0x0a, 0x00, 0xff},
+	rec := app.Record{Topic: names.BuyActions, Partition: 3, Offset: 42, Key: []byte("item-1"), Value: []byte{0x0a, 0x00, 0xff},
 		Headers: map[string]string{topics.HeaderEventID: "ev-1", "traceparent": "00-abc-def-01"}}
 	why := &app.PoisonError{Reason: app.ReasonEncode, Err: errors.New("seconds 1000000000000 outside years 1 to 9999")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -49,10 +54,10 @@ func TestDeadLetterKeepsTheRecordAndCountsIt(t *testing.T) {
 	if err := d.DeadLetter(ctx, rec, why); err != nil {
 		t.Fatal(err)
 	}
-	if got := counterValue(t, m.DeadLettered.WithLabelValues(topics.BuyActions, "encode")); got != 1 {
-		t.Errorf("auction_worker_dead_lettered_total{buy-actions,encode} = %v, want 1", got)
+	if got := counterValue(t, m.DeadLettered.WithLabelValues(names.BuyActions, "encode")); got != 1 {
+		t.Errorf("auction_worker_dead_lettered_total{shop-2.buy-actions,encode} = %v, want 1", got)
 	}
-	if got := counterValue(t, m.DeadLettered.WithLabelValues(topics.Items, "decode")); got != 0 {
+	if got := counterValue(t, m.DeadLettered.WithLabelValues(names.Items, "decode")); got != 0 {
 		t.Errorf("other series = %v, want 0", got)
 	}
 
@@ -76,7 +81,7 @@ func TestDeadLetterKeepsTheRecordAndCountsIt(t *testing.T) {
 		headers[h.Key] = string(h.Value)
 	}
 	for k, want := range map[string]string{
-		topics.HeaderReason: why.Error(), kafka.HeaderReasonClass: "encode", kafka.HeaderOriginTopic: topics.BuyActions,
+		topics.HeaderReason: why.Error(), kafka.HeaderReasonClass: "encode", kafka.HeaderOriginTopic: names.BuyActions,
 		kafka.HeaderOriginPartition: "3", kafka.HeaderOriginOffset: "42", topics.HeaderEventID: "ev-1", "traceparent": "00-abc-def-01",
 	} {
 		if headers[k] != want {
