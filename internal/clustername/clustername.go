@@ -29,10 +29,15 @@ var valid = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 type Name struct{ s string }
 
 // Parse checks s: 1 to MaxLen lower-case letters, digits and '-', starting
-// and ending with a letter or digit.
+// and ending with a letter or digit. Parse(Default) is the zero Name.
 func Parse(s string) (Name, error) {
 	if len(s) > MaxLen || !valid.MatchString(s) {
 		return Name{}, fmt.Errorf("%q is not a deployment name: 1 to %d lower-case letters, digits and '-', starting and ending with a letter or digit", s, MaxLen)
+	}
+	if s == Default {
+		// One value per name: the zero Name is Default, so a parsed
+		// "auction" equals it (configs compare with ==).
+		return Name{}, nil
 	}
 	return Name{s: s}, nil
 }

@@ -32,6 +32,9 @@ func TestDerivedNames(t *testing.T) {
 		t.Errorf("Group = %q", got)
 	}
 	var zero Name
+	if MustParse(Default) != zero {
+		t.Errorf("Parse(%q) is not the zero Name", Default)
+	}
 	if zero.String() != Default || zero.Key("x") != "auction:x" {
 		t.Errorf("zero Name = %q, %q; want the default", zero.String(), zero.Key("x"))
 	}

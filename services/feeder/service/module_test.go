@@ -13,7 +13,6 @@ import (
 
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/envconfig"
-	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/internal/service"
 	"github.com/pawnshop/auction/services/feeder/adapters/s3"
 	"github.com/pawnshop/auction/services/feeder/app"
@@ -48,6 +47,7 @@ func start(t *testing.T, seed map[string][]byte) env {
 	t.Cleanup(r.Close)
 	l := envconfig.New(envconfig.FromMap(map[string]string{
 		"S3_ENDPOINT": s.Endpoint(), "REDIS_URL": r.URL(), "FEED_INTERVAL": "100ms", "METRICS_ADDR": "off",
+		"CLUSTER_NAME": "shop-2",
 	}))
 	cfg := config.Load(l)
 	if err := l.Err(); err != nil {
@@ -122,7 +122,7 @@ func TestOnceExitsZeroAfterAPublicationFromS3ToRedis(t *testing.T) {
 	if code := runOnceApp(t, e.cfg); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	got, err := e.redis.Miniredis().Members(fraudlist.SetKey)
+	got, err := e.redis.Miniredis().Members("shop-2:fraud:clients")
 	if err != nil || !slices.Equal(got, []string{"eve", "mallory"}) {
 		t.Fatalf("set %q, %v", got, err)
 	}
@@ -150,7 +150,7 @@ func TestRunsEveryIntervalAndOnDemandFromS3ToRedis(t *testing.T) {
 	waitFor := func(want ...string) {
 		t.Helper()
 		for {
-			got, _ := e.redis.Miniredis().Members(fraudlist.SetKey)
+			got, _ := e.redis.Miniredis().Members("shop-2:fraud:clients")
 			if slices.Equal(got, want) {
 				return
 			}
@@ -208,7 +208,7 @@ func TestARefusedListIsCountedAndTheListInForceStays(t *testing.T) {
 	if got := refused(t, reg, "empty"); got < before+1 {
 		t.Fatalf("auction_feeder_lists_refused_total{reason=\"empty\"} = %g, want at least %g", got, before+1)
 	}
-	if got, _ := e.redis.Miniredis().Members(fraudlist.SetKey); !slices.Equal(got, []string{"eve", "mallory"}) {
+	if got, _ := e.redis.Miniredis().Members("shop-2:fraud:clients"); !slices.Equal(got, []string{"eve", "mallory"}) {
 		t.Fatalf("the list in force changed: %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/embedded"
 	"github.com/pawnshop/auction/internal/fraudlist"
 	"github.com/pawnshop/auction/services/feeder/adapters/redis"
@@ -25,6 +26,11 @@ const (
 	testDB   = 15
 	testLock = "fraud:test-lock"
 )
+
+// testKeys are the fraud list's names for this run's own deployment name,
+// so that the tests never touch a list a developer's services use, even on a
+// real Redis.
+var testKeys = fraudlist.KeysFor(clustername.MustParse(fmt.Sprintf("feeder-test-%d", os.Getpid())))
 
 // backend is a Redis the tests may write the fraudlist keys of.
 type backend struct {
@@ -92,8 +98,8 @@ func client(t *testing.T, ctx context.Context, b backend) *goredis.Client {
 		}
 	}
 	wipe := func() {
-		keys := []string{fraudlist.SetKey, fraudlist.VersionKey}
-		iter := c.Scan(context.Background(), 0, fraudlist.SetKey+":next:*", 100).Iterator()
+		keys := []string{testKeys.Set, testKeys.Version}
+		iter := c.Scan(context.Background(), 0, testKeys.Set+":next:*", 100).Iterator()
 		for iter.Next(context.Background()) {
 			keys = append(keys, iter.Val())
 		}
@@ -111,7 +117,7 @@ func client(t *testing.T, ctx context.Context, b backend) *goredis.Client {
 
 func members(t *testing.T, ctx context.Context, c *goredis.Client) []string {
 	t.Helper()
-	m, err := c.SMembers(ctx, fraudlist.SetKey).Result()
+	m, err := c.SMembers(ctx, testKeys.Set).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +132,9 @@ func awaitVersion(t *testing.T, ctx context.Context, sub *goredis.PubSub, versio
 	for {
 		msg, err := sub.ReceiveMessage(ctx)
 		if err != nil {
-			t.Fatalf("waiting for %q on %s: %v", version, fraudlist.UpdatesChannel, err)
+			t.Fatalf("waiting for %q on %s: %v", version, testKeys.Updates, err)
 		}
-		if msg.Channel == fraudlist.UpdatesChannel && msg.Payload == version {
+		if msg.Channel == testKeys.Updates && msg.Payload == version {
 			return
 		}
 	}
@@ -140,7 +146,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
 			c := client(t, ctx, b)
-			store, err := redis.Connect(b.url)
+			store, err := redis.Connect(b.url, testKeys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +158,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			if n, err := store.Size(ctx); err != nil || n != 0 {
 				t.Fatalf("Size before any list: %d, %v", n, err)
 			}
-			sub := c.Subscribe(ctx, fraudlist.UpdatesChannel)
+			sub := c.Subscribe(ctx, testKeys.Updates)
 			defer sub.Close()
 			if _, err := sub.Receive(ctx); err != nil { // subscription confirmed
 				t.Fatal(err)
@@ -176,7 +182,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			if n, err := store.Size(ctx); err != nil || n != 2500 {
 				t.Fatalf("Size after v1: %d, %v", n, err)
 			}
-			if ttl := c.TTL(ctx, fraudlist.SetKey).Val(); ttl != -1 {
+			if ttl := c.TTL(ctx, testKeys.Set).Val(); ttl != -1 {
 				t.Fatalf("the list in force has a TTL (%v): RENAME carried the temporary key's over", ttl)
 			}
 
@@ -191,7 +197,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 						return
 					default:
 					}
-					if n, err := c.SCard(ctx, fraudlist.SetKey).Result(); err == nil && n != 2500 && n != 1 {
+					if n, err := c.SCard(ctx, testKeys.Set).Result(); err == nil && n != 2500 && n != 1 {
 						odd = append(odd, n)
 					}
 				}
@@ -224,7 +230,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 				t.Fatal(err)
 			}
 			awaitVersion(t, ctx, sub, "v3")
-			if n := c.Exists(ctx, fraudlist.SetKey).Val(); n != 0 {
+			if n := c.Exists(ctx, testKeys.Set).Val(); n != 0 {
 				t.Fatalf("the set survived an empty list: %q", members(t, ctx, c))
 			}
 			if v, _ := store.Version(ctx); v != "v3" {
@@ -233,7 +239,7 @@ func TestRedisReplaceAnnouncesAndSwapsTheWholeSet(t *testing.T) {
 			if n, err := store.Size(ctx); err != nil || n != 0 {
 				t.Fatalf("Size after an empty list: %d, %v", n, err)
 			}
-			if left := c.Keys(ctx, fraudlist.SetKey+":next:*").Val(); len(left) != 0 {
+			if left := c.Keys(ctx, testKeys.Set+":next:*").Val(); len(left) != 0 {
 				t.Fatalf("temporary keys left behind: %q", left)
 			}
 		})
@@ -248,7 +254,7 @@ func TestRedisReplaceFailsCleanlyWhenDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	store, err := redis.Connect(r.URL())
+	store, err := redis.Connect(r.URL(), testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +273,7 @@ func TestRedisReplaceFailsCleanlyWhenDown(t *testing.T) {
 		t.Fatal("Size succeeded on a failing Redis")
 	}
 	r.Miniredis().SetError("")
-	if members, _ := r.Miniredis().Members(fraudlist.SetKey); !slices.Equal(members, []string{"a"}) {
+	if members, _ := r.Miniredis().Members(testKeys.Set); !slices.Equal(members, []string{"a"}) {
 		t.Fatalf("the list in force changed: %q", members)
 	}
 	if v, _ := store.Version(ctx); v != "v1" {
@@ -276,7 +282,53 @@ func TestRedisReplaceFailsCleanlyWhenDown(t *testing.T) {
 }
 
 func TestRedisConnectRejectsABadURL(t *testing.T) {
-	if _, err := redis.Connect("http://nope"); err == nil {
+	if _, err := redis.Connect("http://nope", testKeys); err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+// TestRedisStoresOfTwoDeploymentsStayApart: two feeders of two deployments
+// on one Redis each replace and announce their own list only.
+func TestRedisStoresOfTwoDeploymentsStayApart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := embedded.StartRedis(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ka, kb := fraudlist.KeysFor(clustername.MustParse("a")), fraudlist.KeysFor(clustername.MustParse("b"))
+	a, err := redis.Connect(r.URL(), ka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := redis.Connect(r.URL(), kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Replace(ctx, []string{"mallory", "eve"}, "va"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Version(ctx); v != "" {
+		t.Fatalf("b sees a's version %q", v)
+	}
+	if err := b.Replace(ctx, nil, "vb"); err != nil { // b's empty list clears b's only
+		t.Fatal(err)
+	}
+	if n, err := a.Size(ctx); err != nil || n != 2 {
+		t.Fatalf("a's list after b cleared its own: %d (%v)", n, err)
+	}
+	if va, _ := a.Version(ctx); va != "va" {
+		t.Fatalf("a's version %q", va)
+	}
+	if m, _ := r.Miniredis().Members("a:fraud:clients"); !slices.Equal(m, []string{"eve", "mallory"}) {
+		t.Fatalf("a:fraud:clients = %q", m)
+	}
+	for _, k := range r.Miniredis().Keys() {
+		if k != "a:fraud:clients" && k != "a:fraud:version" && k != "b:fraud:version" {
+			t.Errorf("unexpected key %q", k)
+		}
 	}
 }
