@@ -67,7 +67,7 @@ func TestEveryCallIsAudited(t *testing.T) {
 	}
 	got := map[string]*eventsv1.AuditRecord{}
 	eventually(t, 15*time.Second, func() error {
-		for _, m := range readTopic(t, s, "long_term_storage") {
+		for _, m := range readTopic(t, s, defaultTopics.LongTermStorage) {
 			var r eventsv1.AuditRecord
 			if err := proto.Unmarshal(m.Value, &r); err != nil {
 				return err

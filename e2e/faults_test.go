@@ -15,6 +15,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -191,7 +192,7 @@ func TestBrokerOutageBuffersEveryWriteAndReplaysInOrder(t *testing.T) {
 	// workers' idempotent writes absorb).
 	seen := map[string]bool{}
 	prices := map[string][]int64{}
-	for _, m := range readTopic(t, s, "buy-actions") {
+	for _, m := range readTopic(t, s, defaultTopics.BuyActions) {
 		var ev eventsv1.ItemBought
 		if err := proto.Unmarshal(m.Value, &ev); err != nil {
 			t.Fatal(err)
@@ -311,10 +312,10 @@ func TestDispatcherRestart(t *testing.T) {
 }
 
 // TestPoisonEventGoesToTheDeadLetterTopic: a record a worker cannot decode
-// is parked on items.dlq with the reason in a header, and ingestion goes on.
+// is parked on auction.items.dlq with the reason in a header, and ingestion goes on.
 func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 	s := startStack(t, 1)
-	produce(t, s, "items", []byte("poison"), []byte("this is not protobuf \xff\xff"))
+	produce(t, s, defaultTopics.Items, []byte("poison"), []byte("this is not protobuf \xff\xff"))
 	if _, err := api(s).AddItem(context.Background(), connect.NewRequest(&auctionv1.AddItemRequest{Id: "after-poison", Name: "p",
 		Category: auctionv1.Category_CATEGORY_READING, PriceCents: 1, State: auctionv1.State_STATE_NEW})); err != nil {
 		t.Fatal(err)
@@ -327,7 +328,7 @@ func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 	})
 	var reason string
 	eventually(t, 10*time.Second, func() error {
-		for _, m := range readTopic(t, s, "items.dlq") {
+		for _, m := range readTopic(t, s, topics.DeadLetter(defaultTopics.Items)) {
 			for _, h := range m.Headers {
 				if h.Key == "dlq-reason" && string(m.Key) == "poison" {
 					reason = string(h.Value)
@@ -335,7 +336,7 @@ func TestPoisonEventGoesToTheDeadLetterTopic(t *testing.T) {
 			}
 		}
 		if reason == "" {
-			return fmt.Errorf("the poison record is not on items.dlq")
+			return fmt.Errorf("the poison record is not on %s", topics.DeadLetter(defaultTopics.Items))
 		}
 		return nil
 	})

@@ -14,6 +14,7 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,8 +23,8 @@ import (
 // TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn: a buy dated
 // seconds=1e12 is refused with invalid_argument over Connect, gRPC and
 // gRPC-Web; the same ItemBought, dated seconds=1e12, otherwise valid and properly enveloped, is
-// produced straight onto buy-actions (a forged event, or one from an older
-// producer). The worker cannot store it: it parks it on buy-actions.dlq with
+// produced straight onto auction.buy-actions (a forged event, or one from an older
+// producer). The worker cannot store it: it parks it on auction.buy-actions.dlq with
 // its original bytes and the reason (invalid once the contract bounds dates,
 // encode before that), counts it, and the items and buys added after it,
 // including a buy of the same item on the same partition, are all stored and
@@ -64,7 +65,7 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	const topic = "buy-actions"
+	topic := defaultTopics.BuyActions
 	// Keyed by item id like the dispatcher's events, so the buy below follows it on the same partition.
 	produced := produce(t, s, topic, []byte(item), poison, kafka.Header{Key: "event-id", Value: []byte(eventID)})
 
@@ -97,13 +98,13 @@ func TestPoisonEventDatedInYear33658IsDeadLetteredAndIngestGoesOn(t *testing.T) 
 
 	var parked *kafka.Message
 	eventually(t, 5*time.Second, func() error {
-		for _, m := range readTopic(t, s, "buy-actions.dlq") {
+		for _, m := range readTopic(t, s, topics.DeadLetter(defaultTopics.BuyActions)) {
 			if string(m.Key) == item {
 				parked = m
 			}
 		}
 		if parked == nil {
-			return fmt.Errorf("the poison event is not on buy-actions.dlq")
+			return fmt.Errorf("the poison event is not on %s", topics.DeadLetter(defaultTopics.BuyActions))
 		}
 		return nil
 	})
