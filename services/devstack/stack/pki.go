@@ -39,14 +39,16 @@ func (s *Stack) setUpPKI() error {
 	return nil
 }
 
-// clusterTLSEnv sets env's CLUSTER_TLS_* to a certificate for id (made or
-// reused under the PKI directory). Leaves name loopback too, for tools
-// such as curl --cacert.
+// clusterTLSEnv sets env's CLUSTER_TLS_* to a certificate for id in the
+// stack's trust domain, its CLUSTER_NAME (made or reused under the PKI
+// directory). Leaves name loopback too, for tools such as curl --cacert.
 func (s *Stack) clusterTLSEnv(env map[string]string, id clustertls.Identity) error {
 	if s.pki == nil {
 		return fmt.Errorf("the development PKI is not set up")
 	}
-	f, err := s.pki.EnsureLeaf(devpki.Leaf{Name: string(id.Role) + "-" + id.ID, URIs: []string{id.URI()},
+	// The trust domain is the deployment's name: members of another
+	// deployment, though signed by the same CA, are refused.
+	f, err := s.pki.EnsureLeaf(devpki.Leaf{Name: string(id.Role) + "-" + id.ID, URIs: []string{id.URIIn(s.cfg.ClusterName.String())},
 		DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}})
 	if err != nil {
 		return fmt.Errorf("certificate of %s: %w", id, err)
