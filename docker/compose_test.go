@@ -71,6 +71,16 @@ func TestComposeLoads(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("services %v, want %v", names, want)
 	}
+	// The deployment's name has a default and can be overridden; dispatcher,
+	// workers and feeder always get the same one.
+	for _, c := range []struct{ env, want string }{{"", "auction"}, {"CLUSTER_NAME=staging", "staging"}} {
+		p := load(t, c.env)
+		for _, n := range []string{"dispatcher", "worker", "feeder"} {
+			if got := env(service(t, p, n))["CLUSTER_NAME"]; got != c.want {
+				t.Errorf("with %q: %s CLUSTER_NAME=%q, want %q", c.env, n, got, c.want)
+			}
+		}
+	}
 	// The cluster token has a development default and can be overridden;
 	// dispatcher and workers always get the same one.
 	for _, c := range []struct{ env, want string }{{"", "dev-cluster-token-change-me-at-least-32-bytes"}, {"CLUSTER_TOKEN=" + strings.Repeat("s", 32), strings.Repeat("s", 32)}} {
