@@ -73,6 +73,9 @@ func startBackends(t *testing.T) backends {
 	return backends{brokers: k.Brokers(), mongoURI: m.URI()}
 }
 
+// testClusterName is the deployment the tests' workers belong to.
+const testClusterName = "shop-2"
+
 // newWorker builds a worker the way the binary and the dev stack do, under
 // fxtest, against b and a fake dispatcher d.
 func newWorker(t *testing.T, b backends, d *fakeDispatcher, populate ...any) *fxtest.App {
@@ -84,6 +87,7 @@ func newWorker(t *testing.T, b backends, d *fakeDispatcher, populate ...any) *fx
 	cfg, err := service.Load(config.Load, envconfig.FromMap(map[string]string{
 		"WORKER_ID": "w1", "HTTP_ADDR": "127.0.0.1:0", "DISPATCHER_URL": srv.URL, "AUTH_MODE": "none", "CLUSTER_TOKEN": strings.Repeat("t", 32),
 		"KAFKA_BROKERS": b.brokers, "TOPIC_PARTITIONS": "1", "MONGO_URI": b.mongoURI, "MONGO_DATABASE": "fxtest",
+		"CLUSTER_NAME": testClusterName,
 	}))
 	if err != nil {
 		t.Fatal(err)
