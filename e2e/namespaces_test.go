@@ -19,6 +19,9 @@ import (
 	"github.com/pawnshop/auction/services/devstack/stack/stacktest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TestTwoClusterNamesShareOneRedis is issue 13's namespacing check: two
@@ -257,4 +260,112 @@ func brokerTopics(t testing.TB, s *stack.Stack) []string {
 		t.Fatal(err)
 	}
 	return td.Names()
+}
+
+// TestTwoClusterNamesShareOneKafka: two dev stacks with different
+// CLUSTER_NAMEs on one Kafka (and one Redis) each consume only their own
+// topics, in their own consumer group: an item added in one is stored in
+// that one only, even with the same id added in both.
+func TestTwoClusterNamesShareOneKafka(t *testing.T) {
+	shared, err := embedded.StartRedis(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shared.Close)
+	base := stack.Config{Workers: 1, RedisURL: envconfig.Secret(shared.URL()), FeedInterval: time.Hour}
+	cfgA := base
+	cfgA.ClusterName = clustername.MustParse("shop-a")
+	a := stacktest.Start(t, cfgA)
+	cfgB := base
+	cfgB.ClusterName, cfgB.KafkaBrokers = clustername.MustParse("shop-b"), a.Brokers()
+	b := stacktest.Start(t, cfgB) // closed first: it uses A's broker
+
+	for s, name := range map[*stack.Stack]string{a: "in-a", b: "in-b"} {
+		for _, id := range []string{"kafka-" + name, "kafka-same"} {
+			if st, body := call(t, s, http.MethodPost, "/item/add", addBody(id, name)); st != http.StatusAccepted || body["writeStatus"] != "WRITE_STATUS_PUBLISHED" {
+				t.Fatalf("add %s: %d %v, want 202 published", id, st, body)
+			}
+		}
+	}
+	for s, name := range map[*stack.Stack]string{a: "in-a", b: "in-b"} {
+		eventually(t, 20*time.Second, func() error {
+			for _, id := range []string{"kafka-" + name, "kafka-same"} {
+				st, body := fetchItem(t, s, id)
+				if it := itemOf(body); st != http.StatusOK || it["name"] != name {
+					return fmt.Errorf("%s in the stack %s: %d %v", id, name, st, body)
+				}
+			}
+			return nil
+		})
+	}
+	// Settled: neither stack stored the other's item.
+	time.Sleep(500 * time.Millisecond)
+	if st, _ := fetchItem(t, a, "kafka-in-b"); st != http.StatusNotFound {
+		t.Errorf("B's item in A: %d, want 404", st)
+	}
+	if st, _ := fetchItem(t, b, "kafka-in-a"); st != http.StatusNotFound {
+		t.Errorf("A's item in B: %d, want 404", st)
+	}
+	for _, s := range []*stack.Stack{a, b} {
+		if n := storedItems(t, s); n != 2 {
+			t.Errorf("%d items stored in a stack, want its own 2", n)
+		}
+	}
+
+	// The broker's topics and groups are each under one of the names.
+	var seen []string
+	for _, topic := range brokerTopics(t, a) {
+		if !strings.HasPrefix(topic, "shop-a.") && !strings.HasPrefix(topic, "shop-b.") && !strings.HasPrefix(topic, "__") {
+			t.Errorf("topic %s is under neither name", topic)
+		}
+		seen = append(seen, topic)
+	}
+	for _, n := range []string{"shop-a", "shop-b"} {
+		for _, topic := range topics.For(clustername.MustParse(n)).All() {
+			if !slices.Contains(seen, topic) {
+				t.Errorf("no topic %s; the broker has %v", topic, seen)
+			}
+		}
+	}
+	groups := brokerGroups(t, a)
+	for _, g := range []string{"shop-a.workers", "shop-b.workers"} {
+		if !slices.Contains(groups, g) {
+			t.Errorf("no consumer group %s; the broker has %v", g, groups)
+		}
+	}
+}
+
+// brokerGroups lists the consumer groups of s's broker.
+func brokerGroups(t testing.TB, s *stack.Stack) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gs, err := kadm.NewClient(cl).ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gs.Groups()
+}
+
+// storedItems counts the items in the stack's own database (its workers'
+// MONGO_DATABASE, the deployment's name by default).
+func storedItems(t testing.TB, s *stack.Stack) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(s.MongoURI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	n, err := c.Database(s.WorkerConfig("count").Database()).Collection("items").CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
