@@ -343,23 +343,6 @@ func (s *Stack) RestartDispatcher(ctx context.Context) error {
 	return nil
 }
 
-// KillWorker stops a worker abruptly: its shutdown gets no time, so it
-// neither leaves the quorum nor stores and commits what it holds, as if the
-// process died. The dispatcher and the other workers must cope.
-func (s *Stack) KillWorker(w *Worker) {
-	s.mu.Lock()
-	for i, x := range s.workers {
-		if x == w {
-			s.workers = append(s.workers[:i], s.workers[i+1:]...)
-			break
-		}
-	}
-	s.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = w.app.Stop(ctx)
-}
-
 // SampleFraudsters is the fraud list the embedded S3 starts with.
 const SampleFraudsters = `# Clients refused by the dispatcher (one id per line; # starts a comment).
 mallory
@@ -460,6 +443,9 @@ func (s *Stack) workerEnv(id string) (map[string]string, error) {
 
 // WorkerEnv is the environment (KEY=value) of a worker process with id
 // joining the stack: tests and the benchmark start worker binaries with it.
+// A worker that must die abruptly (no leave, no commit) is such a process,
+// killed with SIGKILL: an in-process worker cannot be (fx stops an
+// application through its stop hooks or not at all).
 func (s *Stack) WorkerEnv(id string) ([]string, error) {
 	env, err := s.workerEnv(id)
 	if err != nil {
