@@ -20,9 +20,17 @@ func TestQuickRun(t *testing.T) {
 		t.Setenv(v, "")
 	}
 	out := filepath.Join(t.TempDir(), "results.json")
-	o, err := parseOptions([]string{"-quick", "-out", out}, io.Discard)
+	// A deployment name other than the default: the harness must follow it
+	// in the topics it fills and the groups it positions and watches.
+	o, err := parseOptions([]string{"-quick", "-out", out, "-cluster-name", "bench-quick"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.ClusterName.String() != "bench-quick" {
+		t.Fatalf("-cluster-name: %q", o.ClusterName)
+	}
+	if _, err := parseOptions([]string{"-cluster-name", "Bad_Name"}, io.Discard); err == nil {
+		t.Error("-cluster-name Bad_Name accepted")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()

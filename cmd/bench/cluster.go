@@ -14,10 +14,12 @@ import (
 // the dispatcher uses for its worker calls (workers answer dispatchers
 // only). Without cluster TLS (AUTH_MODE=none) it is the plain client.
 func newWorkerClient(s *stack.Stack, plain *http.Client) (*http.Client, error) {
-	files := s.DispatcherConfig().Cluster.TLS
+	c := s.DispatcherConfig()
+	files := c.Cluster.TLS
 	if files.CA == "" {
 		return plain, nil
 	}
+	files.TrustDomain = c.Name.String() // as the dispatcher does: the trust domain is CLUSTER_NAME
 	src, err := clustertls.Load(files, quietLogger())
 	if err != nil {
 		return nil, fmt.Errorf("the dispatcher's cluster certificate: %w", err)

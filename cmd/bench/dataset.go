@@ -9,6 +9,7 @@ import (
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -17,6 +18,8 @@ import (
 // buy, a sell and a pawn, built from the generated types and encoded as the
 // dispatcher encodes them (see events.go).
 type Dataset struct {
+	// topics are the stack's topics, which Messages go to.
+	topics  topics.Names
 	ItemIDs []string
 	// Messages are the Kafka records, in the order they are produced.
 	Messages []kafkapub.Message
@@ -37,8 +40,8 @@ var (
 
 // newDataset builds n items with histories; run makes the ids unique to
 // this run, so a real backend that keeps data from earlier runs is no problem.
-func newDataset(run string, n int) (*Dataset, error) {
-	d := &Dataset{Docs: map[string][]document{}}
+func newDataset(run string, n int, t topics.Names) (*Dataset, error) {
+	d := &Dataset{topics: t, Docs: map[string][]document{}}
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	for i := range n {
 		id := fmt.Sprintf("bench-%s-%06d", run, i)
@@ -63,10 +66,10 @@ func (d *Dataset) addItem(i int, id string, at time.Time) error {
 	pawn := &eventsv1.ItemPawned{Envelope: envelope(at), Pawn: &auctionv1.Pawn{
 		ClientId: fmt.Sprintf("client-%d", (i+2)%997), ItemId: id, PriceCents: 500, TaxCents: 50, Date: timestamppb.New(at), LimitDays: 30}}
 	return errors.Join(
-		d.add(eventTopics.Items, id, itemsColl, id, item, item.Envelope.EventId),
-		d.add(eventTopics.BuyActions, id, buysColl, buy.Envelope.EventId, buy, buy.Envelope.EventId),
-		d.add(eventTopics.SellActions, id, sellsColl, sell.Envelope.EventId, sell, sell.Envelope.EventId),
-		d.add(eventTopics.PawnActions, id, pawnsColl, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
+		d.add(d.topics.Items, id, itemsColl, id, item, item.Envelope.EventId),
+		d.add(d.topics.BuyActions, id, buysColl, buy.Envelope.EventId, buy, buy.Envelope.EventId),
+		d.add(d.topics.SellActions, id, sellsColl, sell.Envelope.EventId, sell, sell.Envelope.EventId),
+		d.add(d.topics.PawnActions, id, pawnsColl, pawn.Envelope.EventId, pawn, pawn.Envelope.EventId),
 	)
 }
 

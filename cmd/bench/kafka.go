@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pawnshop/auction/internal/clustername"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
 )
 
 // Offsets are per-topic, per-partition offsets (index = partition).
@@ -17,12 +19,15 @@ type Offsets map[string][]int64
 // harness uses it to give each ingest round a fresh group that starts at the
 // backlog, and to start later workers at the end of the topics.
 type kafkaAdmin struct {
+	// name is the stack's deployment: its event topics, and the groups its
+	// workers join ("<name>.<KAFKA_GROUP>").
+	name    clustername.Name
 	brokers string
 	admin   *kafka.AdminClient
 	probe   *kafka.Consumer
 }
 
-func newKafkaAdmin(brokers []string) (*kafkaAdmin, error) {
+func newKafkaAdmin(brokers []string, name clustername.Name) (*kafkaAdmin, error) {
 	b := strings.Join(brokers, ",")
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": b, "log_level": 3})
 	if err != nil {
@@ -33,7 +38,7 @@ func newKafkaAdmin(brokers []string) (*kafkaAdmin, error) {
 		admin.Close()
 		return nil, fmt.Errorf("kafka probe consumer: %w", err)
 	}
-	return &kafkaAdmin{brokers: b, admin: admin, probe: probe}, nil
+	return &kafkaAdmin{name: name, brokers: b, admin: admin, probe: probe}, nil
 }
 
 func (k *kafkaAdmin) Close() {
@@ -44,7 +49,7 @@ func (k *kafkaAdmin) Close() {
 // ends returns the high watermark of every partition of the event topics.
 func (k *kafkaAdmin) ends() (Offsets, error) {
 	out := Offsets{}
-	for _, t := range eventTopics.Events() {
+	for _, t := range topics.For(k.name).Events() {
 		md, err := k.probe.GetMetadata(&t, false, 10_000)
 		if err != nil {
 			return nil, fmt.Errorf("metadata of %s: %w", t, err)
@@ -65,7 +70,7 @@ func (k *kafkaAdmin) ends() (Offsets, error) {
 // position commits offs for group (a KAFKA_GROUP, under the stack's name),
 // which must have no members: its first consumer starts exactly there.
 func (k *kafkaAdmin) position(ctx context.Context, group string, offs Offsets) error {
-	group = stackName.Group(group)
+	group = k.name.Group(group)
 	var tps []kafka.TopicPartition
 	for t, parts := range offs {
 		for p, o := range parts {
@@ -89,7 +94,7 @@ func (k *kafkaAdmin) position(ctx context.Context, group string, offs Offsets) e
 // committedSince returns how many records group (a KAFKA_GROUP, under the
 // stack's name) committed past from.
 func (k *kafkaAdmin) committedSince(ctx context.Context, group string, from Offsets) (int64, error) {
-	group = stackName.Group(group)
+	group = k.name.Group(group)
 	var tps []kafka.TopicPartition
 	for t, parts := range from {
 		for p := range parts {

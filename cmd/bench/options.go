@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pawnshop/auction/internal/clustername"
 )
 
 // Options are the harness's settings. Every load is bounded in time (Duration
@@ -42,6 +44,10 @@ type Options struct {
 	OverloadRun time.Duration
 	// OverloadClients caps the clients of that run.
 	OverloadClients int
+	// ClusterName is the CLUSTER_NAME of the stack the bench starts: its
+	// topics, consumer groups and Redis keys are under it, so that a bench
+	// on a real Kafka or Redis never meets a deployment of another name.
+	ClusterName clustername.Name
 }
 
 // allScenarios are the scenario names of -scenarios, in the order they run.
@@ -80,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.OverloadStep, "overload-step", d.OverloadStep, "overload: length of one step of the saturation search and of one run at the saturating concurrency (quick: 500ms)")
 	fs.DurationVar(&o.OverloadRun, "overload-duration", d.OverloadRun, "overload: length of one run at 100× the saturating concurrency (quick: 2s)")
 	fs.IntVar(&o.OverloadClients, "overload-clients", d.OverloadClients, "overload: most concurrent clients of the run at 100× the saturating concurrency (quick: 200)")
+	clusterName := fs.String("cluster-name", clustername.Default, "CLUSTER_NAME of the stack the bench starts (its topics, groups and Redis keys are under it)")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run (without write, freshness's main row runs at 200 writes/s)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `bench: benchmarks of the auction platform against baselines, over loopback.
@@ -105,6 +112,11 @@ Flags:
 		o.quickDefaults(set)
 	}
 	var errs []error
+	if n, err := clustername.Parse(*clusterName); err != nil {
+		errs = append(errs, fmt.Errorf("-cluster-name: %w", err))
+	} else {
+		o.ClusterName = n
+	}
 	o.Scenarios = map[string]bool{}
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pawnshop/auction/internal/envconfig"
 	"github.com/pawnshop/auction/internal/protobson"
+	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -98,7 +99,7 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 	defer b.close()
 
 	b.memPhase("start")
-	if b.data, err = newDataset(b.run, o.Items); err != nil {
+	if b.data, err = newDataset(b.run, o.Items, topics.For(o.ClusterName)); err != nil {
 		return nil, err
 	}
 	phases := []struct {
@@ -177,7 +178,7 @@ func runID() string {
 // start brings up the platform without workers (each scenario starts the
 // workers it needs) and the harness's own clients.
 func (b *bench) start(ctx context.Context, dataDir string) error {
-	cfg := stack.Config{HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", DataDir: dataDir, KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0"}
+	cfg := stack.Config{ClusterName: b.o.ClusterName, HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", DataDir: dataDir, KafkaAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0", S3Addr: "127.0.0.1:0"}
 	var real []string
 	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
 		cfg.KafkaBrokers = strings.Split(v, ",")
@@ -202,7 +203,7 @@ func (b *bench) start(ctx context.Context, dataDir string) error {
 		return fmt.Errorf("start the dev stack: %w", err)
 	}
 	b.s = s
-	if b.admin, err = newKafkaAdmin(s.Brokers()); err != nil {
+	if b.admin, err = newKafkaAdmin(s.Brokers(), b.o.ClusterName); err != nil {
 		return err
 	}
 	b.mongo, err = mongo.Connect(options.Client().ApplyURI(s.MongoURI()).SetRegistry(protobson.NewRegistry()).SetAppName("auction-bench"))

@@ -16,6 +16,7 @@ import (
 	"github.com/pawnshop/auction/gen/go/auction/v1/auctionv1connect"
 	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/kafkapub"
+	"github.com/pawnshop/auction/internal/topics"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -44,7 +45,7 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	baseURL, stop, err := serve(&publishHandler{p: p, v: v, timeout: timeout})
+	baseURL, stop, err := serve(&publishHandler{p: p, topic: topics.For(b.o.ClusterName).Items, v: v, timeout: timeout})
 	if err != nil {
 		return err
 	}
@@ -163,6 +164,7 @@ func (b *bench) postStatus(ctx context.Context, url, body string, want int, buff
 // publishHandler is the write path's baseline.
 type publishHandler struct {
 	p       *kafkapub.Producer
+	topic   string
 	v       protovalidate.Validator
 	timeout time.Duration
 }
@@ -190,7 +192,7 @@ func (h *publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	ev := &eventsv1.ItemAdded{Envelope: envelope(at), Item: newItem(&req, at)}
-	m, err := encodeEvent(eventTopics.Items, ev.Item.Id, ev.Envelope.EventId, ev)
+	m, err := encodeEvent(h.topic, ev.Item.Id, ev.Envelope.EventId, ev)
 	if err != nil {
 		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 		return
