@@ -94,47 +94,24 @@ func TestScaleOut(t *testing.T) {
 	})
 
 	t.Run("a dispatcher stopped mid-load", func(t *testing.T) {
-		l := &load{c: c, urls: []string{a.URL(), b.URL()}, seeded: seeded}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for g := range 4 { // bounded: a shared 2-core machine
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l.run(ctx, g)
-			}()
-		}
-		time.Sleep(1500 * time.Millisecond)
-		before := l.ops.Load()
-		stopStart := time.Now()
-		if err := s.StopDispatcher(context.Background(), a); err != nil {
-			t.Errorf("stop %s: %v", a.ID, err)
-		}
-		t.Logf("stopped %s in %s after %d operations", a.ID, time.Since(stopStart).Round(time.Millisecond), before)
-		time.Sleep(2 * time.Second)
-		cancel()
-		wg.Wait()
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		t.Logf("%d operations: %d reads, %d writes acknowledged, %d retried on the other dispatcher", l.ops.Load(), l.reads.Load(), len(l.acked), l.retries.Load())
-		if len(l.failed) > 0 {
-			t.Errorf("%d calls failed after their one retry: %v", len(l.failed), head(l.failed, 10))
-		}
-		if l.ops.Load() <= before || l.reads.Load() == 0 || len(l.acked) == 0 {
-			t.Fatalf("the load did not go on after the stop: %d operations before, %d in all", before, l.ops.Load())
-		}
-		// 0 lost writes: every acknowledged write is stored, read through B.
-		eventually(t, 30*time.Second, func() error {
-			missing := 0
-			for _, id := range l.acked {
-				if st, _, err := c.do(b.URL(), http.MethodGet, "/item/fetch/"+id, ""); err != nil || st != http.StatusOK {
-					missing++
-				}
+		midLoad(t, c, "stop", []string{a.URL(), b.URL()}, b.URL(), seeded, func() {
+			start := time.Now()
+			if err := s.StopDispatcher(context.Background(), a); err != nil {
+				t.Errorf("stop %s: %v", a.ID, err)
 			}
-			if missing > 0 {
-				return fmt.Errorf("%d of %d acknowledged writes not found through %s", missing, len(l.acked), b.ID)
+			t.Logf("stopped %s in %s", a.ID, time.Since(start).Round(time.Millisecond))
+		})
+	})
+
+	// A dispatcher lost: a process, killed (no drain, calls in flight cut).
+	t.Run("a dispatcher process killed mid-load", func(t *testing.T) {
+		p, cmd := startDispatcherProcess(t, s, "process-dispatcher")
+		eventually(t, 20*time.Second, func() error { return listsWorkers(s, p, all) })
+		midLoad(t, c, "kill", []string{p, b.URL()}, b.URL(), seeded, func() {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Error(err)
 			}
-			return nil
+			t.Logf("killed the dispatcher process")
 		})
 	})
 
@@ -177,6 +154,53 @@ func TestScaleOut(t *testing.T) {
 			t.Errorf("after the heartbeat window: %d of 120 reads failed at first try, %d connections reached the killed worker's address %s",
 				other, trap.Load(), addr)
 		}
+	})
+}
+
+// midLoad runs a bounded load of writes and reads over urls, calls lose
+// (which loses the first url's dispatcher) after 1.5 s, goes on for 2 s and
+// checks that no call failed beyond its one retry on the other dispatcher
+// and that every acknowledged write is read back through survivor.
+func midLoad(t *testing.T, c *failover, name string, urls []string, survivor string, seeded int, lose func()) {
+	l := &load{c: c, name: name, urls: urls, seeded: seeded}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for g := range 4 { // bounded: a shared 2-core machine
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run(ctx, g)
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	before := l.ops.Load()
+	lose()
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("%d operations (%d before the loss): %d reads, %d writes acknowledged, %d retried on the other dispatcher",
+		l.ops.Load(), before, l.reads.Load(), len(l.acked), l.retries.Load())
+	if len(l.failed) > 0 {
+		t.Errorf("%d calls failed after their one retry: %v", len(l.failed), head(l.failed, 10))
+	}
+	if l.ops.Load() <= before || l.reads.Load() == 0 || len(l.acked) == 0 {
+		t.Fatalf("the load did not go on after the loss: %d operations before, %d in all", before, l.ops.Load())
+	}
+	// 0 lost writes: every acknowledged write is stored, read through the
+	// survivor.
+	eventually(t, 30*time.Second, func() error {
+		missing := 0
+		for _, id := range l.acked {
+			if st, _, err := c.do(survivor, http.MethodGet, "/item/fetch/"+id, ""); err != nil || st != http.StatusOK {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d acknowledged writes not found through %s", missing, len(l.acked), survivor)
+		}
+		return nil
 	})
 }
 
@@ -224,6 +248,7 @@ func retriable(status int, err error) bool {
 // other dispatcher when retriable.
 type load struct {
 	c       *failover
+	name    string // prefix of the items' ids
 	urls    []string
 	seeded  int
 	ops     atomic.Int64
@@ -240,7 +265,7 @@ func (l *load) run(ctx context.Context, g int) {
 		first := (g + n) % len(l.urls)
 		write := n%2 == 0
 		method, path, body := http.MethodGet, "/item/fetch/"+seedID(rand.IntN(l.seeded)), ""
-		id := fmt.Sprintf("load-%d-%04d", g, n)
+		id := fmt.Sprintf("%s-%d-%04d", l.name, g, n)
 		if write {
 			method, path, body = http.MethodPost, "/item/add", addBody(id, "load")
 		}
@@ -370,6 +395,40 @@ func buildWorker(t testing.TB) string {
 	}
 	t.Logf("built the worker in %s", time.Since(start).Round(time.Millisecond))
 	return bin
+}
+
+// startDispatcherProcess builds and starts the dispatcher binary beside s
+// (its backends, keys and registry of workers) on a free port and returns
+// its base URL; the test's end kills it if it still runs.
+func startDispatcherProcess(t testing.TB, s *stack.Stack, id string) (string, *exec.Cmd) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dispatcher")
+	start := time.Now()
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/pawnshop/auction/services/dispatcher").CombinedOutput(); err != nil {
+		t.Fatalf("build dispatcher: %v\n%s", err, out)
+	}
+	t.Logf("built the dispatcher in %s", time.Since(start).Round(time.Millisecond))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	env, err := s.DispatcherEnv(map[string]string{"HTTP_ADDR": addr, "CLUSTER_ADDR": "127.0.0.1:0", "DISPATCHER_ID": id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), env...), "LOG_LEVEL=error")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return "http://" + addr, cmd
 }
 
 // startWorkerProcess starts the worker binary as a process joining s (every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -196,6 +197,25 @@ func (s *Stack) stopPublicListeners(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// DispatcherEnv is the environment (KEY=value) of a dispatcher process
+// beside the stack's: its Kafka, Redis, API keys, cluster token and
+// certificate, with extra's variables over them (give it at least its own
+// HTTP_ADDR, CLUSTER_ADDR and DISPATCHER_ID). It shares the stack's registry
+// of workers, so it routes reads to them all. Tests kill such a process to
+// lose a dispatcher abruptly.
+func (s *Stack) DispatcherEnv(extra map[string]string) ([]string, error) {
+	env, err := s.dispatcherEnv(extra)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // joinURLs is the DISPATCHER_URL of a worker: every running dispatcher's

@@ -288,6 +288,20 @@ func (s *Stack) dispatcherConfig() (dconfig.Config, error) {
 // dispatcherConfigWith is dispatcherConfig with extra's variables set last
 // (an extra dispatcher's own address and mode, see StartDispatcher).
 func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, error) {
+	env, err := s.dispatcherEnv(extra)
+	if err != nil {
+		return dconfig.Config{}, err
+	}
+	c, err := service.Load(dconfig.Load, envconfig.FromMap(env))
+	if err != nil {
+		return c, fmt.Errorf("dispatcher configuration: %w", err)
+	}
+	return c, nil
+}
+
+// dispatcherEnv is a dispatcher's environment: the stack's backends, keys,
+// cluster token and certificate, with extra's variables set last.
+func (s *Stack) dispatcherEnv(extra map[string]string) (map[string]string, error) {
 	env := map[string]string{
 		"HTTP_ADDR":             s.cfg.HTTPAddr,
 		"KAFKA_BROKERS":         strings.Join(s.brokers, ","),
@@ -303,7 +317,7 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 		"CLUSTER_ADDR":          cmp.Or(s.cfg.ClusterAddr, "127.0.0.1:0"),
 	}
 	if err := s.clusterTLSEnv(env, dispatcherIdentity); err != nil {
-		return dconfig.Config{}, err
+		return nil, err
 	}
 	if s.cfg.PublishTimeout > 0 {
 		env["PUBLISH_TIMEOUT"] = s.cfg.PublishTimeout.String()
@@ -314,11 +328,7 @@ func (s *Stack) dispatcherConfigWith(extra map[string]string) (dconfig.Config, e
 	for k, v := range extra {
 		env[k] = v
 	}
-	c, err := service.Load(dconfig.Load, envconfig.FromMap(env))
-	if err != nil {
-		return c, fmt.Errorf("dispatcher configuration: %w", err)
-	}
-	return c, nil
+	return env, nil
 }
 
 // RestartDispatcher stops the first dispatcher and starts a new one on the
