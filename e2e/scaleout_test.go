@@ -454,3 +454,81 @@ func startWorkerProcess(t testing.TB, s *stack.Stack, bin, id string) *exec.Cmd 
 	})
 	return cmd
 }
+
+// TestReplayLeaseSpansDispatchers: with the broker down, writes through two
+// dispatchers go to the one write buffer of the deployment; one dispatcher
+// at a time holds its replay lease, the other takes it over when the holder
+// stops, and once the broker is back every buffered write is stored.
+func TestReplayLeaseSpansDispatchers(t *testing.T) {
+	s := stacktest.Start(t, stack.Config{Dispatchers: 2, Workers: 1, PublishTimeout: 150 * time.Millisecond, ReplayInterval: 200 * time.Millisecond})
+	fault := injectBrokerFault(t, s)
+	r := s.EmbeddedRedis().Miniredis()
+	c := scaleClient(s)
+	ds := s.Dispatchers()
+	fault.on.Store(true)
+	var ids []string
+	for i := range 20 {
+		d := ds[i%2]
+		id := fmt.Sprintf("lease-%02d", i)
+		st, raw, err := c.do(d.URL(), http.MethodPost, "/item/add", addBody(id, "lease"))
+		if err != nil || st != http.StatusAccepted || !strings.Contains(string(raw), "WRITE_STATUS_BUFFERED") {
+			t.Fatalf("add %s through %s, broker down: %d %s %v", id, d.ID, st, raw, err)
+		}
+		ids = append(ids, id)
+	}
+	// One holder, for as long as it runs.
+	owners := map[string]int{}
+	for range 20 {
+		if v, err := r.Get("auction:wbuf:lease"); err == nil {
+			owners[v]++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(owners) != 1 {
+		t.Fatalf("lease holders over 1 s: %v, want one", owners)
+	}
+	var holder, other *stack.Dispatcher
+	for _, d := range ds {
+		if owners[d.ID] > 0 {
+			holder = d
+		} else {
+			other = d
+		}
+	}
+	if holder == nil || other == nil {
+		t.Fatalf("lease held by %v, not one of the stack's dispatchers", owners)
+	}
+	if n := streamLen(t, r, "auction:wbuf:events"); n != len(ids) {
+		t.Errorf("the write buffer holds %d events, want %d (both dispatchers' writes)", n, len(ids))
+	}
+	// The holder stops (as a rolling update stops it); the other takes the
+	// lease over once it expires, while the holder may still be flushing
+	// its producer.
+	stopping := time.Now()
+	stopDone := make(chan error, 1)
+	go func() { stopDone <- s.StopDispatcher(context.Background(), holder) }()
+	eventually(t, 5*time.Second, func() error {
+		if v, _ := r.Get("auction:wbuf:lease"); v != other.ID {
+			return fmt.Errorf("lease held by %q, want %s", v, other.ID)
+		}
+		return nil
+	})
+	t.Logf("%s held the lease; %s took it %s after the holder began to stop", holder.ID, other.ID, time.Since(stopping).Round(time.Millisecond))
+	fault.on.Store(false)
+	back := time.Now()
+	defer func() {
+		t.Logf("all stored %s after the broker came back", time.Since(back).Round(time.Millisecond))
+		if err := <-stopDone; err != nil {
+			t.Errorf("stop %s: %v", holder.ID, err)
+		}
+		t.Logf("%s stopped %s after it began to", holder.ID, time.Since(stopping).Round(time.Millisecond))
+	}()
+	eventually(t, 30*time.Second, func() error {
+		for _, id := range ids {
+			if st, _, err := c.do(other.URL(), http.MethodGet, "/item/fetch/"+id, ""); err != nil || st != http.StatusOK {
+				return fmt.Errorf("%s through %s: %d %v", id, other.ID, st, err)
+			}
+		}
+		return nil
+	})
+}
