@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pawnshop/auction/internal/clustername"
+	"github.com/pawnshop/auction/internal/topics"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -70,6 +72,8 @@ func TestOneTraceFollowsAWrite(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 
 	s := startStack(t, 1)
+	// The stack's deployment is the default one: its topics are "auction.*".
+	itemsTopic := topics.For(clustername.Name{}).Items
 	code, _ := call(t, s, "POST", "/item/add", `{"id":"traced","name":"t","category":"CATEGORY_READING","priceCents":1,"state":"STATE_NEW"}`)
 	if code != http.StatusAccepted {
 		t.Fatal(code)
@@ -80,9 +84,9 @@ func TestOneTraceFollowsAWrite(t *testing.T) {
 			switch sp.Name() {
 			case "POST /item/add":
 				root = sp
-			case "publish items":
+			case "publish " + itemsTopic:
 				publish = sp
-			case "ingest items":
+			case "ingest " + itemsTopic:
 				ingest = sp
 			}
 		}
