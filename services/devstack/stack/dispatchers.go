@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -210,12 +209,7 @@ func (s *Stack) DispatcherEnv(extra map[string]string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return environ(env), nil
 }
 
 // joinURLs is the DISPATCHER_URL of a worker: every running dispatcher's

@@ -461,12 +461,17 @@ func (s *Stack) WorkerEnv(id string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return environ(env), nil
+}
+
+// environ is env as a process environment, KEY=value sorted by key.
+func environ(env map[string]string) []string {
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // StartWorker starts one more worker with the stack's configuration.
