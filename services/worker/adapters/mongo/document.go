@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
@@ -81,7 +82,12 @@ func updateOf(kind app.Kind, d app.Document) (bson.D, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	// The event id is a UUID (validated on ingest): safe as a field name.
+	// The event id becomes a field name: a '.' would make it a path, a
+	// leading '$' an operator. Ingest validates it as a UUID; this guards
+	// every other writer.
+	if d.ID == "" || strings.ContainsAny(d.ID, ".\x00") || strings.HasPrefix(d.ID, "$") {
+		return nil, 0, fmt.Errorf("event id %q cannot be a field name", d.ID)
+	}
 	return bson.D{{Key: "$set", Value: bson.D{{Key: field + "." + d.ID, Value: raw}}}}, len(raw), nil
 }
 
