@@ -36,12 +36,16 @@ const ferretMetadataTable = "_ferretdb_collections"
 // `WHERE _ferretdb_sjson->'$._id' = ?`, but the unique _id index it creates
 // is on `_ferretdb_sjson->"_id"`. SQLite matches index expressions by their
 // text, so it never uses that index: every FindOne, update or upsert by _id
-// scans the table in insertion order, decoding each row's JSON (about 3 µs a
-// row: a FindOne of the 15,000th of 20,000 documents took 46 ms, an update by
-// _id scans twice, upserts ran at about 60/s). With an index on the query's
-// own expression the plan becomes `SEARCH ... USING INDEX`: FindOne takes
-// about 0.2 ms wherever the document is, and upserts by _id run at 1,300 to
-// 2,900/s.
+// scans the table in insertion order, decoding each row's JSON (about 1.5 to
+// 3 µs a row; an update by _id scans twice). With an index on the query's
+// own expression the plan becomes `SEARCH ... USING INDEX`. Measured in one
+// run (TestMongoIDIndexLookupRatio and a probe): FindOne near the end of
+// 20,000 documents 28 to 30 ms without, 0.15 to 0.25 ms with, wherever the
+// document is (the index took 40 ms to build); 2,000 upserts by _id in bulks
+// of 16 into a new collection 297/s without, 2,691/s with (7,716/s with
+// synchronous(normal) too, see sqliteURL), and updating those 2,000 again
+// 106/s without, 1,570/s with (3,276/s). A steady-state pass costs about
+// 0.25 ms per database file.
 //
 // Databases and collections are created over the wire at any time, and
 // FerretDB offers no hook, so idIndexer polls: at start and every
