@@ -435,3 +435,66 @@ func TestMongoSQLiteSynchronousNormal(t *testing.T) {
 		t.Fatalf("connections seen: FerretDB %d, ours %d; want both", ferret, ours)
 	}
 }
+
+// TestMongoIDIndexUnderChurn: clients creating, writing and dropping
+// collections and databases while the maintainer indexes them see no error,
+// and the maintainer logs no warning.
+func TestMongoIDIndexUnderChurn(t *testing.T) {
+	ctx := testContext(t, mongoDeadline)
+	rec := newWarnRecorder()
+	m := startIndexedMongo(t, ctx, t.TempDir(), rec)
+	client, disconnect := connectMongo(t, ctx, m)
+	defer disconnect()
+
+	const workers, rounds = 4, 15
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- func() error {
+				// Worker 0 drops and re-creates its whole database; the
+				// others drop and re-create collections of a shared one.
+				mdb := client.Database("churn")
+				if w == 0 {
+					mdb = client.Database("churn0")
+				}
+				for r := range rounds {
+					coll := mdb.Collection(fmt.Sprintf("c%d", w))
+					var models []mongo.WriteModel
+					for i := range 50 {
+						models = append(models, mongo.NewUpdateOneModel().
+							SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("%d-%d", r, i)}}).
+							SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "r", Value: r}}}}).SetUpsert(true))
+					}
+					if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+						return fmt.Errorf("worker %d round %d bulk: %w", w, r, err)
+					}
+					time.Sleep(time.Duration(r%4) * 70 * time.Millisecond) // sometimes across a tick
+					if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("%d-7", r)}}).Err(); err != nil {
+						return fmt.Errorf("worker %d round %d find: %w", w, r, err)
+					}
+					drop := func() error { return coll.Drop(ctx) }
+					if w == 0 {
+						drop = func() error { return mdb.Drop(ctx) }
+					}
+					if err := drop(); err != nil {
+						return fmt.Errorf("worker %d round %d drop: %w", w, r, err)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if w := rec.indexerWarnings(); len(w) > 0 {
+		t.Errorf("warnings: %q", w)
+	}
+}
