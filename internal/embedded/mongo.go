@@ -28,9 +28,9 @@ type MongoConfig struct {
 	DataDir string
 
 	// Logger receives FerretDB's errors and the _id index maintainer's
-	// warnings (see idIndexer); nil means stderr for FerretDB and
-	// slog.Default() for the maintainer. Nothing below
-	// error level is passed on: FerretDB logs every connection at info level, and at warn
+	// warnings and debug records (see idIndexer); nil means stderr for
+	// FerretDB and slog.Default() for the maintainer. Nothing of FerretDB's
+	// below error level is passed on: FerretDB logs every connection at info level, and at warn
 	// level it dumps every command that fails, including the endSessions
 	// that the driver sends on Disconnect (FerretDB v1 does not implement
 	// it; the driver ignores the failure) and the errors a test provokes on
@@ -186,11 +186,14 @@ func (m *Mongo) Close() {
 // (busy_timeout(10000), journal_mode(wal), auto_vacuum(none)) after ours.
 //
 // It sets synchronous(normal): in WAL mode a commit then no longer waits for
-// an fsync (the WAL is synced at checkpoints), which doubles the throughput
-// of updates. A killed process loses nothing (the WAL is written before the
-// commit returns); a machine or OS crash may lose the last commits. That is
-// the durability the dev stack's embedded broker has too (KafkaConfig.SyncWrites
-// is off unless asked for), and this server exists for tests and the dev stack.
+// an fsync (the WAL is synced at checkpoints), which in one run took updates
+// by _id from 1,570/s to 3,276/s and upserts of new _ids from 2,691/s to
+// 7,716/s (see idIndexer). A killed process loses nothing (the WAL is written
+// before the commit returns); a machine or OS crash may lose the last
+// commits, never corrupting the database. That is the durability the dev
+// stack's embedded broker has by default too (KafkaConfig.SyncWrites, off
+// unless the dev stack's KafkaSyncWrites asks for it), and this server exists
+// for tests and the dev stack.
 func sqliteURL(dir string) string {
 	q := url.Values{"_pragma": {"synchronous(normal)"}}
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/", RawQuery: q.Encode()}).String()

@@ -62,7 +62,9 @@ const ferretMetadataTable = "_ferretdb_collections"
 // the file, and a connection of ours still open then would keep that
 // database's -wal and -shm files alive next to a database re-created under
 // the same name. Files are opened with mode=rw so a file deleted meanwhile is
-// never re-created. Failures are logged (a new one at WARN, a repeated one
+// never re-created. What is left is a window of under a millisecond: a
+// dropDatabase and a re-creation of the same database both within one
+// pass's query on that file. Failures are logged (a new one at WARN, a repeated one
 // or a race with a drop at DEBUG) and retried on the next tick; none is
 // fatal.
 type idIndexer struct {
