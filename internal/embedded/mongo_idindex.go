@@ -64,9 +64,9 @@ const ferretMetadataTable = "_ferretdb_collections"
 // the same name. Files are opened with mode=rw so a file deleted meanwhile is
 // never re-created. What is left is a window of under a millisecond: a
 // dropDatabase and a re-creation of the same database both within one
-// pass's query on that file. Failures are logged (a new one at WARN, a repeated one
-// or a race with a drop at DEBUG) and retried on the next tick; none is
-// fatal.
+// pass's query on that file. Failures are logged at DEBUG (at WARN, once
+// per error text, when a file has failed idIndexWarnAfter passes in a row)
+// and retried on the next tick; none is fatal.
 type idIndexer struct {
 	dir   string
 	query string // URL query FerretDB's connections use, plus mode=rw
@@ -75,8 +75,10 @@ type idIndexer struct {
 	stop context.CancelFunc
 	done chan struct{}
 
-	dbs    map[string]*sql.DB // by file path; only the loop goroutine uses it
-	warned map[string]bool    // error texts already logged at WARN
+	// Used by one pass at a time only.
+	dbs      map[string]*sql.DB // by file path
+	failures map[string]int     // passes failed in a row, by file path
+	warned   map[string]bool    // error texts already logged at WARN
 }
 
 // startIDIndexer runs one pass over dir, then starts the polling loop.
@@ -90,13 +92,14 @@ func startIDIndexer(dir, sqliteURL string, log *slog.Logger) (*idIndexer, error)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	x := &idIndexer{
-		dir:    dir,
-		query:  query,
-		log:    log,
-		stop:   stop,
-		done:   make(chan struct{}),
-		dbs:    map[string]*sql.DB{},
-		warned: map[string]bool{},
+		dir:      dir,
+		query:    query,
+		log:      log,
+		stop:     stop,
+		done:     make(chan struct{}),
+		dbs:      map[string]*sql.DB{},
+		failures: map[string]int{},
+		warned:   map[string]bool{},
 	}
 	x.tick(ctx)
 	go x.loop(ctx)
@@ -148,6 +151,7 @@ func (x *idIndexer) tick(ctx context.Context) {
 		x.fail("", "list database files", err)
 		return
 	}
+	delete(x.failures, "")
 	present := make(map[string]bool, len(files))
 	for _, file := range files {
 		present[file] = true
@@ -160,6 +164,7 @@ func (x *idIndexer) tick(ctx context.Context) {
 		if !present[file] {
 			_ = db.Close()
 			delete(x.dbs, file)
+			delete(x.failures, file)
 		}
 	}
 }
@@ -190,12 +195,19 @@ func (x *idIndexer) indexFile(ctx context.Context, file string) {
 		x.fail(file, "list tables", err)
 		return
 	}
+	allDone := true
+	defer func() {
+		if allDone {
+			delete(x.failures, file)
+		}
+	}()
 	for _, table := range tables {
 		start := time.Now()
 		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`,
 			quoteIdent(table+idIndexSuffix), quoteIdent(table))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			x.fail(file, "create index on "+table, err)
+			allDone = false
 			continue
 		}
 		x.log.Debug("embedded mongo: _id lookup index created",
@@ -225,25 +237,26 @@ func (x *idIndexer) dsn(file string) string {
 	return (&url.URL{Scheme: "file", Opaque: filepath.ToSlash(file), RawQuery: x.query}).String()
 }
 
-// fail logs a failed step: at WARN the first time its text is seen, at DEBUG
-// after that, when the pass was cancelled, and when the file or table went
-// away meanwhile (a dropDatabase or drop racing with the pass), which the next
-// tick sorts out.
+// idIndexWarnAfter is how many passes in a row must fail on a file before a
+// failure is logged at WARN: a dropDatabase or drop racing with a pass makes
+// one fail now and then (no such table, SQLITE_BUSY while the dropped
+// database's last connection cleans up, a file gone), and the next sorts it
+// out.
+const idIndexWarnAfter = 5
+
+// fail logs a failed step at DEBUG, or at WARN once per error text when the
+// file has failed idIndexWarnAfter passes in a row and still exists.
 func (x *idIndexer) fail(file, step string, err error) {
+	x.failures[file]++
 	msg := step + ": " + err.Error()
-	level := slog.LevelWarn
-	switch {
-	case x.warned[msg], errors.Is(err, context.Canceled):
-		level = slog.LevelDebug
-	case file != "" && !fileExists(file),
-		strings.Contains(err.Error(), "no such table"),
-		strings.Contains(err.Error(), "unable to open"):
-		level = slog.LevelDebug
-	default:
+	level := slog.LevelDebug
+	if x.failures[file] >= idIndexWarnAfter && !x.warned[msg] &&
+		!errors.Is(err, context.Canceled) && (file == "" || fileExists(file)) {
+		level = slog.LevelWarn
 		x.warned[msg] = true
 	}
 	x.log.Log(context.Background(), level, "embedded mongo: _id lookup index",
-		"file", filepath.Base(file), "step", step, "err", err)
+		"file", filepath.Base(file), "step", step, "err", err, "failed_passes", x.failures[file])
 }
 
 func fileExists(path string) bool {

@@ -498,3 +498,30 @@ func TestMongoIDIndexUnderChurn(t *testing.T) {
 		t.Errorf("warnings: %q", w)
 	}
 }
+
+// TestMongoIDIndexWarnsOnceOnPersistentFailure: a file the maintainer cannot
+// read (not a database) is logged at WARN once, after several passes, and
+// the server keeps serving.
+func TestMongoIDIndexWarnsOnceOnPersistentFailure(t *testing.T) {
+	ctx := testContext(t, mongoDeadline)
+	rec := newWarnRecorder()
+	m := startIndexedMongo(t, ctx, t.TempDir(), rec)
+	bad := filepath.Join(m.DataDir(), "bad.sqlite")
+	if err := os.WriteFile(bad, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep((idIndexWarnAfter + 5) * idIndexInterval)
+	if w := rec.indexerWarnings(); len(w) != 1 || !strings.Contains(w[0], "bad.sqlite") {
+		t.Fatalf("warnings = %q, want one about bad.sqlite", w)
+	}
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	client, disconnect := connectMongo(t, ctx, m)
+	defer disconnect()
+	if _, err := client.Database("fine").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	db := openSQLite(t, m, "fine")
+	waitIDIndex(t, ctx, db, tableOf(t, ctx, db, "c"))
+}
