@@ -195,24 +195,26 @@ func (x *idIndexer) indexFile(ctx context.Context, file string) {
 		x.fail(file, "list tables", err)
 		return
 	}
-	allDone := true
-	defer func() {
-		if allDone {
-			delete(x.failures, file)
-		}
-	}()
+	var failedStep string // the first failure of this pass, logged once
+	var failed error
 	for _, table := range tables {
 		start := time.Now()
 		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`,
 			quoteIdent(table+idIndexSuffix), quoteIdent(table))
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			x.fail(file, "create index on "+table, err)
-			allDone = false
+			if failed == nil {
+				failedStep, failed = "create index on "+table, err
+			}
 			continue
 		}
 		x.log.Debug("embedded mongo: _id lookup index created",
 			"file", filepath.Base(file), "table", table, "took", time.Since(start))
 	}
+	if failed != nil {
+		x.fail(file, failedStep, failed)
+		return
+	}
+	delete(x.failures, file)
 }
 
 func missingIDIndexTables(ctx context.Context, db *sql.DB) ([]string, error) {
@@ -244,8 +246,9 @@ func (x *idIndexer) dsn(file string) string {
 // out.
 const idIndexWarnAfter = 5
 
-// fail logs a failed step at DEBUG, or at WARN once per error text when the
-// file has failed idIndexWarnAfter passes in a row and still exists.
+// fail counts a failed pass over file and logs its failure at DEBUG, or at
+// WARN once per error text when the file has failed idIndexWarnAfter passes
+// in a row and still exists.
 func (x *idIndexer) fail(file, step string, err error) {
 	x.failures[file]++
 	msg := step + ": " + err.Error()
