@@ -1,6 +1,6 @@
 // Package kafka consumes the event topics for the worker (one consumer group,
-// cooperative-sticky rebalancing, offsets committed only after the documents
-// are stored) and parks poison records on dead-letter topics.
+// offsets committed only after the documents are stored) and parks poison
+// records on dead-letter topics.
 package kafka
 
 import (
@@ -82,12 +82,21 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 		"bootstrap.servers":             cfg.Brokers,
 		"group.id":                      cfg.Group,
 		"client.id":                     cfg.ClientID,
-		"partition.assignment.strategy": "cooperative-sticky",
+		// Eager rebalancing, one round: a joining worker gets partitions
+		// about 130 ms after it subscribes, and no partition waits more than
+		// a few tens of ms (the members write and commit what they hold,
+		// then rejoin at once). cooperative-sticky needs two rounds, and
+		// librdkafka sends at most one JoinGroup a second per member, so the
+		// partitions it moves waited about 1 s (TestSecondWorkerJoinsWithoutStall).
+		"partition.assignment.strategy": "roundrobin",
 		// The loop stores a batch's offsets once it is written; librdkafka
 		// commits the stored offsets in the background (and synchronously
-		// on revocation and close, see rebalance and Drain).
+		// on revocation and close, see rebalance and Drain). The short
+		// interval also wakes librdkafka's group loop often enough for
+		// heartbeat.interval.ms to take effect (it otherwise wakes about
+		// every 500 ms); a commit is sent only when offsets moved.
 		"enable.auto.commit":       true,
-		"auto.commit.interval.ms":  500,
+		"auto.commit.interval.ms":  100,
 		"enable.auto.offset.store": false,
 		"auto.offset.reset":        "earliest",
 		"session.timeout.ms":       10000,

@@ -101,8 +101,14 @@ func produce(t testing.TB, brokers, topic string, n int) {
 // runConsumer runs a consumer of topic in group until stop is called.
 func runConsumer(t testing.TB, brokers, group, topic string, store kafka.Storer, beforeCommit func(app.Batch) error) (stop func()) {
 	t.Helper()
+	return runConsumerLog(t, brokers, group, topic, store, beforeCommit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// runConsumerLog is runConsumer logging to log.
+func runConsumerLog(t testing.TB, brokers, group, topic string, store kafka.Storer, beforeCommit func(app.Batch) error, log *slog.Logger) (stop func()) {
+	t.Helper()
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: group, BatchSize: 8, BatchWait: 5 * time.Millisecond},
-		store, []string{topic}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		store, []string{topic}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

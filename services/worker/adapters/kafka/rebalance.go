@@ -4,8 +4,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// rebalance applies cooperative assignments incrementally. Before
-// partitions are revoked, every batch held is written, its offsets stored
+// rebalance applies assignments (incrementally under a cooperative
+// assignor, whole under an eager one). Before partitions are revoked, every batch held is written, its offsets stored
 // and committed synchronously, so the next owner starts right after them.
 // Lost partitions are dropped from what is held: their next owner already
 // consumes them, and storing is idempotent.
