@@ -65,10 +65,10 @@ type Consumer struct {
 	paused bool
 
 	// BeforeCommit, when set, runs after a batch is written and before its
-	// offsets are stored; an error counts as a failed write (the batch and
-	// those after it are consumed again). Tests use it to stop the flow
-	// between store and commit.
+	// offsets are stored; after an error the consumer stores no offset any
+	// more, as if it had crashed between store and commit. Tests use it.
 	BeforeCommit func(app.Batch) error
+	frozen       bool
 
 	// Metrics, when set, counts stored records and tracks consumer lag.
 	Metrics *ConsumerMetrics

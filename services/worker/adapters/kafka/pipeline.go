@@ -144,6 +144,9 @@ func (c *Consumer) collect() {
 	}
 }
 
+// errFrozen: BeforeCommit failed once; no offset is stored any more.
+var errFrozen = errors.New("offsets frozen after BeforeCommit failed")
+
 // finish handles the result of the oldest write: stores its offsets, or on
 // failure rewinds it with every batch held after it.
 func (c *Consumer) finish(s *slot) error {
@@ -151,9 +154,16 @@ func (c *Consumer) finish(s *slot) error {
 	if s.discard {
 		return nil
 	}
+	if c.frozen {
+		return errFrozen
+	}
 	err := s.err
 	if err == nil && c.BeforeCommit != nil {
-		err = c.BeforeCommit(s.batch)
+		if err := c.BeforeCommit(s.batch); err != nil {
+			c.log.Warn("offsets no longer stored: BeforeCommit failed", "err", err)
+			c.frozen = true
+			return fmt.Errorf("before commit: %w", err)
+		}
 	}
 	if err != nil {
 		c.log.Warn("batch not stored; it and the batches after it will be consumed again", "records", len(s.batch), "err", err)
