@@ -79,9 +79,9 @@ type Consumer struct {
 // NewConsumer creates the consumer; Run subscribes and consumes.
 func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Logger) (*Consumer, error) {
 	m := kafka.ConfigMap{
-		"bootstrap.servers":             cfg.Brokers,
-		"group.id":                      cfg.Group,
-		"client.id":                     cfg.ClientID,
+		"bootstrap.servers": cfg.Brokers,
+		"group.id":          cfg.Group,
+		"client.id":         cfg.ClientID,
 		// Eager rebalancing, one round: a joining worker gets partitions
 		// about 130 ms after it subscribes, and no partition waits more than
 		// a few tens of ms (the members write and commit what they hold,
