@@ -125,8 +125,38 @@ func TestMalformedServerURLsAreConfigurationProblems(t *testing.T) {
 	}
 }
 
+// freeRun returns a port p such that p, p+1, ..., p+n-1 could all be bound
+// a moment ago (other programs hold ports on this machine), and holds the
+// last one: the caller's "taken" port.
+func freeRun(t testing.TB, n int) (int, net.Listener) {
+	t.Helper()
+	for range 50 {
+		base := freePort(t)
+		var held []net.Listener
+		for i := 1; i < n; i++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				break
+			}
+			held = append(held, ln)
+		}
+		if len(held) == n-1 {
+			for _, ln := range held[:n-2] {
+				ln.Close()
+			}
+			return base, held[n-2]
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+	}
+	t.Fatalf("no run of %d free loopback ports found", n)
+	return 0, nil
+}
+
 func TestEveryDispatchersPortIsChecked(t *testing.T) {
-	base := freePort(t)
+	base, ln := freeRun(t, 3)
+	defer ln.Close()
 	c := load(envconfig.New(envconfig.FromMap(map[string]string{
 		"HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(base), "DISPATCHERS": "3", "KAFKA_BROKERS": "k:9092", "MONGO_URI": "mongodb://m:27017", "S3_ENDPOINT": "http://s3:9000",
 	})))
@@ -139,13 +169,8 @@ func TestEveryDispatchersPortIsChecked(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("listen addresses %v, want %v", got, want)
 	}
-	// The third dispatcher's port taken: named, with its flags.
+	// The third dispatcher's port taken (held by freeRun): named, with its flags.
 	third := "127.0.0.1:" + strconv.Itoa(base+2)
-	ln, err := net.Listen("tcp", third)
-	if err != nil {
-		t.Skipf("port %s not free: %v", third, err)
-	}
-	defer ln.Close()
 	problems := checkPorts(listenAddrs(c))
 	wantLine := "-http-addr " + third + " (dispatcher 3 of -dispatchers 3: -http-addr's port + 2): port in use (another program listens there); choose another with -http-addr or -dispatchers"
 	if len(problems) != 1 || problems[0] != wantLine {
