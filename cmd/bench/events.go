@@ -54,4 +54,3 @@ func newItem(req *auctionv1.AddItemRequest, at time.Time) *auctionv1.Item {
 	return &auctionv1.Item{Id: id, Name: req.GetName(), Category: req.GetCategory(), PriceCents: req.GetPriceCents(),
 		State: req.GetState(), AgeMonths: req.GetAgeMonths(), CreatedAt: timestamppb.New(at)}
 }
-

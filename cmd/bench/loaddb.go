@@ -77,7 +77,9 @@ func (b *bench) loadItems(ctx context.Context, name string, n int, history bool,
 	for i := range n {
 		ids[i] = itemID(b.run, i)
 	}
-	gen := func(i int) *itemDoc { return itemEventsOf(i, ids[i], base.Add(time.Duration(i)*time.Millisecond)).doc(history) }
+	gen := func(i int) *itemDoc {
+		return itemEventsOf(i, ids[i], base.Add(time.Duration(i)*time.Millisecond)).doc(history)
+	}
 	t := time.Now()
 	if err := b.insertDocs(ctx, db, n, par, b.s.WorkerConfig("x").BatchSize, gen); err != nil {
 		return "", nil, fmt.Errorf("load %s: %w", name, err)

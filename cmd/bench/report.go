@@ -51,7 +51,7 @@ type Settings struct {
 	FreshReads  float64 `json:"freshReadsPerSecond"`
 	// UpsertsPerCommand caps the direct model write's BulkWrites.
 	UpsertsPerCommand int `json:"upsertsPerCommand"`
-	BatchSize   int     `json:"batchSize"`
+	BatchSize         int `json:"batchSize"`
 }
 
 // Scenario is one row of the table: the platform against one baseline.

@@ -71,8 +71,8 @@ type bench struct {
 	// history) and its items, kept for the freshness scenario's reads.
 	readDB  string
 	readIDs []string
-	res       *Results
-	dbs       []string // databases to drop at the end
+	res     *Results
+	dbs     []string // databases to drop at the end
 }
 
 // run executes every scenario and writes the JSON results.
