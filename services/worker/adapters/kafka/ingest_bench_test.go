@@ -51,7 +51,6 @@ func (t *timed) Write(ctx context.Context, p *app.Prepared) error {
 // ended: the consumer's work without overlap, for comparison.
 type serial struct {
 	in   *app.Ingest
-	mu   sync.Mutex
 	idle chan struct{}
 }
 
