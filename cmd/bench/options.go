@@ -32,6 +32,10 @@ type Options struct {
 	// items).
 	FreshRate  float64
 	FreshReads float64
+	// ReadConcurrency is the read rounds' requests in flight: by default
+	// the dispatcher's MAX_INFLIGHT_READS, so that the load is what its
+	// admission control admits rather than a stream of refusals.
+	ReadConcurrency int
 	// UpsertsPerCommand caps the upserts of one BulkWrite of the direct
 	// model write baseline (0: the whole batch in one); see writeBatch.
 	UpsertsPerCommand int
@@ -95,6 +99,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.IntVar(&o.IngestItems, "ingest-items", d.IngestItems, "items of the ingest backlog (4 events each; at most -items) (quick: 250)")
 	fs.Float64Var(&o.FreshRate, "fresh-rate", d.FreshRate, "freshness: writes per second, open loop (quick: 200)")
 	fs.Float64Var(&o.FreshReads, "fresh-reads", d.FreshReads, "freshness: reads per second of existing items while the writes run (quick: 50)")
+	fs.IntVar(&o.ReadConcurrency, "read-concurrency", 8, "requests in flight in the read rounds (default: the dispatcher's MAX_INFLIGHT_READS default, 8)")
 	fs.IntVar(&o.UpsertsPerCommand, "upserts-per-command", 40, "direct model write baseline: most upserts per BulkWrite (0: the whole batch of BATCH_SIZE); FerretDB v1 hangs at about 100 matching updates in flight")
 	fs.StringVar(&o.HeapProfile, "heap-profile", "", "write a heap profile of this process to this file at the end (go tool pprof -sample_index=inuse_space)")
 	fs.IntVar(&o.MaxRequests, "max-requests", d.MaxRequests, "most requests of one measured run (quick: 20000)")
@@ -189,6 +194,9 @@ func (o *Options) check() []error {
 	}
 	if o.FreshRate < 1 || o.FreshRate > 100_000 || o.FreshReads < 0 || o.FreshReads > 10_000 {
 		errs = append(errs, fmt.Errorf("-fresh-rate %.0f, -fresh-reads %.0f: 1 to 100000 writes/s, 0 to 10000 reads/s", o.FreshRate, o.FreshReads))
+	}
+	if o.ReadConcurrency < 1 || o.ReadConcurrency > 1024 {
+		errs = append(errs, fmt.Errorf("-read-concurrency %d: 1 to 1024", o.ReadConcurrency))
 	}
 	if o.MaxRequests < 1 {
 		errs = append(errs, fmt.Errorf("-max-requests %d: at least 1", o.MaxRequests))

@@ -41,14 +41,16 @@ type Machine struct {
 
 // Settings echoes the options that shaped the numbers.
 type Settings struct {
-	Rounds      int     `json:"rounds"`
-	Concurrency int     `json:"concurrency"`
-	RunSeconds  float64 `json:"runSeconds"`
-	Items       int     `json:"items"`
-	IngestItems int     `json:"ingestItems"`
-	Backlog     int     `json:"backlogEvents"`
-	FreshRate   float64 `json:"freshWritesPerSecond"`
-	FreshReads  float64 `json:"freshReadsPerSecond"`
+	Rounds      int `json:"rounds"`
+	Concurrency int `json:"concurrency"`
+	// ReadConcurrency is the read rounds' requests in flight.
+	ReadConcurrency int     `json:"readConcurrency"`
+	RunSeconds      float64 `json:"runSeconds"`
+	Items           int     `json:"items"`
+	IngestItems     int     `json:"ingestItems"`
+	Backlog         int     `json:"backlogEvents"`
+	FreshRate       float64 `json:"freshWritesPerSecond"`
+	FreshReads      float64 `json:"freshReadsPerSecond"`
 	// UpsertsPerCommand caps the direct model write's BulkWrites.
 	UpsertsPerCommand int `json:"upsertsPerCommand"`
 	BatchSize         int `json:"batchSize"`
@@ -231,9 +233,9 @@ func describe(s Sample, metric string) string {
 
 // printTable writes the Markdown report.
 func printTable(w io.Writer, r *Results) {
-	fmt.Fprintf(w, "Machine: %d cores, %s GiB, %s; %s, %s. Backends: %s. Mode: %s; %d rounds, concurrency %d, %.1fs per run, %d items with history on the read path, ingest backlog %d items (%d events), freshness %.0f writes/s with %.0f reads/s.\n\n",
+	fmt.Fprintf(w, "Machine: %d cores, %s GiB, %s; %s, %s. Backends: %s. Mode: %s; %d rounds, concurrency %d (reads %d), %.1fs per run, %d items with history on the read path, ingest backlog %d items (%d events), freshness %.0f writes/s with %.0f reads/s.\n\n",
 		r.Machine.Cores, r.Machine.MemoryGiB, r.Machine.CPU, r.Machine.Go, r.Machine.OS, r.Backends, r.Mode,
-		r.Settings.Rounds, r.Settings.Concurrency, r.Settings.RunSeconds, r.Settings.Items, r.Settings.IngestItems, r.Settings.Backlog,
+		r.Settings.Rounds, r.Settings.Concurrency, r.Settings.ReadConcurrency, r.Settings.RunSeconds, r.Settings.Items, r.Settings.IngestItems, r.Settings.Backlog,
 		r.Settings.FreshRate, r.Settings.FreshReads)
 	fmt.Fprintln(w, "| scenario | platform (median) | baseline | baseline (median) | ratio | target | met |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | ---: | --- | --- |")

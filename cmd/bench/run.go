@@ -89,7 +89,7 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 	b.hook = newLogHook(logOut)
 	b.log = slog.New(b.hook)
 	b.res = &Results{StartedAt: started.UTC(), Mode: "full", Machine: machine(), Baselines: map[string]string{},
-		Settings: Settings{Rounds: o.Rounds, Concurrency: o.Concurrency, RunSeconds: o.Duration.Seconds(), Items: o.Items, IngestItems: min(o.IngestItems, o.Items), Backlog: 4 * min(o.IngestItems, o.Items), BatchSize: 500,
+		Settings: Settings{Rounds: o.Rounds, Concurrency: o.Concurrency, ReadConcurrency: o.ReadConcurrency, RunSeconds: o.Duration.Seconds(), Items: o.Items, IngestItems: min(o.IngestItems, o.Items), Backlog: 4 * min(o.IngestItems, o.Items), BatchSize: 500,
 			FreshRate: o.FreshRate, FreshReads: o.FreshReads, UpsertsPerCommand: o.UpsertsPerCommand}}
 	if o.Quick {
 		b.res.Mode = "quick"

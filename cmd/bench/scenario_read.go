@@ -236,7 +236,7 @@ func (b *bench) readRound(ctx context.Context, name string, r int, sides map[str
 	for k := range readOrder {
 		side := readOrder[(k+r-1)%len(readOrder)]
 		b.profiled(name+"-"+side, r, func() {
-			got[side] = closedLoopT(ctx, b.o.Concurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
+			got[side] = closedLoopT(ctx, b.o.ReadConcurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
 		})
 		if err := ctx.Err(); err != nil {
 			return nil, err
