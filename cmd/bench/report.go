@@ -217,7 +217,10 @@ func describe(s Sample, metric string) string {
 		fmt.Fprintf(&b, " (%s)", strings.Join(extra, "; "))
 	}
 	if s.Errors > 0 {
-		fmt.Fprintf(&b, ", %d errors", s.Errors)
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d errors", s.Errors)
 		if s.TransportErrors > 0 {
 			fmt.Fprintf(&b, " (%d without an HTTP answer)", s.TransportErrors)
 		}
