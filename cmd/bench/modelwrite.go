@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pawnshop/auction/internal/protobson"
@@ -63,9 +64,34 @@ func writeBatch(ctx context.Context, c *mongo.Collection, ws []modelWrite, perCo
 		perCommand = len(models)
 	}
 	for i := 0; i < len(models); i += perCommand {
-		if _, err := c.BulkWrite(ctx, models[i:min(len(models), i+perCommand)], options.BulkWrite().SetOrdered(false)); err != nil {
-			return fmt.Errorf("bulk write into %s: %w", c.Name(), err)
+		if err := bulkWrite(ctx, c, models[i:min(len(models), i+perCommand)]); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// bulkWrite sends models as one unordered BulkWrite and sends again those
+// that lost an upsert race (E11000: two concurrent upserts of one new _id,
+// e.g. an item and its buy written at once; the loser finds the document
+// the next time), as the worker does.
+func bulkWrite(ctx context.Context, c *mongo.Collection, models []mongo.WriteModel) error {
+	for attempt := 0; ; attempt++ {
+		_, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 || attempt >= 5 {
+			return fmt.Errorf("bulk write into %s: %w", c.Name(), err)
+		}
+		var again []mongo.WriteModel
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 {
+				return fmt.Errorf("bulk write into %s: %w", c.Name(), err)
+			}
+			again = append(again, models[we.Index])
+		}
+		models = again
+	}
 }
