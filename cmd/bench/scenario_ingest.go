@@ -103,26 +103,46 @@ func (b *bench) ingestModel(ctx context.Context, round, par, batch int) (Sample,
 	if err := b.ensureIndexes(ctx, db, workerIndexes()); err != nil {
 		return Sample{}, err
 	}
-	// Batches of one kind each, as the worker writes them, the kinds'
-	// batches interleaved.
-	var jobs [][]modelWrite
-	for i := 0; ; i += batch {
-		more := false
-		for _, kind := range []string{oldItemsColl, oldBuysColl, oldSellsColl, oldPawnsColl} {
-			if ws := b.data.Writes[kind]; i < len(ws) {
-				jobs = append(jobs, ws[i:min(len(ws), i+batch)])
-				more = true
+	// Each goroutine owns the items i ≡ g (mod par) and writes their
+	// events in batches of one kind each, as the worker writes them, the
+	// kinds' batches interleaved. No two goroutines update one document at
+	// once: FerretDB v1 updates a document by reading and rewriting all of
+	// it, without isolation, so concurrent updates of one document lose
+	// all but the last one's fields (a lost update).
+	kinds := []string{oldItemsColl, oldBuysColl, oldSellsColl, oldPawnsColl}
+	shards := make([][][]modelWrite, par)
+	for g := range par {
+		byKind := make([][]modelWrite, len(kinds))
+		for k, kind := range kinds {
+			for i, w := range b.data.Writes[kind] {
+				if i%par == g {
+					byKind[k] = append(byKind[k], w)
+				}
 			}
 		}
-		if !more {
-			break
+		for i := 0; ; i += batch {
+			more := false
+			for _, ws := range byKind {
+				if i < len(ws) {
+					shards[g] = append(shards[g], ws[i:min(len(ws), i+batch)])
+					more = true
+				}
+			}
+			if !more {
+				break
+			}
 		}
 	}
 	c := b.mongo.Database(db).Collection(itemsColl)
 	stop := b.startProfile(fmt.Sprintf("ingest-%dw-model", par), round)
 	start := time.Now()
-	err := parallel(ctx, len(jobs), par, func(ctx context.Context, k int) error {
-		return writeBatch(ctx, c, jobs[k], b.o.UpsertsPerCommand)
+	err := parallel(ctx, par, par, func(ctx context.Context, g int) error {
+		for _, job := range shards[g] {
+			if err := writeBatch(ctx, c, job, b.o.UpsertsPerCommand); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	elapsed := time.Since(start)
 	stop()
