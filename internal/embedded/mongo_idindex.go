@@ -76,9 +76,10 @@ type idIndexer struct {
 	done chan struct{}
 
 	// Used by one pass at a time only.
-	dbs      map[string]*sql.DB // by file path
-	failures map[string]int     // passes failed in a row, by file path
-	warned   map[string]bool    // error texts already logged at WARN
+	dbs       map[string]*sql.DB   // by file path
+	firstSeen map[string]time.Time // when a pass first saw the file
+	failures  map[string]int       // passes failed in a row, by file path
+	warned    map[string]bool      // error texts already logged at WARN
 }
 
 // startIDIndexer runs one pass over dir, then starts the polling loop.
@@ -92,14 +93,21 @@ func startIDIndexer(dir, sqliteURL string, log *slog.Logger) (*idIndexer, error)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	x := &idIndexer{
-		dir:      dir,
-		query:    query,
-		log:      log,
-		stop:     stop,
-		done:     make(chan struct{}),
-		dbs:      map[string]*sql.DB{},
-		failures: map[string]int{},
-		warned:   map[string]bool{},
+		dir:       dir,
+		query:     query,
+		log:       log,
+		stop:      stop,
+		done:      make(chan struct{}),
+		dbs:       map[string]*sql.DB{},
+		firstSeen: map[string]time.Time{},
+		failures:  map[string]int{},
+		warned:    map[string]bool{},
+	}
+	// FerretDB opened the files that exist already: they need no settling.
+	if files, err := filepath.Glob(filepath.Join(dir, "*.sqlite")); err == nil {
+		for _, f := range files {
+			x.firstSeen[f] = time.Time{}
+		}
 	}
 	x.tick(ctx)
 	go x.loop(ctx)
@@ -143,6 +151,10 @@ func (x *idIndexer) loop(ctx context.Context) {
 	}
 }
 
+// idIndexSettle is how long a database file FerretDB created is left alone
+// before it is opened: FerretDB sets a new file up within milliseconds.
+const idIndexSettle = time.Second
+
 // tick indexes the new tables of every database file and forgets the files
 // that are gone.
 func (x *idIndexer) tick(ctx context.Context) {
@@ -153,12 +165,29 @@ func (x *idIndexer) tick(ctx context.Context) {
 	}
 	delete(x.failures, "")
 	present := make(map[string]bool, len(files))
+	now := time.Now()
 	for _, file := range files {
 		present[file] = true
 		if ctx.Err() != nil {
 			return
 		}
+		// A file FerretDB has just created is left alone while it sets it up:
+		// its switch to WAL needs the file to itself, and fails at once
+		// (SQLITE_BUSY, no busy wait) if our connection is there.
+		seen, ok := x.firstSeen[file]
+		if !ok {
+			x.firstSeen[file] = now
+			continue
+		}
+		if now.Sub(seen) < idIndexSettle {
+			continue
+		}
 		x.indexFile(ctx, file)
+	}
+	for file := range x.firstSeen {
+		if !present[file] {
+			delete(x.firstSeen, file)
+		}
 	}
 	for file, db := range x.dbs {
 		if !present[file] {

@@ -309,9 +309,12 @@ func TestMongoIDIndexLookupRatio(t *testing.T) {
 	}
 	t.Logf("inserted %d documents in %v", n, time.Since(start))
 
+	// lookups returns the median time of count lookups: a median, not a
+	// mean, so that a pause of this shared machine does not decide.
 	lookups := func(from, count int) time.Duration {
-		start := time.Now()
+		took := make([]time.Duration, 0, count)
 		for i := from; i < from+count; i++ {
+			start := time.Now()
 			var doc bson.M
 			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id(i)}}).Decode(&doc); err != nil {
 				t.Fatalf("FindOne %s: %v", id(i), err)
@@ -319,8 +322,10 @@ func TestMongoIDIndexLookupRatio(t *testing.T) {
 			if fmt.Sprint(doc["price"]) != fmt.Sprint(i) {
 				t.Fatalf("FindOne %s = %v", id(i), doc)
 			}
+			took = append(took, time.Since(start))
 		}
-		return time.Since(start) / time.Duration(count)
+		slices.Sort(took)
+		return took[len(took)/2]
 	}
 	measure := func(count int) (early, late time.Duration) {
 		lookups(100, count) // warm up
@@ -349,8 +354,10 @@ func TestMongoIDIndexLookupRatio(t *testing.T) {
 	ratio := float64(late) / float64(early)
 	t.Logf("with index: FindOne near start %v, near end %v, end/start %.1f; near end %.0fx faster than without",
 		early, late, ratio, float64(late0)/float64(late))
-	if ratio >= 3 {
-		t.Errorf("FindOne near the end / near the start = %.1f, want < 3 (the lookup scans)", ratio)
+	// Without the index the ratio is about 60 to 75 (a scan to the end);
+	// with it about 1.
+	if ratio >= 10 {
+		t.Errorf("FindOne near the end / near the start = %.1f (medians), want < 10 (the lookup scans)", ratio)
 	}
 	if w := rec.indexerWarnings(); len(w) > 0 {
 		t.Errorf("warnings: %q", w)
@@ -510,7 +517,7 @@ func TestMongoIDIndexWarnsOnceOnPersistentFailure(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep((idIndexWarnAfter + 5) * idIndexInterval)
+	time.Sleep(idIndexSettle + (idIndexWarnAfter+5)*idIndexInterval)
 	if w := rec.indexerWarnings(); len(w) != 1 || !strings.Contains(w[0], "bad.sqlite") {
 		t.Fatalf("warnings = %q, want one about bad.sqlite", w)
 	}
