@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/pawnshop/auction/internal/telemetry"
@@ -36,8 +35,7 @@ type Batch []Record
 // documents it names can never be stored and all the others are; an error
 // wrapping ErrBatchRejected when the database refused the write as invalid
 // without naming the culprit; any other error is transient (the write is
-// retried). It must be safe for concurrent use: Write stores the kinds of
-// a batch concurrently.
+// retried).
 type Store interface {
 	Save(ctx context.Context, kind Kind, docs []Document) error
 }
@@ -50,9 +48,8 @@ type DeadLetters interface {
 }
 
 // Ingest stores batches of records: decode each through its topic's flow,
-// write each kind's events into their items' documents in one bulk write
-// (the kinds of a batch concurrently: the writes of different kinds touch
-// different fields and commute), park poison records. A record is poison
+// write each kind's events into their items' documents in one bulk write,
+// park poison records. A record is poison
 // when it cannot be decoded, breaks the contract's rules, cannot be encoded
 // as a document, or is refused by the database as invalid or too large: it
 // goes to the dead-letter topic (with an ERROR log) and the rest of the batch
@@ -169,29 +166,26 @@ func (in *Ingest) Prepare(ctx context.Context, b Batch) (_ *Prepared, err error)
 	return p, nil
 }
 
-// Write stores a prepared batch: one bulk write per kind, the kinds
-// concurrently. The MongoDB write of each kind is a span linked to the
-// records it carries.
+// Write stores a prepared batch: one bulk write per kind, one after the
+// other (the writes of one item must not overlap: the dev stack's FerretDB
+// v1 does not update a document atomically). The MongoDB write of each kind
+// is a span linked to the records it carries.
 func (in *Ingest) Write(ctx context.Context, p *Prepared) (err error) {
 	defer func() { p.end(err) }()
-	errs := make([]error, len(p.order))
-	var wg sync.WaitGroup
-	for i, k := range p.order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, span := tracer.Start(ctx, "mongodb write "+string(k), trace.WithLinks(p.links[k]...),
-				trace.WithAttributes(attribute.String("db.system", "mongodb"), attribute.String("db.collection.name", "items"),
-					attribute.String("auction.event.kind", string(k)), attribute.Int("db.operation.batch.size", len(p.byKind[k]))))
-			errs[i] = in.storeKind(sctx, k, p.byKind[k])
-			if errs[i] != nil {
-				span.SetStatus(codes.Error, errs[i].Error())
-			}
-			span.End()
-		}()
+	for _, k := range p.order {
+		sctx, span := tracer.Start(ctx, "mongodb write "+string(k), trace.WithLinks(p.links[k]...),
+			trace.WithAttributes(attribute.String("db.system", "mongodb"), attribute.String("db.collection.name", "items"),
+				attribute.String("auction.event.kind", string(k)), attribute.Int("db.operation.batch.size", len(p.byKind[k]))))
+		err := in.storeKind(sctx, k, p.byKind[k])
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+		if err != nil {
+			return err
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 var tracer = otel.Tracer("github.com/pawnshop/auction/services/worker/app")

@@ -88,7 +88,14 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 		// then rejoin at once). cooperative-sticky needs two rounds, and
 		// librdkafka sends at most one JoinGroup a second per member, so the
 		// partitions it moves waited about 1 s (TestSecondWorkerJoinsWithoutStall).
-		"partition.assignment.strategy": "roundrobin",
+		// Range, not round-robin: it gives partition p of every event topic
+		// to the same worker, and the dispatcher keys every event by item id
+		// (same partition count and partitioner on every topic), so all the
+		// events of one item are written by one worker, one write at a time.
+		// Real MongoDB updates a document atomically anyway; the dev stack's
+		// FerretDB v1 does not (two concurrent updates of one document can
+		// lose one).
+		"partition.assignment.strategy": "range",
 		// The loop stores a batch's offsets once it is written; librdkafka
 		// commits the stored offsets in the background (and synchronously
 		// on revocation and close, see rebalance and Drain). The short
