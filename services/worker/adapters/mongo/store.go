@@ -122,8 +122,18 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 // ItemsCollection is the collection of the item documents (document.go).
 const ItemsCollection = "items"
 
-// Save implements app.Store: one unordered bulk write of `_id`-filtered
-// upserts, one per event, into the events' item documents (document.go).
+// maxUpdatesPerCommand bounds the upserts of one bulk write command. The dev
+// stack's FerretDB v1 keeps an SQLite connection for every update of a
+// command that matched a document until the command returns, from a pool of
+// 100: a command with about 100 matching updates (or several concurrent
+// commands adding up to that) waits for a connection forever. 32 leaves room
+// for three workers' commands and the reads; on MongoDB a command of 32 is
+// still a few round trips per batch.
+const maxUpdatesPerCommand = 32
+
+// Save implements app.Store: unordered bulk writes (maxUpdatesPerCommand
+// each) of `_id`-filtered upserts, one per event, into the events' item
+// documents (document.go).
 // An update is keyed by event id, so a redelivered event writes the same
 // entry again. A bulk write, not one call per event, keeps ingest off one
 // round trip per event.
@@ -156,27 +166,32 @@ func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) er
 		sent = append(sent, d)
 	}
 	var err error
-	if len(models) > 0 {
+	for i := 0; i < len(models) && err == nil; i += maxUpdatesPerCommand {
+		end := min(len(models), i+maxUpdatesPerCommand)
 		start := time.Now()
-		_, err = s.db.Collection(ItemsCollection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		err = classifyWrite(err, sent)
+		_, err = s.db.Collection(ItemsCollection).BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false))
+		err = classifyWrite(err, sent[i:end])
+		var rej *app.RejectedError
+		if errors.As(err, &rej) {
+			// Per-document and permanent: the rest of the command was
+			// written; go on with the next one.
+			rejected = append(rejected, rej.Rejections...)
+			err = nil
+		}
 		if s.Metrics != nil {
 			result := "ok"
 			if err != nil {
 				result = "error"
 			}
-			s.Metrics.BatchSize.WithLabelValues(string(kind)).Observe(float64(len(models)))
+			s.Metrics.BatchSize.WithLabelValues(string(kind)).Observe(float64(end - i))
 			s.Metrics.Duration.WithLabelValues(string(kind), result).Observe(time.Since(start).Seconds())
 		}
 	}
-	var rej *app.RejectedError
 	switch {
 	case err == nil && len(rejected) == 0:
 		return nil
 	case err == nil:
 		return &app.RejectedError{Rejections: rejected}
-	case errors.As(err, &rej):
-		return &app.RejectedError{Rejections: append(rejected, rej.Rejections...)}
 	}
 	// Transient, or refused as a whole (the caller splits the batch and
 	// the rejections found above are found again).

@@ -225,3 +225,30 @@ func TestQueriesMatchValuesLiterally(t *testing.T) {
 		t.Fatalf("paging after an id: %v", got)
 	}
 }
+
+// TestALargeBatchOfUpdatesCompletes: a batch of updates to existing
+// documents larger than FerretDB v1's pool of 100 connections (it keeps one
+// per matching update until the command returns) is written in commands
+// small enough not to wait forever.
+func TestALargeBatchOfUpdatesCompletes(t *testing.T) {
+	s := openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 300
+	var items, buys []app.Document
+	for i := range n {
+		id := fmt.Sprintf("big-%03d", i)
+		items = append(items, added(fmt.Sprintf("a%03d", i), clock(id)))
+		buys = append(buys, buy(fmt.Sprintf("b%03d", i), id, int64(2000+i)))
+	}
+	if err := s.Save(ctx, app.KindItem, items); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, app.KindBuy, buys); err != nil {
+		t.Fatalf("%d updates of existing documents in one Save: %v", n, err)
+	}
+	got, err := s.Item(ctx, "big-299")
+	if err != nil || len(got.GetBuys()) != 1 {
+		t.Fatalf("big-299: %v %v", got, err)
+	}
+}
