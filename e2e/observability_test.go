@@ -48,8 +48,8 @@ func TestMetricsAreServed(t *testing.T) {
 			`auction_dispatcher_kafka_produced_total{result="ok",topic="auction.items"} 1`,
 			`auction_dispatcher_workers_joined 1`,
 			`auction_worker_records_committed_total{topic="auction.items",worker="worker-1"} 1`,
-			`auction_worker_mongo_batch_size_count{collection="items",worker="worker-1"} 1`,
-			`auction_worker_mongo_write_duration_seconds_count{collection="items",result="ok",worker="worker-1"} 1`,
+			`auction_worker_mongo_batch_size_count{kind="item",worker="worker-1"} 1`,
+			`auction_worker_mongo_write_duration_seconds_count{kind="item",result="ok",worker="worker-1"} 1`,
 			`auction_worker_consumer_lag{partition=`,
 			`go_goroutines`,
 		} {
@@ -100,7 +100,7 @@ func TestOneTraceFollowsAWrite(t *testing.T) {
 			return fmt.Errorf("ingest span's parent is not the publish span")
 		}
 		for _, sp := range rec.Ended() {
-			if sp.Name() == "mongodb insert items" {
+			if sp.Name() == "mongodb write item" {
 				for _, l := range sp.Links() {
 					if l.SpanContext.SpanID() == ingest.SpanContext().SpanID() {
 						return nil

@@ -21,9 +21,27 @@ type Options struct {
 	Concurrency int
 	Duration    time.Duration
 	Out         string
-	// Items is the data set: each item has an add, a buy, a sell and a pawn
-	// event, so the ingest backlog is 4×Items events.
+	// Items is the read path's data set: items with a buy, a sell and a
+	// pawn each, loaded as the worker's model stores them.
 	Items int
+	// IngestItems is the ingest backlog's size in items (4 events each);
+	// at most Items.
+	IngestItems int
+	// FreshRate is the freshness scenario's write rate (writes/s, open
+	// loop) and FreshReads its concurrent read load (reads/s of existing
+	// items).
+	FreshRate  float64
+	FreshReads float64
+	// ReadConcurrency is the read rounds' requests in flight: by default
+	// the dispatcher's MAX_INFLIGHT_READS, so that the load is what its
+	// admission control admits rather than a stream of refusals.
+	ReadConcurrency int
+	// UpsertsPerCommand caps the upserts of one BulkWrite of the direct
+	// model write baseline (0: the whole batch in one); see writeBatch.
+	UpsertsPerCommand int
+	// HeapProfile, when set, is a file that receives a heap profile of
+	// this process at the end of the run (after a GC).
+	HeapProfile string
 	// MaxRequests bounds every closed-loop run.
 	MaxRequests int
 	// Processes runs a dispatcher and a worker as separate processes at the
@@ -57,11 +75,11 @@ var allScenarios = []string{"ingest", "read", "write", "freshness", "overload", 
 func defaults(quick bool) Options {
 	if quick {
 		return Options{Quick: true, Rounds: 3, Concurrency: 8, Duration: 400 * time.Millisecond, Out: "bench-results.json",
-			Items: 250, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute,
+			Items: 250, IngestItems: 250, FreshRate: 200, FreshReads: 50, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute,
 			OverloadStep: 500 * time.Millisecond, OverloadRun: 2 * time.Second, OverloadClients: 200}
 	}
 	return Options{Rounds: 3, Concurrency: 32, Duration: 8 * time.Second, Out: "bench-results.json",
-		Items: 12_500, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute,
+		Items: 100_000, IngestItems: 5_000, FreshRate: 1000, FreshReads: 100, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute,
 		OverloadStep: 3 * time.Second, OverloadRun: 10 * time.Second, OverloadClients: 2000}
 }
 
@@ -77,7 +95,13 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.IntVar(&o.Concurrency, "concurrency", d.Concurrency, "requests in flight in the write and read scenarios (quick: 8)")
 	fs.DurationVar(&o.Duration, "duration", d.Duration, "length of one measured run (quick: 400ms)")
 	fs.StringVar(&o.Out, "out", d.Out, "JSON results file")
-	fs.IntVar(&o.Items, "items", d.Items, "items in the data set, each with a buy, a sell and a pawn: the ingest backlog is 4× this (quick: 250)")
+	fs.IntVar(&o.Items, "items", d.Items, "items of the read path's database, each with a buy, a sell and a pawn (quick: 250)")
+	fs.IntVar(&o.IngestItems, "ingest-items", d.IngestItems, "items of the ingest backlog (4 events each; at most -items) (quick: 250)")
+	fs.Float64Var(&o.FreshRate, "fresh-rate", d.FreshRate, "freshness: writes per second, open loop (quick: 200)")
+	fs.Float64Var(&o.FreshReads, "fresh-reads", d.FreshReads, "freshness: reads per second of existing items while the writes run (quick: 50)")
+	fs.IntVar(&o.ReadConcurrency, "read-concurrency", 8, "requests in flight in the read rounds (default: the dispatcher's MAX_INFLIGHT_READS default, 8)")
+	fs.IntVar(&o.UpsertsPerCommand, "upserts-per-command", 40, "direct model write baseline: most upserts per BulkWrite (0: the whole batch of BATCH_SIZE); FerretDB v1 hangs at about 100 matching updates in flight")
+	fs.StringVar(&o.HeapProfile, "heap-profile", "", "write a heap profile of this process to this file at the end (go tool pprof -sample_index=inuse_space)")
 	fs.IntVar(&o.MaxRequests, "max-requests", d.MaxRequests, "most requests of one measured run (quick: 20000)")
 	fs.BoolVar(&o.Processes, "processes", d.Processes, "measure memory of a dispatcher and a worker run as separate processes (quick: false)")
 	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
@@ -139,6 +163,9 @@ func (o *Options) quickDefaults(set map[string]bool) {
 	apply("concurrency", func() { o.Concurrency = q.Concurrency })
 	apply("duration", func() { o.Duration = q.Duration })
 	apply("items", func() { o.Items = q.Items })
+	apply("ingest-items", func() { o.IngestItems = q.IngestItems })
+	apply("fresh-rate", func() { o.FreshRate = q.FreshRate })
+	apply("fresh-reads", func() { o.FreshReads = q.FreshReads })
 	apply("max-requests", func() { o.MaxRequests = q.MaxRequests })
 	apply("processes", func() { o.Processes = q.Processes })
 	apply("timeout", func() { o.Timeout = q.Timeout })
@@ -161,6 +188,15 @@ func (o *Options) check() []error {
 	}
 	if o.Items < 10 || o.Items > 1_000_000 {
 		errs = append(errs, fmt.Errorf("-items %d: 10 to 1000000", o.Items))
+	}
+	if o.IngestItems < 10 || o.IngestItems > 1_000_000 {
+		errs = append(errs, fmt.Errorf("-ingest-items %d: 10 to 1000000", o.IngestItems))
+	}
+	if o.FreshRate < 1 || o.FreshRate > 100_000 || o.FreshReads < 0 || o.FreshReads > 10_000 {
+		errs = append(errs, fmt.Errorf("-fresh-rate %.0f, -fresh-reads %.0f: 1 to 100000 writes/s, 0 to 10000 reads/s", o.FreshRate, o.FreshReads))
+	}
+	if o.ReadConcurrency < 1 || o.ReadConcurrency > 1024 {
+		errs = append(errs, fmt.Errorf("-read-concurrency %d: 1 to 1024", o.ReadConcurrency))
 	}
 	if o.MaxRequests < 1 {
 		errs = append(errs, fmt.Errorf("-max-requests %d: at least 1", o.MaxRequests))

@@ -41,12 +41,19 @@ type Machine struct {
 
 // Settings echoes the options that shaped the numbers.
 type Settings struct {
-	Rounds      int     `json:"rounds"`
-	Concurrency int     `json:"concurrency"`
-	RunSeconds  float64 `json:"runSeconds"`
-	Items       int     `json:"items"`
-	Backlog     int     `json:"backlogEvents"`
-	BatchSize   int     `json:"batchSize"`
+	Rounds      int `json:"rounds"`
+	Concurrency int `json:"concurrency"`
+	// ReadConcurrency is the read rounds' requests in flight.
+	ReadConcurrency int     `json:"readConcurrency"`
+	RunSeconds      float64 `json:"runSeconds"`
+	Items           int     `json:"items"`
+	IngestItems     int     `json:"ingestItems"`
+	Backlog         int     `json:"backlogEvents"`
+	FreshRate       float64 `json:"freshWritesPerSecond"`
+	FreshReads      float64 `json:"freshReadsPerSecond"`
+	// UpsertsPerCommand caps the direct model write's BulkWrites.
+	UpsertsPerCommand int `json:"upsertsPerCommand"`
+	BatchSize         int `json:"batchSize"`
 }
 
 // Scenario is one row of the table: the platform against one baseline.
@@ -174,7 +181,7 @@ func describe(s Sample, metric string) string {
 		fmt.Fprintf(&b, " (%d clients)", s.Clients)
 		return b.String()
 	}
-	if metric != "freshness" {
+	if metric != "freshness" && metric != "alone" {
 		fmt.Fprintf(&b, "%s /s", rate(s.Rate))
 	}
 	if s.P50 > 0 || s.P99 > 0 {
@@ -188,7 +195,7 @@ func describe(s Sample, metric string) string {
 		extra = append(extra, fmt.Sprintf("start-up %s ms not counted", ms(s.StartupMs)))
 	}
 	if s.BatchDocs > 0 {
-		extra = append(extra, fmt.Sprintf("%.0f docs per InsertMany", s.BatchDocs))
+		extra = append(extra, fmt.Sprintf("%.0f events per batch write", s.BatchDocs))
 	}
 	if s.RebalanceMs > 0 {
 		extra = append(extra, fmt.Sprintf("last worker assigned %s ms after the first", ms(s.RebalanceMs)))
@@ -210,7 +217,10 @@ func describe(s Sample, metric string) string {
 		fmt.Fprintf(&b, " (%s)", strings.Join(extra, "; "))
 	}
 	if s.Errors > 0 {
-		fmt.Fprintf(&b, ", %d errors", s.Errors)
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d errors", s.Errors)
 		if s.TransportErrors > 0 {
 			fmt.Fprintf(&b, " (%d without an HTTP answer)", s.TransportErrors)
 		}
@@ -226,9 +236,10 @@ func describe(s Sample, metric string) string {
 
 // printTable writes the Markdown report.
 func printTable(w io.Writer, r *Results) {
-	fmt.Fprintf(w, "Machine: %d cores, %s GiB, %s; %s, %s. Backends: %s. Mode: %s; %d rounds, concurrency %d, %.1fs per run, %d items (%d backlog events).\n\n",
+	fmt.Fprintf(w, "Machine: %d cores, %s GiB, %s; %s, %s. Backends: %s. Mode: %s; %d rounds, concurrency %d (reads %d), %.1fs per run, %d items with history on the read path, ingest backlog %d items (%d events), freshness %.0f writes/s with %.0f reads/s.\n\n",
 		r.Machine.Cores, r.Machine.MemoryGiB, r.Machine.CPU, r.Machine.Go, r.Machine.OS, r.Backends, r.Mode,
-		r.Settings.Rounds, r.Settings.Concurrency, r.Settings.RunSeconds, r.Settings.Items, r.Settings.Backlog)
+		r.Settings.Rounds, r.Settings.Concurrency, r.Settings.ReadConcurrency, r.Settings.RunSeconds, r.Settings.Items, r.Settings.IngestItems, r.Settings.Backlog,
+		r.Settings.FreshRate, r.Settings.FreshReads)
 	fmt.Fprintln(w, "| scenario | platform (median) | baseline | baseline (median) | ratio | target | met |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | ---: | --- | --- |")
 	for _, s := range r.Scenarios {
@@ -246,15 +257,15 @@ func printTable(w io.Writer, r *Results) {
 	if r.Overload != nil {
 		printOverload(w, r.Overload)
 	}
-	fmt.Fprintln(w, "Peak resident memory (VmHWM):")
+	fmt.Fprintln(w, "Resident memory (VmHWM: the peak so far; VmRSS: at that moment):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| measured | peak RSS | under |")
-	fmt.Fprintln(w, "| --- | ---: | --- |")
+	fmt.Fprintln(w, "| measured | peak RSS (VmHWM) | RSS (VmRSS) | under |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
 	for _, p := range r.Memory.InProcess {
-		fmt.Fprintf(w, "| whole bench process (stack + load) | %.0f MiB | after %s |\n", p.HWMMiB, p.After)
+		fmt.Fprintf(w, "| whole bench process (stack + load) | %.0f MiB | %.0f MiB | after %s |\n", p.HWMMiB, p.RSSMiB, p.After)
 	}
 	for _, p := range r.Memory.Processes {
-		fmt.Fprintf(w, "| %s | %.0f MiB | %s |\n", p.Name, p.HWMMiB, p.Load)
+		fmt.Fprintf(w, "| %s | %.0f MiB | – | %s |\n", p.Name, p.HWMMiB, p.Load)
 	}
 	if r.Memory.Note != "" {
 		fmt.Fprintf(w, "\n%s\n", r.Memory.Note)

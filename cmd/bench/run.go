@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -66,8 +67,12 @@ type bench struct {
 	backlogFrom, backlogTo Offsets
 	// writePeak is the REST write path's median rate.
 	writePeak float64
-	res       *Results
-	dbs       []string // databases to drop at the end
+	// readDB and readIDs are the read path's database (-items items with
+	// history) and its items, kept for the freshness scenario's reads.
+	readDB  string
+	readIDs []string
+	res     *Results
+	dbs     []string // databases to drop at the end
 }
 
 // run executes every scenario and writes the JSON results.
@@ -84,7 +89,8 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 	b.hook = newLogHook(logOut)
 	b.log = slog.New(b.hook)
 	b.res = &Results{StartedAt: started.UTC(), Mode: "full", Machine: machine(), Baselines: map[string]string{},
-		Settings: Settings{Rounds: o.Rounds, Concurrency: o.Concurrency, RunSeconds: o.Duration.Seconds(), Items: o.Items, Backlog: 4 * o.Items, BatchSize: 500}}
+		Settings: Settings{Rounds: o.Rounds, Concurrency: o.Concurrency, ReadConcurrency: o.ReadConcurrency, RunSeconds: o.Duration.Seconds(), Items: o.Items, IngestItems: min(o.IngestItems, o.Items), Backlog: 4 * min(o.IngestItems, o.Items), BatchSize: 500,
+			FreshRate: o.FreshRate, FreshReads: o.FreshReads, UpsertsPerCommand: o.UpsertsPerCommand}}
 	if o.Quick {
 		b.res.Mode = "quick"
 	}
@@ -99,7 +105,7 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 	defer b.close()
 
 	b.memPhase("start")
-	if b.data, err = newDataset(b.run, o.Items, topics.For(o.ClusterName)); err != nil {
+	if b.data, err = newDataset(b.run, min(o.IngestItems, o.Items), topics.For(o.ClusterName)); err != nil {
 		return nil, err
 	}
 	phases := []struct {
@@ -125,6 +131,12 @@ func run(ctx context.Context, o Options, stderr io.Writer) (*Results, error) {
 		b.say("%s: done in %s", p.name, time.Since(t).Round(time.Millisecond))
 		if p.name != "memory" {
 			b.memPhase(p.name)
+		}
+	}
+	b.memPhase("end")
+	if o.HeapProfile != "" {
+		if err := writeHeapProfile(o.HeapProfile); err != nil {
+			b.res.Notes = append(b.res.Notes, "heap profile not written: "+err.Error())
 		}
 	}
 	b.res.Seconds = time.Since(started).Seconds()
@@ -167,6 +179,20 @@ func (b *bench) startProfile(name string, round int) (stop func()) {
 			file.Close()
 		})
 	}
+}
+
+// writeHeapProfile writes the live heap, after a GC, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func runID() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,30 +23,36 @@ const (
 )
 
 // scenarioFreshness measures the time from a write's acknowledgement until
-// GET /item/fetch/{id} returns it, while writes arrive at half the REST write
-// path's peak rate (the target), and at a light 100 writes/s, which
-// shows the pipeline's own latency. Each row runs two fresh workers on a
-// fresh database with a group positioned at the end of the topics (no
-// backlog).
+// GET /item/fetch/{id} returns it, while writes arrive open-loop at
+// -fresh-rate (the target: 1,000 writes/s) and reads of existing
+// items at -fresh-reads (100/s), and at a light 100 writes/s, which shows
+// the pipeline's own latency. Each row runs two fresh workers with a group
+// positioned at the end of the topics (no backlog) on the read path's
+// database (-items items with history; a small one when the read scenario
+// did not run), whose items the reads fetch.
 func (b *bench) scenarioFreshness(ctx context.Context) error {
 	b.res.Baselines[baselineFresh] = fmt.Sprintf("no baseline program: the issue's target, p99 under %s on the dev stack; the ratio is "+
 		"the target over the measured p99 (at least 1 meets it). Writes (REST POST /item/add with an explicit id) are sent open-loop "+
 		"at the row's rate for the run's duration (late writes are dropped after twice that); %d writes per second are probes "+
 		"(at most %d polling at once), each polled with GET /item/fetch/{id} every %s from its 202 on; a probe whose polling gives up "+
 		"(no poll answered 200 by %s) counts as an error and as %s. The ingest lag is how many written events the workers had not committed when "+
-		"the sending stopped.", freshTarget, probesPerSec, probesInLine, freshPoll, freshGiveUp, freshGiveUp)
-	if err := b.freshRow(ctx, "freshness.light", freshLight); err != nil {
+		"the sending stopped. Meanwhile GET /item/fetch/{id} of items already in the database is sent open-loop at the reads' rate "+
+		"(their p50, p99 and errors are in the row).", freshTarget, probesPerSec, probesInLine, freshPoll, freshGiveUp, freshGiveUp)
+	db, ids := b.readDB, b.readIDs
+	if db == "" {
+		var err error
+		if db, ids, err = b.loadItems(ctx, "fresh", min(hopItems, b.o.Items), true, 2); err != nil {
+			return err
+		}
+	}
+	if err := b.freshRow(ctx, "freshness.light", freshLight, db, ids); err != nil {
 		return err
 	}
-	rate := b.writePeak / 2
-	if rate == 0 {
-		rate = 2 * freshLight // the write path did not run
-	}
-	return b.freshRow(ctx, "freshness", rate)
+	return b.freshRow(ctx, "freshness", b.o.FreshRate, db, ids)
 }
 
 // freshRow runs the rounds of one freshness row at rate writes/s.
-func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
+func (b *bench) freshRow(ctx context.Context, name string, rate float64, db string, existing []string) error {
 	tag := map[string]string{"freshness": "fresh", "freshness.light": "light"}[name]
 	ids := []string{tag + "-" + b.run + "-1", tag + "-" + b.run + "-2"}
 	ends, err := b.admin.ends()
@@ -56,7 +63,7 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 	if err := b.admin.position(ctx, group, ends); err != nil {
 		return err
 	}
-	workers, err := b.startWorkers(ctx, ids, group, b.db(tag))
+	workers, err := b.startWorkers(ctx, ids, group, db)
 	if err != nil {
 		return err
 	}
@@ -67,17 +74,21 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 	if err := b.untilSteady(ctx, tag, ids); err != nil {
 		return err
 	}
-	sc := &Scenario{Name: name, Title: fmt.Sprintf("Freshness at %.0f writes/s: ack → readable", rate), Metric: "freshness",
-		Baseline: baselineFresh, Target: 1, Goal: fmt.Sprintf("p99 < %d ms", freshTarget.Milliseconds())}
-	if name == "freshness" {
-		sc.Title = fmt.Sprintf("Freshness at %.0f writes/s (half the REST peak): ack → readable", rate)
-	}
+	sc := &Scenario{Name: name, Title: fmt.Sprintf("Freshness at %.0f writes/s with %.0f reads/s: ack → readable", rate, b.o.FreshReads),
+		Metric: "freshness", Baseline: baselineFresh, Target: 1, Goal: fmt.Sprintf("p99 < %d ms", freshTarget.Milliseconds())}
 	var lags []float64
+	var reads []Sample
 	for r := 1; r <= b.o.Rounds; r++ {
-		var s Sample
+		var s, rd Sample
 		var lag int64
-		b.profiled(name, r, func() { s, lag = b.freshRound(ctx, tag, r, rate, group, ends) })
+		b.profiled(name, r, func() {
+			stopReads := b.readLoad(ctx, b.o.FreshReads, existing)
+			s, lag = b.freshRound(ctx, tag, r, rate, group, ends)
+			rd = stopReads()
+		})
 		lags = append(lags, float64(lag))
+		reads = append(reads, rd)
+		b.say("%s round %d: reads %s", name, r, describe(rd, "rate"))
 		sc.Rounds = append(sc.Rounds, Round{r, "platform", s})
 		b.say("%s round %d: %s; ingest lag %d", name, r, describe(s, "freshness"), lag)
 		if err := ctx.Err(); err != nil {
@@ -95,8 +106,10 @@ func (b *bench) freshRow(ctx context.Context, name string, rate float64) error {
 			dropped = append(dropped, r.Sample.Note)
 		}
 	}
-	sc.Platform.Note = fmt.Sprintf("%.0f writes/s sent of %.0f, %d probes, ingest lag when the sending stopped %.0f events (medians)",
-		median(sent), rate, sc.Platform.N, median(lags))
+	rd := medianSample(reads)
+	sc.Platform.Note = fmt.Sprintf("%.0f writes/s sent of %.0f, %d probes, ingest lag when the sending stopped %.0f events; "+
+		"reads of existing items %.0f/s, p50 %s ms, p99 %s ms, %d errors (medians; errors summed)",
+		median(sent), rate, sc.Platform.N, median(lags), rd.Rate, ms(rd.P50), ms(rd.P99), rd.Errors)
 	if len(dropped) > 0 {
 		sc.Platform.Note += "; " + dropped[len(dropped)-1] + " (last round)"
 	}
@@ -147,7 +160,7 @@ func itemBody(id string) string {
 func (b *bench) freshRound(ctx context.Context, tag string, round int, rate float64, group string, from Offsets) (Sample, int64) {
 	interval := time.Duration(float64(time.Second) / rate)
 	every := max(1, int(math.Round(rate/probesPerSec)))
-	sem := make(chan struct{}, 4*b.o.Concurrency)
+	sem := make(chan struct{}, max(4*b.o.Concurrency, 256))
 	probes := make(chan struct{}, probesInLine)
 	var (
 		wg                     sync.WaitGroup
@@ -272,5 +285,60 @@ func (b *bench) untilReadable(ctx context.Context, id string, giveUp time.Durati
 		if err := ctxSleep(ctx, freshPoll); err != nil {
 			return 0, err
 		}
+	}
+}
+
+// readLoad sends GET /item/fetch/{id} of random items of ids, open-loop at
+// rate per second, until the returned stop is called; stop waits for the
+// reads in flight and returns their sample.
+func (b *bench) readLoad(ctx context.Context, rate float64, ids []string) (stop func() Sample) {
+	if rate <= 0 || len(ids) == 0 {
+		return func() Sample { return Sample{} }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs int
+		kind = map[string]int{}
+	)
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			if ctxSleep(ctx, time.Until(start.Add(time.Duration(i)*interval))) != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+				defer rcancel()
+				t := time.Now()
+				err := b.get(rctx, b.s.URL()+"/item/fetch/"+ids[rand.IntN(len(ids))], http.StatusOK)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs++
+					kind[errKind(err)]++
+					return
+				}
+				lat = append(lat, time.Since(t))
+			}()
+		}
+	}()
+	return func() Sample {
+		elapsed := time.Since(start)
+		cancel()
+		<-done
+		wg.Wait()
+		s := summarize(lat, errs, elapsed)
+		if len(kind) > 0 {
+			s.ErrorKinds = kind
+		}
+		return s
 	}
 }

@@ -93,12 +93,11 @@ type OverloadTarget struct {
 // run at 100× it (capped), comparing goodput (2xx/s) and the admitted p99,
 // and timing the refusals (503, 429).
 func (b *bench) scenarioOverload(ctx context.Context) error {
-	n := min(overloadItems, len(b.data.ItemIDs))
-	items := b.data.ItemIDs[:n]
-	db, err := b.loadDB(ctx, "overload", map[string][]document{itemsColl: b.data.Docs[itemsColl][:n]}, 1)
+	db, items, err := b.loadItems(ctx, "overload", min(overloadItems, b.o.Items), false, 1)
 	if err != nil {
 		return err
 	}
+	n := len(items)
 	ids := []string{"overload-" + b.run + "-1", "overload-" + b.run + "-2"}
 	workers, err := b.startWorkersAtEnd(ctx, ids, "overload", db)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -42,32 +41,37 @@ const (
 // to SQLite, and even that scans the table), so on the dev stack a read's
 // cost grows with the collections; a real MongoDB uses the worker's indexes.
 func (b *bench) scenarioRead(ctx context.Context) error {
-	b.res.Baselines[baselineQuery] = "a minimal net/http handler in this program, GET /item/{id}: the queries a worker's fetch runs " +
-		"(the item by _id, then its buys, sells and pawns by item id, oldest first, decoded with internal/protobson) on the same database " +
-		"with the driver, the answer as protojson GetItemResponse, as the dispatcher's REST route answers."
+	b.res.Baselines[baselineQuery] = "a minimal net/http handler in this program, GET /item/{id}: what a worker's fetch runs " +
+		"(one findOne by _id on the items collection, the item and its buys / sells / pawns maps decoded with internal/protobson, " +
+		"the history sorted by date then event id) on the same database with the driver, the answer as protojson GetItemResponse, " +
+		"as the dispatcher's REST route answers."
 	b.res.Baselines[baselineRPC] = "the worker's FetchItem RPC called directly with the generated Connect client " +
 		"(binary protobuf over the cluster's mutual TLS with the dispatcher's certificate, as the dispatcher calls it), " +
 		"alternating over the 2 workers' addresses from the dispatcher's /readyz (read with the stack's key: the addresses need admin)."
-	if err := b.readOn(ctx, "read", fmt.Sprintf("%d items with history", len(b.data.ItemIDs)), b.data.Docs, b.data.ItemIDs); err != nil {
+	t := time.Now()
+	db, ids, err := b.loadItems(ctx, "read", b.o.Items, true, 2)
+	if err != nil {
 		return err
 	}
-	n := min(hopItems, len(b.data.ItemIDs))
-	small := map[string][]document{itemsColl: b.data.Docs[itemsColl][:n]}
-	return b.readOn(ctx, "read.hop", fmt.Sprintf("%d items, no history", n), small, b.data.ItemIDs[:n])
+	b.say("read: %d items with history loaded and checked in %s", len(ids), time.Since(t).Round(time.Millisecond))
+	b.readDB, b.readIDs = db, ids
+	if err := b.readOn(ctx, "read", fmt.Sprintf("%d items with history", len(ids)), db, ids, b.listAlone); err != nil {
+		return err
+	}
+	hop, hopIDs, err := b.loadItems(ctx, "read_hop", min(hopItems, b.o.Items), false, 2)
+	if err != nil {
+		return err
+	}
+	return b.readOn(ctx, "read.hop", fmt.Sprintf("%d items, no history", len(hopIDs)), hop, hopIDs, nil)
 }
 
 // hopItems is the size of the read path's small database.
 const hopItems = 250
 
-// readOn loads docs into a fresh database, starts two workers on it and
-// runs the read rounds, each side in turn.
-func (b *bench) readOn(ctx context.Context, name, label string, docs map[string][]document, items []string) error {
-	t := time.Now()
-	db, err := b.loadDB(ctx, strings.ReplaceAll(name, ".", "_"), docs, 2)
-	if err != nil {
-		return err
-	}
-	b.say("%s: %s loaded in %s", name, label, time.Since(t).Round(time.Millisecond))
+// readOn starts two workers on db and runs the read rounds, each side in
+// turn; alone, when set, first measures what else runs one call at a time
+// on the workers (the listings).
+func (b *bench) readOn(ctx context.Context, name, label, db string, items []string, alone func(context.Context, string, int) error) error {
 	ids := []string{name + "-" + b.run + "-1", name + "-" + b.run + "-2"}
 	workers, err := b.startWorkersAtEnd(ctx, ids, name, db)
 	if err != nil {
@@ -88,14 +92,26 @@ func (b *bench) readOn(ctx context.Context, name, label string, docs map[string]
 		Baseline: baselineQuery, Target: 0.7, Goal: "≥ 0.7× baseline"}
 	vsRPC := &Scenario{Name: name + ".rpc", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
 		Baseline: baselineRPC, Goal: "(no target: the dispatcher hop)"}
-	alone := readAlone(ctx, sides)
+	calls := readAlone(ctx, sides)
+	aloneMs := map[string]float64{}
+	for side, ds := range calls {
+		aloneMs[side] = median(ds)
+	}
+	if name == "read" {
+		b.res.add(fetchAlone(label, calls))
+	}
+	if alone != nil {
+		if err := alone(ctx, db, len(items)); err != nil {
+			return err
+		}
+	}
 	for r := 1; r <= b.o.Rounds; r++ {
 		got, err := b.readRound(ctx, name, r, sides, len(items))
 		if err != nil {
 			return err
 		}
 		for side, smp := range got {
-			smp.AloneMs = alone[side]
+			smp.AloneMs = aloneMs[side]
 			got[side] = smp
 		}
 		q, p, c := got["query"], got["platform"], got["rpc"]
@@ -111,21 +127,36 @@ func (b *bench) readOn(ctx context.Context, name, label string, docs map[string]
 	return nil
 }
 
-// loadDB loads docs into a fresh database named after name, with the
-// worker's indexes, from par goroutines, checks they are all there and
-// returns the database's name.
-func (b *bench) loadDB(ctx context.Context, name string, docs map[string][]document, par int) (string, error) {
-	db := b.db(name)
-	if err := b.ensureIndexes(ctx, db); err != nil {
-		return "", err
+// fetchAloneTarget is the target for one fetch by id alone.
+const fetchAloneTarget = 10.0 // ms, p50
+
+// fetchAlone is the row of a fetch by id alone: the platform's calls made
+// one at a time against the direct query's; the ratio is the target over
+// the platform's p50 (at least 1 meets).
+func fetchAlone(label string, calls map[string][]float64) *Scenario {
+	sc := &Scenario{Name: "read.alone", Title: "Read GET /item/fetch/{id}, " + label + ": one call alone", Metric: "alone",
+		Baseline: baselineQuery, Target: 1, Goal: fmt.Sprintf("p50 ≤ %.0f ms", fetchAloneTarget)}
+	for side, name := range map[string]string{"platform": "platform", "query": "baseline"} {
+		for k, d := range calls[side] {
+			sc.Rounds = append(sc.Rounds, Round{k + 1, name, Sample{P50: d, P99: d, N: 1}})
+		}
 	}
-	if err := b.bulkLoad(ctx, db, docs, par, b.s.WorkerConfig("x").BatchSize); err != nil {
-		return "", fmt.Errorf("load the data set: %w", err)
+	sc.Platform, sc.BaselineResult = aloneSample(calls["platform"]), aloneSample(calls["query"])
+	if sc.Platform.P50 > 0 {
+		sc.Ratio = fetchAloneTarget / sc.Platform.P50
 	}
-	if err := b.checkStored(ctx, db, docs); err != nil {
-		return "", err
+	return sc
+}
+
+// aloneSample summarizes latencies of calls made one at a time (ms).
+func aloneSample(ds []float64) Sample {
+	lat := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		lat[i] = time.Duration(d * float64(time.Millisecond))
 	}
-	return db, nil
+	s := summarize(lat, 0, 0)
+	s.Rate = 0
+	return s
 }
 
 // readSide makes, for a starting offset into the items, the read one
@@ -170,13 +201,15 @@ func (b *bench) readSides(items []string, queryURL string, addrs []string) map[s
 // rotates it.
 var readOrder = []string{"query", "platform", "rpc"}
 
-// readAlone warms each side up (connections, caches), then times three
-// calls one at a time: a read's latency without load, by side.
-func readAlone(ctx context.Context, sides map[string]readSide) map[string]float64 {
-	alone := map[string]float64{}
+// readAlone warms each side up (connections, caches), then times calls
+// made one at a time (up to readAloneCalls, for at most readAloneFor, at
+// least 3): a read's latency without load, by side, in ms.
+func readAlone(ctx context.Context, sides map[string]readSide) map[string][]float64 {
+	alone := map[string][]float64{}
 	for _, side := range readOrder {
 		var ds []float64
-		for i := range 4 {
+		start := time.Now()
+		for i := 0; i <= readAloneCalls && (i <= 3 || time.Since(start) < readAloneFor); i++ {
 			wctx, cancel := context.WithTimeout(ctx, readTimeout)
 			t := time.Now()
 			err := sides[side](0)(wctx, i)
@@ -185,10 +218,16 @@ func readAlone(ctx context.Context, sides map[string]readSide) map[string]float6
 				ds = append(ds, float64(time.Since(t).Microseconds())/1000)
 			}
 		}
-		alone[side] = median(ds)
+		alone[side] = ds
 	}
 	return alone
 }
+
+// The calls of readAlone.
+const (
+	readAloneCalls = 21
+	readAloneFor   = 5 * time.Second
+)
 
 // readRound runs round r: each side closed-loop in turn, the order rotated
 // by round, each from a random offset into the n items.
@@ -197,7 +236,7 @@ func (b *bench) readRound(ctx context.Context, name string, r int, sides map[str
 	for k := range readOrder {
 		side := readOrder[(k+r-1)%len(readOrder)]
 		b.profiled(name+"-"+side, r, func() {
-			got[side] = closedLoopT(ctx, b.o.Concurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
+			got[side] = closedLoopT(ctx, b.o.ReadConcurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
 		})
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -94,7 +94,13 @@ func ConfigMap(cfg Config) *kafka.ConfigMap {
 		"message.timeout.ms":                    int(cfg.DeliveryTimeout / time.Millisecond),
 		"socket.keepalive.enable":               true,
 		"go.delivery.reports":                   true,
-		"log_level":                             3,
+		// confluent-kafka-go preallocates both Go channels at 1,000,000
+		// entries (16 MB each) per producer: hundreds of MB in the dev stack,
+		// which runs many producers. Events are drained by one goroutine as
+		// they come (drain); Publish uses Produce, never the produce channel.
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 100,
+		"log_level":               3,
 	}
 	cfg.Security.Apply(m)
 	return &m

@@ -69,7 +69,9 @@ type Config struct {
 	// log; zero means DefaultKafkaRetentionBytes, negative no bound.
 	KafkaRetentionBytes int64
 	// DrainTimeout bounds Close's wait for the workers to store every
-	// acknowledged write (see Close); zero means 10 s.
+	// acknowledged write (see Close); zero means 30 s (the embedded
+	// database's updates by _id, one SQLite transaction each, make a burst
+	// of writes take seconds to store).
 	DrainTimeout time.Duration
 	// KafkaAddr and MongoAddr are the embedded servers' listen addresses.
 	KafkaAddr string
@@ -176,7 +178,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		cfg.KafkaRetentionBytes = DefaultKafkaRetentionBytes
 	}
 	if cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = 10 * time.Second
+		cfg.DrainTimeout = 30 * time.Second
 	}
 	if cfg.Dispatchers == 0 {
 		cfg.Dispatchers = 1

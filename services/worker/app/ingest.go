@@ -28,33 +28,36 @@ type Record struct {
 // Batch is a set of records consumed together.
 type Batch []Record
 
-// Store persists documents in bulk, idempotently: a document whose ID is
-// already stored is left as it is (the first delivery wins). Save returns
-// nil when every document is stored; a *RejectedError when the documents it
-// names can never be stored and all the others are; an error wrapping
-// ErrBatchRejected when the database refused the write as invalid without
-// naming the culprit; any other error is transient (the write is retried).
+// Store writes events of one kind into their items' documents in bulk,
+// idempotently: an event is written under its event id, so a redelivered
+// event writes the same entry again and never duplicates history. Save
+// returns nil when every document is stored; a *RejectedError when the
+// documents it names can never be stored and all the others are; an error
+// wrapping ErrBatchRejected when the database refused the write as invalid
+// without naming the culprit; any other error is transient (the write is
+// retried).
 type Store interface {
-	Save(ctx context.Context, collection string, docs []Document) error
+	Save(ctx context.Context, kind Kind, docs []Document) error
 }
 
 // DeadLetters parks poison records with the reason, unchanged (key, value
-// and headers), so that they can be inspected and replayed.
+// and headers), so that they can be inspected and replayed. It must be safe
+// for concurrent use.
 type DeadLetters interface {
 	DeadLetter(ctx context.Context, r Record, why *PoisonError) error
 }
 
 // Ingest stores batches of records: decode each through its topic's flow,
-// write each collection's documents in one bulk insert, park poison records.
-// A record is poison when it cannot be decoded, breaks the contract's rules,
-// cannot be encoded as a document, or is refused by the database as invalid
-// or too large: it goes to the dead-letter topic (with an ERROR log) and the
-// rest of the batch is stored, so one bad record never stalls a partition.
-// Store returns only when every record is stored or dead-lettered, or ctx
-// ends: a transient store failure (database down, timeout, not primary,
-// write conflict, or anything unclassified) is retried with backoff, never
-// dead-lettered. The caller commits the batch's offsets only after Store
-// returned nil.
+// write each kind's events into their items' documents in one bulk write,
+// park poison records. A record is poison
+// when it cannot be decoded, breaks the contract's rules, cannot be encoded
+// as a document, or is refused by the database as invalid or too large: it
+// goes to the dead-letter topic (with an ERROR log) and the rest of the batch
+// is stored, so one bad record never stalls a partition. Write returns only
+// when every record is stored or dead-lettered, or ctx ends: a transient
+// store failure (database down, timeout, not primary, write conflict, or
+// anything unclassified) is retried with backoff, never dead-lettered. The
+// caller commits the batch's offsets only after Write returned nil.
 type Ingest struct {
 	flows map[string]Inbound
 	store Store
@@ -82,27 +85,54 @@ func (in *Ingest) Topics() []string {
 	return out
 }
 
-// entry is a decoded record on its way to its collection.
+// entry is a decoded record on its way to its item's document.
 type entry struct {
 	rec  Record
 	doc  Document
 	span trace.Span
 }
 
-// Store stores one batch. Each record gets a span in the trace of the write
-// that produced it, ended when the batch is stored; the MongoDB write of each
-// collection is a span linked to the records it carries.
-func (in *Ingest) Store(ctx context.Context, b Batch) (err error) {
-	byCollection := map[string][]entry{}
-	var order []string
-	links := map[string][]trace.Link{}
-	spans := make([]trace.Span, 0, len(b))
+// Prepared is a decoded and validated batch, its poison records already
+// dead-lettered: what Write stores. Preparing the next batch while the
+// current one is written overlaps decoding with the database's work.
+type Prepared struct {
+	byKind map[Kind][]entry
+	order  []Kind
+	links  map[Kind][]trace.Link
+	spans  []trace.Span
+}
+
+// Records is how many records the batch held (stored or dead-lettered).
+func (p *Prepared) Records() int { return len(p.spans) }
+
+// end ends the records' spans, with err's status when err is not nil.
+func (p *Prepared) end(err error) {
+	for _, s := range p.spans {
+		if err != nil {
+			s.SetStatus(codes.Error, err.Error())
+		}
+		s.End()
+	}
+	p.spans = nil
+}
+
+// Store prepares and writes one batch.
+func (in *Ingest) Store(ctx context.Context, b Batch) error {
+	p, err := in.Prepare(ctx, b)
+	if err != nil {
+		return err
+	}
+	return in.Write(ctx, p)
+}
+
+// Prepare decodes and validates a batch and dead-letters its poison
+// records. Each record gets a span in the trace of the write that produced
+// it, ended by Write (or here, on an error).
+func (in *Ingest) Prepare(ctx context.Context, b Batch) (_ *Prepared, err error) {
+	p := &Prepared{byKind: map[Kind][]entry{}, links: map[Kind][]trace.Link{}, spans: make([]trace.Span, 0, len(b))}
 	defer func() {
-		for _, s := range spans {
-			if err != nil {
-				s.SetStatus(codes.Error, err.Error())
-			}
-			s.End()
+		if err != nil {
+			p.end(err)
 		}
 	}()
 	for _, r := range b {
@@ -110,33 +140,43 @@ func (in *Ingest) Store(ctx context.Context, b Batch) (err error) {
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("messaging.system", "kafka"), attribute.String("messaging.source.name", r.Topic),
 				attribute.Int("messaging.kafka.partition", int(r.Partition)), attribute.Int64("messaging.kafka.offset", r.Offset)))
-		spans = append(spans, span)
+		p.spans = append(p.spans, span)
 		f, ok := in.flows[r.Topic]
 		if !ok {
-			return fmt.Errorf("no ingest flow for topic %q", r.Topic)
+			return nil, fmt.Errorf("no ingest flow for topic %q", r.Topic)
 		}
 		doc, err := f.Decode(r.Value)
 		if err != nil {
 			var poison *PoisonError
 			if !errors.As(err, &poison) {
-				return err
+				return nil, err
 			}
 			if err := in.deadLetter(ctx, r, span, poison); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
-		if _, seen := byCollection[f.Collection()]; !seen {
-			order = append(order, f.Collection())
+		k := f.Kind()
+		if _, seen := p.byKind[k]; !seen {
+			p.order = append(p.order, k)
 		}
-		byCollection[f.Collection()] = append(byCollection[f.Collection()], entry{rec: r, doc: doc, span: span})
-		links[f.Collection()] = append(links[f.Collection()], trace.LinkFromContext(rctx))
+		p.byKind[k] = append(p.byKind[k], entry{rec: r, doc: doc, span: span})
+		p.links[k] = append(p.links[k], trace.LinkFromContext(rctx))
 	}
-	for _, coll := range order {
-		sctx, span := tracer.Start(ctx, "mongodb insert "+coll, trace.WithLinks(links[coll]...),
-			trace.WithAttributes(attribute.String("db.system", "mongodb"), attribute.String("db.collection.name", coll),
-				attribute.Int("db.operation.batch.size", len(byCollection[coll]))))
-		err := in.storeCollection(sctx, coll, byCollection[coll])
+	return p, nil
+}
+
+// Write stores a prepared batch: one bulk write per kind, one after the
+// other (the writes of one item must not overlap: the dev stack's FerretDB
+// v1 does not update a document atomically). The MongoDB write of each kind
+// is a span linked to the records it carries.
+func (in *Ingest) Write(ctx context.Context, p *Prepared) (err error) {
+	defer func() { p.end(err) }()
+	for _, k := range p.order {
+		sctx, span := tracer.Start(ctx, "mongodb write "+string(k), trace.WithLinks(p.links[k]...),
+			trace.WithAttributes(attribute.String("db.system", "mongodb"), attribute.String("db.collection.name", "items"),
+				attribute.String("auction.event.kind", string(k)), attribute.Int("db.operation.batch.size", len(p.byKind[k]))))
+		err := in.storeKind(sctx, k, p.byKind[k])
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
 		}
@@ -150,15 +190,15 @@ func (in *Ingest) Store(ctx context.Context, b Batch) (err error) {
 
 var tracer = otel.Tracer("github.com/pawnshop/auction/services/worker/app")
 
-// storeCollection saves the entries of one collection and dead-letters those
-// the store rejects. Within a batch the first record of each id is the one
-// saved (the rule the store applies across batches); its later copies are
-// redeliveries and count as stored with it, unless it was rejected: then
-// the next copy gets its own chance in another round.
-func (in *Ingest) storeCollection(ctx context.Context, coll string, entries []entry) error {
+// storeKind saves the entries of one kind and dead-letters those the store
+// rejects. Within a batch the first record of each event id is the one
+// saved; its later copies are redeliveries and count as stored with it,
+// unless it was rejected: then the next copy gets its own chance in another
+// round.
+func (in *Ingest) storeKind(ctx context.Context, kind Kind, entries []entry) error {
 	for len(entries) > 0 {
 		docs, first := dedupe(entries)
-		rejections, err := in.save(ctx, coll, docs)
+		rejections, err := in.save(ctx, kind, docs)
 		if err != nil {
 			return err
 		}
@@ -205,13 +245,13 @@ func dedupe(entries []entry) ([]Document, map[string]int) {
 // the documents rejected for good. A batch refused as a whole for an invalid
 // document is split in halves until the culprits are alone, so innocent
 // documents are stored and only the culprits are rejected.
-func (in *Ingest) save(ctx context.Context, coll string, docs []Document) ([]Rejection, error) {
+func (in *Ingest) save(ctx context.Context, kind Kind, docs []Document) ([]Rejection, error) {
 	if len(docs) == 0 {
 		return nil, nil
 	}
 	b := in.backoff()
 	for {
-		err := in.store.Save(ctx, coll, docs)
+		err := in.store.Save(ctx, kind, docs)
 		var rej *RejectedError
 		switch {
 		case err == nil:
@@ -221,19 +261,19 @@ func (in *Ingest) save(ctx context.Context, coll string, docs []Document) ([]Rej
 		case errors.Is(err, ErrBatchRejected) && len(docs) == 1:
 			return []Rejection{{ID: docs[0].ID, Reason: ReasonRejected, Err: err}}, nil
 		case errors.Is(err, ErrBatchRejected):
-			in.log.Warn("a batch was refused as invalid; isolating the culprit", "collection", coll, "documents", len(docs), "err", err)
+			in.log.Warn("a batch was refused as invalid; isolating the culprit", "kind", kind, "documents", len(docs), "err", err)
 			mid := len(docs) / 2
-			left, err := in.save(ctx, coll, docs[:mid])
+			left, err := in.save(ctx, kind, docs[:mid])
 			if err != nil {
 				return nil, err
 			}
-			right, err := in.save(ctx, coll, docs[mid:])
+			right, err := in.save(ctx, kind, docs[mid:])
 			if err != nil {
 				return nil, err
 			}
 			return append(left, right...), nil
 		}
-		if err := b.wait(ctx, "store "+coll, err); err != nil {
+		if err := b.wait(ctx, "store "+string(kind), err); err != nil {
 			return nil, err
 		}
 	}

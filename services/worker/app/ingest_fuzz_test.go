@@ -97,11 +97,11 @@ func FuzzIngest(f *testing.F) {
 				if err != nil {
 					t.Fatalf("validated=%v: poison record %d (%s) neither stored nor dead-lettered: %v", validated, r.Offset, r.Topic, err)
 				}
-				if _, ok := store.stored[fl.Collection()][doc.ID]; !ok {
+				if _, ok := store.stored[fl.Kind()][doc.ID]; !ok {
 					t.Fatalf("validated=%v: record %d (%s, id %q) neither stored nor dead-lettered", validated, r.Offset, r.Topic, doc.ID)
 				}
 			}
-			if ids := store.ids(app.BuysCollection); !slices.Contains(ids, eventID(5)) {
+			if ids := store.ids(app.KindBuy); !slices.Contains(ids, eventID(5)) {
 				t.Fatalf("validated=%v: the good buy was not stored next to the others: %v (dead-lettered %v)", validated, ids, dlq.parked)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,11 +20,14 @@ import (
 )
 
 type fakeStore struct {
+	mu       sync.Mutex
 	failures int // fail this many calls first
-	saved    map[string][]string
+	saved    map[app.Kind][]string
 }
 
-func (s *fakeStore) Save(_ context.Context, coll string, docs []app.Document) error {
+func (s *fakeStore) Save(_ context.Context, coll app.Kind, docs []app.Document) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.failures > 0 {
 		s.failures--
 		return errors.New("mongodb: connection refused")
@@ -35,12 +39,15 @@ func (s *fakeStore) Save(_ context.Context, coll string, docs []app.Document) er
 }
 
 type fakeDLQ struct {
+	mu      sync.Mutex
 	parked  []string
 	reasons []app.Reason
 	offsets []int64
 }
 
 func (d *fakeDLQ) DeadLetter(_ context.Context, r app.Record, why *app.PoisonError) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.parked = append(d.parked, r.Topic+": "+why.Error())
 	d.reasons = append(d.reasons, why.Reason)
 	d.offsets = append(d.offsets, r.Offset)
@@ -85,7 +92,7 @@ const (
 )
 
 func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
-	store, dlq := &fakeStore{saved: map[string][]string{}}, &fakeDLQ{}
+	store, dlq := &fakeStore{saved: map[app.Kind][]string{}}, &fakeDLQ{}
 	invalid := buy("not-a-uuid", "i1")
 	batch := app.Batch{
 		{Topic: testTopics.BuyActions, Value: []byte("\xff\xff not protobuf")},
@@ -98,13 +105,13 @@ func TestPoisonRecordsAreDeadLetteredAndIngestGoesOn(t *testing.T) {
 	if len(dlq.parked) != 2 || dlq.reasons[0] != app.ReasonDecode || dlq.reasons[1] != app.ReasonInvalid {
 		t.Fatalf("dead-lettered %v %v, want the undecodable (decode) and the invalid (invalid) record", dlq.parked, dlq.reasons)
 	}
-	if got := store.saved[app.BuysCollection]; len(got) != 1 || got[0] != ev1 {
+	if got := store.saved[app.KindBuy]; len(got) != 1 || got[0] != ev1 {
 		t.Fatalf("stored %v, want the valid event only", got)
 	}
 }
 
 func TestTransientStoreErrorsAreRetriedNotDeadLettered(t *testing.T) {
-	store, dlq := &fakeStore{failures: 3, saved: map[string][]string{}}, &fakeDLQ{}
+	store, dlq := &fakeStore{failures: 3, saved: map[app.Kind][]string{}}, &fakeDLQ{}
 	batch := app.Batch{record(t, testTopics.BuyActions, buy(ev1, "i1")), record(t, testTopics.BuyActions, buy(ev2, "i1")),
 		record(t, testTopics.BuyActions, buy(ev1, "i1"))} // a redelivery inside the batch
 	if err := newIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
@@ -113,13 +120,13 @@ func TestTransientStoreErrorsAreRetriedNotDeadLettered(t *testing.T) {
 	if len(dlq.parked) != 0 {
 		t.Fatalf("a store failure must never dead-letter: %v", dlq.parked)
 	}
-	if got := store.saved[app.BuysCollection]; len(got) != 2 {
+	if got := store.saved[app.KindBuy]; len(got) != 2 {
 		t.Fatalf("stored %v, want both events once", got)
 	}
 }
 
 func TestStoreGivesUpOnlyWhenStopped(t *testing.T) {
-	store := &fakeStore{failures: 1 << 30, saved: map[string][]string{}}
+	store := &fakeStore{failures: 1 << 30, saved: map[app.Kind][]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := newIngest(t, store, &fakeDLQ{}).Store(ctx, app.Batch{record(t, testTopics.BuyActions, buy(ev1, "i1"))})

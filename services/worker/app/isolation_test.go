@@ -29,14 +29,14 @@ type memStore struct {
 	transient int             // fail this many calls first
 	refuse    map[string]bool // ids the database refuses without naming them
 	calls     int
-	stored    map[string]map[string][]byte // collection -> id -> document
+	stored    map[app.Kind]map[string][]byte // kind -> event id -> document
 }
 
 func newMemStore() *memStore {
-	return &memStore{stored: map[string]map[string][]byte{}, refuse: map[string]bool{}}
+	return &memStore{stored: map[app.Kind]map[string][]byte{}, refuse: map[string]bool{}}
 }
 
-func (s *memStore) Save(_ context.Context, coll string, docs []app.Document) error {
+func (s *memStore) Save(_ context.Context, coll app.Kind, docs []app.Document) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -69,7 +69,7 @@ func (s *memStore) Save(_ context.Context, coll string, docs []app.Document) err
 	return nil
 }
 
-func (s *memStore) ids(coll string) []string {
+func (s *memStore) ids(coll app.Kind) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
@@ -115,7 +115,7 @@ func TestUnencodableEventIsDeadLetteredAndTheRestOfTheBatchStored(t *testing.T) 
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := store.ids(app.BuysCollection), []string{eventID(1), eventID(3)}; !slices.Equal(got, want) {
+	if got, want := store.ids(app.KindBuy), []string{eventID(1), eventID(3)}; !slices.Equal(got, want) {
 		t.Fatalf("stored %v, want %v", got, want)
 	}
 	if len(dlq.reasons) != 1 || dlq.reasons[0] != app.ReasonEncode {
@@ -133,7 +133,7 @@ func TestBatchRefusedAsAWholeIsSplitUntilTheCulpritIsAlone(t *testing.T) {
 	if err := newUnvalidatedIngest(t, store, dlq).Store(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.ids(app.BuysCollection); len(got) != 15 || slices.Contains(got, eventID(5)) {
+	if got := store.ids(app.KindBuy); len(got) != 15 || slices.Contains(got, eventID(5)) {
 		t.Fatalf("stored %v, want every buy but the refused one", got)
 	}
 	if len(dlq.reasons) != 1 || dlq.reasons[0] != app.ReasonRejected {
@@ -155,7 +155,7 @@ func TestTransientFailuresAreRetriedThenTheRejectionDeadLettered(t *testing.T) {
 	if len(dlq.parked) != 1 || dlq.reasons[0] != app.ReasonEncode {
 		t.Fatalf("dead-lettered %v, want only the unencodable buy (transient failures are never dead-lettered)", dlq.parked)
 	}
-	if got := store.ids(app.BuysCollection); !slices.Equal(got, []string{eventID(2)}) {
+	if got := store.ids(app.KindBuy); !slices.Equal(got, []string{eventID(2)}) {
 		t.Fatalf("stored %v", got)
 	}
 }
@@ -185,7 +185,7 @@ func TestARejectedFirstCopyLetsTheNextCopyBeStored(t *testing.T) {
 		t.Fatalf("dead-lettered %v, want the forged copy", dlq.parked)
 	}
 	var got eventsv1.ItemBought
-	if err := protobson.Unmarshal(store.stored[app.BuysCollection][eventID(1)], &got); err != nil {
+	if err := protobson.Unmarshal(store.stored[app.KindBuy][eventID(1)], &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.GetBuy().GetDate().GetSeconds() != 1700000000 {

@@ -58,7 +58,7 @@ var Module = fx.Module("worker",
 		newServer,
 		newMembership,
 	),
-	fx.Invoke(openStore, ensureTopics, runConsumer, runMembership),
+	fx.Invoke(openStore, runMigration, ensureTopics, runConsumer, runMembership),
 )
 
 // App is a worker application's options for cfg and log: the binary and the

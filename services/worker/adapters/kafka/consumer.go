@@ -1,6 +1,6 @@
 // Package kafka consumes the event topics for the worker (one consumer group,
-// cooperative-sticky rebalancing, offsets committed only after the documents
-// are stored) and parks poison records on dead-letter topics.
+// offsets committed only after the documents are stored) and parks poison
+// records on dead-letter topics.
 package kafka
 
 import (
@@ -14,15 +14,15 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/services/worker/app"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConsumerConfig configures the consumer.
 type ConsumerConfig struct {
 	Brokers string
 	Group   string
-	// BatchSize and BatchWait bound a batch: it is stored when it holds
-	// BatchSize records or BatchWait passed since its first record.
+	// BatchSize and BatchWait bound a batch: it is prepared (and handed to
+	// the writer) when it holds BatchSize records or BatchWait passed since
+	// its first record.
 	BatchSize int
 	BatchWait time.Duration
 	ClientID  string
@@ -31,13 +31,23 @@ type ConsumerConfig struct {
 	Security kafkasec.Config
 }
 
-// Storer stores a batch; it returns only when every record is stored (or
-// dead-lettered), or with an error when it gave up.
+// Storer stores a batch in two steps, so that the consumer overlaps them:
+// Prepare decodes and validates a batch (and parks its poison records)
+// while the previous batch is written; Write stores a prepared batch and
+// returns only when every record is stored, or with an error when it gave
+// up (its context ended). Writes of different batches commute and are
+// idempotent. *app.Ingest implements it.
 type Storer interface {
-	Store(ctx context.Context, b app.Batch) error
+	Prepare(ctx context.Context, b app.Batch) (*app.Prepared, error)
+	Write(ctx context.Context, p *app.Prepared) error
 }
 
-// Consumer is the ingest loop of one worker.
+// Consumer is the ingest loop of one worker. The loop polls, collects a
+// batch and prepares it while a writer goroutine writes the previous one:
+// at most one batch is being written and one prepared batch waits for the
+// writer (plus the batch being collected). A batch's offsets are stored
+// (and committed in the background by librdkafka's auto-commit) only after
+// its write and every earlier write succeeded.
 type Consumer struct {
 	cfg    ConsumerConfig
 	c      *kafka.Consumer
@@ -50,10 +60,15 @@ type Consumer struct {
 	ctx     context.Context
 	pending app.Batch
 
-	// BeforeCommit, when set, runs after a batch is stored and before its
-	// offsets are committed; an error skips the commit. Tests use it to stop
-	// the flow between store and commit.
+	pipe *pipeline
+	// paused: every assigned partition is paused (the writer is behind).
+	paused bool
+
+	// BeforeCommit, when set, runs after a batch is written and before its
+	// offsets are stored; after an error the consumer stores no offset any
+	// more, as if it had crashed between store and commit. Tests use it.
 	BeforeCommit func(app.Batch) error
+	frozen       bool
 
 	// Metrics, when set, counts stored records and tracks consumer lag.
 	Metrics *ConsumerMetrics
@@ -64,14 +79,34 @@ type Consumer struct {
 // NewConsumer creates the consumer; Run subscribes and consumes.
 func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Logger) (*Consumer, error) {
 	m := kafka.ConfigMap{
-		"bootstrap.servers":             cfg.Brokers,
-		"group.id":                      cfg.Group,
-		"client.id":                     cfg.ClientID,
-		"partition.assignment.strategy": "cooperative-sticky",
-		"enable.auto.commit":            false,
-		"enable.auto.offset.store":      false,
-		"auto.offset.reset":             "earliest",
-		"session.timeout.ms":            10000,
+		"bootstrap.servers": cfg.Brokers,
+		"group.id":          cfg.Group,
+		"client.id":         cfg.ClientID,
+		// Eager rebalancing, one round: a joining worker gets partitions
+		// about 130 ms after it subscribes, and no partition waits more than
+		// a few tens of ms (the members write and commit what they hold,
+		// then rejoin at once). cooperative-sticky needs two rounds, and
+		// librdkafka sends at most one JoinGroup a second per member, so the
+		// partitions it moves waited about 1 s (TestSecondWorkerJoinsWithoutStall).
+		// Range, not round-robin: it gives partition p of every event topic
+		// to the same worker, and the dispatcher keys every event by item id
+		// (same partition count and partitioner on every topic), so all the
+		// events of one item are written by one worker, one write at a time.
+		// Real MongoDB updates a document atomically anyway; the dev stack's
+		// FerretDB v1 does not (two concurrent updates of one document can
+		// lose one).
+		"partition.assignment.strategy": "range",
+		// The loop stores a batch's offsets once it is written; librdkafka
+		// commits the stored offsets in the background (and synchronously
+		// on revocation and close, see rebalance and Drain). The short
+		// interval also wakes librdkafka's group loop often enough for
+		// heartbeat.interval.ms to take effect (it otherwise wakes about
+		// every 500 ms); a commit is sent only when offsets moved.
+		"enable.auto.commit":       true,
+		"auto.commit.interval.ms":  100,
+		"enable.auto.offset.store": false,
+		"auto.offset.reset":        "earliest",
+		"session.timeout.ms":       10000,
 		// Frequent heartbeats make a joining worker's rebalance start sooner.
 		"heartbeat.interval.ms": 300,
 		"max.poll.interval.ms":  300000,
@@ -82,11 +117,16 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("create kafka consumer: %w", err)
 	}
-	return &Consumer{cfg: cfg, c: c, store: store, topics: topics, log: log}, nil
+	return &Consumer{cfg: cfg, c: c, store: store, topics: topics, log: log, pipe: newPipeline(store)}, nil
 }
 
-// Run consumes until ctx ends, then stores and commits what it holds and
-// returns. It returns an error only on a fatal consumer error.
+// stallPoll is how long the loop waits for the writer, when both slots are
+// full, before it pauses its partitions and polls anyway (rebalances are
+// served from Poll).
+const stallPoll = 200 * time.Millisecond
+
+// Run consumes until ctx ends and returns, leaving what it holds to Drain.
+// It returns an error only on a fatal consumer error.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.ctx = ctx
 	if err := c.c.SubscribeTopics(c.topics, c.rebalance); err != nil {
@@ -94,9 +134,32 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	var deadline time.Time
 	for ctx.Err() == nil {
+		c.collect()
+		ready := len(c.pending) >= c.cfg.BatchSize || (len(c.pending) > 0 && !time.Now().Before(deadline))
+		if ready && c.pipe.hasRoom() {
+			_ = c.dispatch(ctx) // logged; its records are consumed again
+			ready = false
+		}
 		timeout := 100 * time.Millisecond
-		if len(c.pending) > 0 {
+		switch {
+		case ready:
+			// Both slots are full: wait for the writer, but keep polling
+			// (paused, so nothing more is fetched) for rebalances.
+			select {
+			case s := <-c.pipe.results:
+				_ = c.finish(s) // logged; a failed batch is consumed again
+				continue
+			case <-ctx.Done():
+				continue
+			case <-time.After(stallPoll):
+			}
+			c.pause()
+			timeout = 0
+		case len(c.pending) > 0:
+			c.resume()
 			timeout = max(time.Until(deadline), time.Millisecond)
+		default:
+			c.resume()
 		}
 		switch e := c.c.Poll(int(timeout / time.Millisecond)).(type) {
 		case *kafka.Message:
@@ -107,199 +170,54 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if len(c.pending) == 0 {
 				deadline = time.Now().Add(c.cfg.BatchWait)
 			}
-			rec := app.Record{
-				Topic: *e.TopicPartition.Topic, Partition: e.TopicPartition.Partition,
-				Offset: int64(e.TopicPartition.Offset), Key: e.Key, Value: e.Value,
-			}
-			if len(e.Headers) > 0 {
-				rec.Headers = make(map[string]string, len(e.Headers))
-				for _, h := range e.Headers {
-					rec.Headers[h.Key] = string(h.Value)
-				}
-			}
-			c.pending = append(c.pending, rec)
+			c.pending = append(c.pending, record(e))
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("kafka consumer fatal error: %w", e)
 			}
 			c.log.Debug("kafka consumer error", "err", e)
 		}
-		if len(c.pending) >= c.cfg.BatchSize || (len(c.pending) > 0 && !time.Now().Before(deadline)) {
-			if err := c.flush(ctx); err != nil {
-				c.log.Warn("batch not committed; it will be consumed again", "err", err)
-			}
-		}
 	}
 	return nil
 }
 
-// flush stores the pending batch, then commits its offsets.
-func (c *Consumer) flush(ctx context.Context) error {
-	if len(c.pending) == 0 {
-		return nil
+func record(e *kafka.Message) app.Record {
+	rec := app.Record{
+		Topic: *e.TopicPartition.Topic, Partition: e.TopicPartition.Partition,
+		Offset: int64(e.TopicPartition.Offset), Key: e.Key, Value: e.Value,
 	}
-	batch := c.pending
-	c.pending = nil
-	if err := c.store.Store(ctx, batch); err != nil {
-		return err
-	}
-	if c.BeforeCommit != nil {
-		if err := c.BeforeCommit(batch); err != nil {
-			return err
+	if len(e.Headers) > 0 {
+		rec.Headers = make(map[string]string, len(e.Headers))
+		for _, h := range e.Headers {
+			rec.Headers[h.Key] = string(h.Value)
 		}
 	}
-	if err := c.commit(batch); err != nil {
-		c.rewind(batch)
-		return err
-	}
-	c.observe(batch)
-	return nil
+	return rec
 }
 
-// rewind moves the consumer back to the first record of a batch whose commit
-// failed, on every partition still assigned, so the batch is consumed (and,
-// idempotently, stored) again and its offsets get committed. Partitions that
-// were revoked restart from their committed offset at their next owner.
-func (c *Consumer) rewind(b app.Batch) {
-	first := map[string]kafka.TopicPartition{}
-	for _, r := range b {
-		k := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-		if p, ok := first[k]; !ok || int64(p.Offset) > r.Offset {
-			topic := r.Topic
-			first[k] = kafka.TopicPartition{Topic: &topic, Partition: r.Partition, Offset: kafka.Offset(r.Offset)}
-		}
-	}
-	for _, p := range first {
-		if err := c.c.Seek(p, 0); err != nil {
-			c.log.Debug("cannot rewind a partition after a failed commit; its next owner starts from its committed offset",
-				"topic", *p.Topic, "partition", p.Partition, "err", err)
-		}
-	}
-}
-
-// ConsumerMetrics counts what the consumer committed and how far behind the
-// end of each partition it is.
-type ConsumerMetrics struct {
-	Committed *prometheus.CounterVec // by topic
-	Lag       *prometheus.GaugeVec   // by topic, partition
-}
-
-// NewConsumerMetrics registers the consumer's metrics on reg.
-func NewConsumerMetrics(reg prometheus.Registerer) (*ConsumerMetrics, error) {
-	m := &ConsumerMetrics{
-		Committed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auction_worker_records_committed_total",
-			Help: "Kafka records stored (or dead-lettered) and committed, by topic."}, []string{"topic"}),
-		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auction_worker_consumer_lag",
-			Help: "Records between the last committed offset and the end of the partition, at the last commit."}, []string{"topic", "partition"}),
-	}
-	for _, col := range []prometheus.Collector{m.Committed, m.Lag} {
-		if err := reg.Register(col); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// observe updates the metrics after a commit; the high watermarks come from
-// librdkafka's cache (no request to the broker).
-func (c *Consumer) observe(b app.Batch) {
-	if c.Metrics == nil {
-		return
-	}
-	last := map[string]app.Record{}
-	for _, r := range b {
-		c.Metrics.Committed.WithLabelValues(r.Topic).Inc()
-		last[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] = r
-	}
-	for _, r := range last {
-		if _, high, err := c.c.GetWatermarkOffsets(r.Topic, r.Partition); err == nil && high >= 0 {
-			c.Metrics.Lag.WithLabelValues(r.Topic, fmt.Sprint(r.Partition)).Set(float64(max(high-(r.Offset+1), 0)))
-		}
-	}
-}
-
-// commit commits, per partition, the offset after the batch's last record.
-func (c *Consumer) commit(b app.Batch) error {
-	type tp struct {
-		topic string
-		part  int32
-	}
-	next := map[tp]int64{}
-	for _, r := range b {
-		k := tp{r.Topic, r.Partition}
-		if r.Offset+1 > next[k] {
-			next[k] = r.Offset + 1
-		}
-	}
-	offsets := make([]kafka.TopicPartition, 0, len(next))
-	for k, off := range next {
-		topic := k.topic
-		offsets = append(offsets, kafka.TopicPartition{Topic: &topic, Partition: k.part, Offset: kafka.Offset(off)})
-	}
-	if _, err := c.c.CommitOffsets(offsets); err != nil {
-		return fmt.Errorf("commit offsets: %w", err)
-	}
-	return nil
-}
-
-// rebalance applies cooperative assignments incrementally. Before
-// partitions are revoked, the records held for them are stored and
-// committed, so the next owner starts right after them.
-func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
-	cooperative := c.c.GetRebalanceProtocol() == "COOPERATIVE"
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		c.log.Info("partitions assigned", "count", len(e.Partitions))
-		if cooperative {
-			return c.c.IncrementalAssign(e.Partitions)
-		}
-		return c.c.Assign(e.Partitions)
-	case kafka.RevokedPartitions:
-		c.log.Info("partitions revoked", "count", len(e.Partitions), "lost", c.c.AssignmentLost())
-		if c.c.AssignmentLost() {
-			// Another member owns them already: committing would be refused.
-			// What we hold is redelivered to it; storing is idempotent.
-			c.dropPending(e.Partitions)
-		} else if err := c.flush(c.ctx); err != nil {
-			c.log.Warn("could not store before revocation; records will be consumed again", "err", err)
-			c.dropPending(e.Partitions)
-		}
-		if cooperative {
-			return c.c.IncrementalUnassign(e.Partitions)
-		}
-		return c.c.Unassign()
-	}
-	return nil
-}
-
-func (c *Consumer) dropPending(parts []kafka.TopicPartition) {
-	revoked := map[string]bool{}
-	for _, p := range parts {
-		revoked[fmt.Sprintf("%s/%d", *p.Topic, p.Partition)] = true
-	}
-	kept := c.pending[:0]
-	for _, r := range c.pending {
-		if !revoked[fmt.Sprintf("%s/%d", r.Topic, r.Partition)] {
-			kept = append(kept, r)
-		}
-	}
-	c.pending = kept
-}
-
-// Drain stores and commits what the loop still holds; call it after Run
-// returned, with the shutdown deadline.
+// Drain writes what the consumer still holds (the batch being written, the
+// prepared one and the one being collected), stores their offsets and
+// commits synchronously; call it after Run returned, with the shutdown
+// deadline: writes still running when ctx ends are abandoned (their records
+// are consumed again by the next owner).
 func (c *Consumer) Drain(ctx context.Context) error {
-	c.ctx = ctx
-	return c.flush(ctx)
+	err := c.flushAll(ctx)
+	return errors.Join(err, c.commitSync())
 }
 
-// Close leaves the group (revoking partitions cleanly) and frees the consumer.
+// Close leaves the group (revoking partitions cleanly) and frees the
+// consumer; writes still running are abandoned.
 func (c *Consumer) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.pipe.abort()
+		if c.ctx == nil {
+			c.ctx = context.Background()
+		}
 		if cerr := c.c.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
 			err = fmt.Errorf("close kafka consumer: %w", cerr)
 		}
+		c.pipe.stop()
 	})
 	return err
 }

@@ -17,19 +17,53 @@ import (
 	"github.com/pawnshop/auction/services/worker/app"
 )
 
-// recorder is a Storer that remembers every record it stored.
+// recorder is a Storer that remembers every record it wrote; write, when
+// set, runs before a batch is recorded and can block or fail it.
 type recorder struct {
-	mu   sync.Mutex
-	seen map[string]int // "partition/offset" -> times stored
+	mu       sync.Mutex
+	seen     map[string]int // "partition/offset" -> times stored
+	prepared map[*app.Prepared]app.Batch
+	write    func(ctx context.Context, b app.Batch) error
+	// prepares counts Prepare calls.
+	prepares int
 }
 
-func (r *recorder) Store(_ context.Context, b app.Batch) error {
+func newRecorder() *recorder {
+	return &recorder{seen: map[string]int{}, prepared: map[*app.Prepared]app.Batch{}}
+}
+
+func (r *recorder) Prepare(_ context.Context, b app.Batch) (*app.Prepared, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := new(app.Prepared)
+	r.prepared[p] = b
+	r.prepares++
+	return p, nil
+}
+
+func (r *recorder) Write(ctx context.Context, p *app.Prepared) error {
+	r.mu.Lock()
+	b := r.prepared[p]
+	delete(r.prepared, p)
+	write := r.write
+	r.mu.Unlock()
+	if write != nil {
+		if err := write(ctx, b); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rec := range b {
 		r.seen[fmt.Sprintf("%d/%d", rec.Partition, rec.Offset)]++
 	}
 	return nil
+}
+
+func (r *recorder) preparedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.prepares
 }
 
 func (r *recorder) distinct() int {
@@ -67,8 +101,14 @@ func produce(t testing.TB, brokers, topic string, n int) {
 // runConsumer runs a consumer of topic in group until stop is called.
 func runConsumer(t testing.TB, brokers, group, topic string, store kafka.Storer, beforeCommit func(app.Batch) error) (stop func()) {
 	t.Helper()
+	return runConsumerLog(t, brokers, group, topic, store, beforeCommit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// runConsumerLog is runConsumer logging to log.
+func runConsumerLog(t testing.TB, brokers, group, topic string, store kafka.Storer, beforeCommit func(app.Batch) error, log *slog.Logger) (stop func()) {
+	t.Helper()
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: group, BatchSize: 8, BatchWait: 5 * time.Millisecond},
-		store, []string{topic}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		store, []string{topic}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +122,11 @@ func runConsumer(t testing.TB, brokers, group, topic string, store kafka.Storer,
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("consumer: %v", err)
+			}
+			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer dcancel()
+			if err := c.Drain(dctx); err != nil && beforeCommit == nil {
+				t.Errorf("drain: %v", err)
 			}
 			_ = c.Close()
 		})
@@ -112,19 +157,19 @@ func TestOffsetsAreCommittedOnlyAfterStore(t *testing.T) {
 	}
 	produce(t, brokers, topic, n)
 
-	crashed := &recorder{seen: map[string]int{}}
+	crashed := newRecorder()
 	stop := runConsumer(t, brokers, "g", topic, crashed, func(app.Batch) error { return fmt.Errorf("killed before commit") })
 	waitFor(t, 30*time.Second, func() bool { return crashed.distinct() == n }, "the first consumer to store everything")
 	stop()
 
-	second := &recorder{seen: map[string]int{}}
+	second := newRecorder()
 	stop = runConsumer(t, brokers, "g", topic, second, nil)
 	waitFor(t, 30*time.Second, func() bool { return second.distinct() == n }, "the stored-but-uncommitted records to be consumed again")
 	stop()
 
 	// The second consumer committed: a third one has nothing left to do.
 	produce(t, brokers, topic, 1)
-	third := &recorder{seen: map[string]int{}}
+	third := newRecorder()
 	stop = runConsumer(t, brokers, "g", topic, third, nil)
 	waitFor(t, 30*time.Second, func() bool { return third.distinct() >= 1 }, "the new record")
 	time.Sleep(300 * time.Millisecond)

@@ -49,7 +49,7 @@ func TestConsumesOverSASLSSL(t *testing.T) {
 	}
 	p.Close(context.Background())
 
-	rec := &recorder{seen: map[string]int{}}
+	rec := newRecorder()
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: "secure", BatchSize: 8, BatchWait: 5 * time.Millisecond, Security: sec},
 		rec, []string{topic}, log)
 	if err != nil {

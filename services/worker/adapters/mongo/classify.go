@@ -86,13 +86,15 @@ func hasTransientLabel(err error) bool {
 	return false
 }
 
-// classifyInsert turns the error of an unordered InsertMany of sent into
-// Save's contract: nil when only duplicates failed (an earlier delivery
-// stored them); *app.RejectedError when the failures are per-document and
-// permanent (the other documents were stored); an error wrapping
-// app.ErrBatchRejected when the whole command was refused as invalid; any
-// other error as it is (transient).
-func classifyInsert(err error, sent []app.Document) error {
+// classifyWrite turns the error of an unordered bulk write of sent (one
+// `_id` upsert per document) into Save's contract: *app.RejectedError when
+// the failures are per-document and permanent (the other documents were
+// stored); an error wrapping app.ErrBatchRejected when the whole command was
+// refused as invalid; any other error as it is (transient). A duplicate key
+// is a race between two upserts creating one item's document (two workers
+// storing events of a new item at once): transient, the retry updates the
+// document the other created.
+func classifyWrite(err error, sent []app.Document) error {
 	if err == nil {
 		return nil
 	}
@@ -107,8 +109,7 @@ func classifyInsert(err error, sent []app.Document) error {
 		var rejected []app.Rejection
 		for _, we := range bwe.WriteErrors {
 			switch {
-			case mongo.IsDuplicateKeyError(we):
-			case transientCodes[we.Code] || we.Index < 0 || we.Index >= len(sent):
+			case mongo.IsDuplicateKeyError(we) || transientCodes[we.Code] || we.Index < 0 || we.Index >= len(sent):
 				return err
 			default:
 				rejected = append(rejected, app.Rejection{ID: sent[we.Index].ID, Reason: app.ReasonRejected,

@@ -19,7 +19,7 @@ func bulk(codes ...int) mongo.BulkWriteException {
 	return bwe
 }
 
-func TestClassifyInsert(t *testing.T) {
+func TestClassifyWrite(t *testing.T) {
 	sent := []app.Document{{ID: "a"}, {ID: "b"}, {ID: "c"}}
 	type want int
 	const (
@@ -34,9 +34,9 @@ func TestClassifyInsert(t *testing.T) {
 		rejected []string
 	}{
 		"nil":                            {nil, ok, nil},
-		"only duplicates":                {bulk(11000, 11000), ok, nil},
-		"bad value next to dup":          {bulk(11000, 2), rejected, []string{"b"}},
-		"validation and too large":       {bulk(121, 11000, 10334), rejected, []string{"a", "c"}},
+		"upsert race (duplicate key)":    {bulk(11000, 11000), transient, nil},
+		"bad value next to a race":       {bulk(11000, 2), transient, nil},
+		"validation and too large":       {bulk(121, 17419, 10334), rejected, []string{"a", "b", "c"}},
 		"key too long":                   {bulk(17280), rejected, []string{"a"}},
 		"write conflict":                 {bulk(112), transient, nil},
 		"not primary among rejects":      {bulk(2, 10107), transient, nil},
@@ -54,7 +54,7 @@ func TestClassifyInsert(t *testing.T) {
 		"write error index out of range": {mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 7, Code: 2}}}}, transient, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := classifyInsert(tc.err, sent)
+			err := classifyWrite(tc.err, sent)
 			var rej *app.RejectedError
 			switch {
 			case tc.want == ok && err != nil:

@@ -9,14 +9,13 @@ import (
 	"time"
 
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
-	eventsv1 "github.com/pawnshop/auction/gen/go/events/v1"
 	"github.com/pawnshop/auction/internal/protobson"
 	"github.com/pawnshop/auction/services/worker/app"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"google.golang.org/protobuf/proto"
 )
 
 // Store is the worker's MongoDB database.
@@ -27,8 +26,8 @@ type Store struct {
 	Metrics *StoreMetrics
 }
 
-// StoreMetrics observes the batch writes: their sizes and latencies by
-// collection.
+// StoreMetrics observes the bulk writes: their sizes and latencies by event
+// kind (item, buy, sell, pawn).
 type StoreMetrics struct {
 	BatchSize *prometheus.HistogramVec
 	Duration  *prometheus.HistogramVec
@@ -38,9 +37,9 @@ type StoreMetrics struct {
 func NewStoreMetrics(reg prometheus.Registerer) (*StoreMetrics, error) {
 	m := &StoreMetrics{
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auction_worker_mongo_batch_size",
-			Help: "Documents per MongoDB batch write, by collection.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"collection"}),
+			Help: "Events per MongoDB bulk write, by event kind.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"kind"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auction_worker_mongo_write_duration_seconds",
-			Help: "Latency of MongoDB batch writes, by collection and result.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"collection", "result"}),
+			Help: "Latency of MongoDB bulk writes, by event kind and result.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"kind", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.BatchSize, m.Duration} {
 		if err := reg.Register(c); err != nil {
@@ -55,11 +54,28 @@ var (
 	_ app.ItemReader = (*Store)(nil)
 )
 
+// Option changes how Connect opens the client.
+type Option func(*options.ClientOptions)
+
+// WithMonitor reports every command the client sends to m (nil: none);
+// tests count a fetch's commands with it.
+func WithMonitor(m *event.CommandMonitor) Option {
+	return func(o *options.ClientOptions) {
+		if m != nil {
+			o.SetMonitor(m)
+		}
+	}
+}
+
 // Connect opens a client on uri (with the protobuf codec registered) and
 // checks the server answers.
-func Connect(ctx context.Context, uri, database string) (*Store, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetRegistry(protobson.NewRegistry()).
-		SetServerSelectionTimeout(10 * time.Second).SetAppName("auction-worker"))
+func Connect(ctx context.Context, uri, database string, opts ...Option) (*Store, error) {
+	co := options.Client().ApplyURI(uri).SetRegistry(protobson.NewRegistry()).
+		SetServerSelectionTimeout(10 * time.Second).SetAppName("auction-worker")
+	for _, o := range opts {
+		o(co)
+	}
+	client, err := mongo.Connect(co)
 	if err != nil {
 		return nil, fmt.Errorf("connect to mongodb: %w", err)
 	}
@@ -84,54 +100,9 @@ func (s *Store) Close(ctx context.Context) error {
 // Ping checks the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx, nil) }
 
-// Field paths of the stored events (proto JSON names, see protobson).
-const (
-	itemName     = "item.name"
-	itemCategory = "item.category"
-	itemState    = "item.state"
-)
-
-// actionCollection is one action collection: the event field that holds
-// the action, and how its documents join their items.
-type actionCollection struct {
-	coll, field string
-	attach      func(ctx context.Context, cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error
-}
-
-var actionCollections = []actionCollection{
-	{app.BuysCollection, "buy", attachActions(func(e *eventsv1.ItemBought) *auctionv1.Buy { return e.GetBuy() },
-		func(it *auctionv1.ItemWithHistory, a *auctionv1.Buy) { it.Buys = append(it.Buys, a) })},
-	{app.SellsCollection, "sell", attachActions(func(e *eventsv1.ItemSold) *auctionv1.Sell { return e.GetSell() },
-		func(it *auctionv1.ItemWithHistory, a *auctionv1.Sell) { it.Sells = append(it.Sells, a) })},
-	{app.PawnsCollection, "pawn", attachActions(func(e *eventsv1.ItemPawned) *auctionv1.Pawn { return e.GetPawn() },
-		func(it *auctionv1.ItemWithHistory, a *auctionv1.Pawn) { it.Pawns = append(it.Pawns, a) })},
-}
-
-// attachActions decodes each event document of a cursor through the
-// registry's protobuf codec and appends its action to its item. Each batch
-// the cursor fetches runs under ctx, the request's: a fetch that was
-// cancelled or ran out of time stops reading.
-func attachActions[E any, PE interface {
-	*E
-	proto.Message
-}, A interface{ GetItemId() string }](action func(PE) A, add func(*auctionv1.ItemWithHistory, A)) func(context.Context, *mongo.Cursor, map[string]*auctionv1.ItemWithHistory) error {
-	return func(ctx context.Context, cur *mongo.Cursor, byID map[string]*auctionv1.ItemWithHistory) error {
-		for cur.Next(ctx) {
-			ev := PE(new(E))
-			if err := cur.Decode(ev); err != nil {
-				return fmt.Errorf("decode %s document: %w", ev.ProtoReflect().Descriptor().FullName(), err)
-			}
-			a := action(ev)
-			if it := byID[a.GetItemId()]; it != nil {
-				add(it, a)
-			}
-		}
-		return cur.Err()
-	}
-}
-
-// EnsureIndexes creates the indexes the fetches use: items by name, category
-// and state (with _id, the page order), actions by item id and date.
+// EnsureIndexes creates the indexes the listings use: items by name,
+// category and state, with _id (the page order). A fetch by id uses the
+// `_id` index.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	items := []mongo.IndexModel{
 		{Keys: bson.D{{Key: itemName, Value: 1}, {Key: "_id", Value: 1}}},
@@ -141,97 +112,107 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	// One index per command: FerretDB v1 mis-indexes a createIndexes that
 	// lists several indexes which already exist (a restart), and panics.
 	for _, idx := range items {
-		if _, err := s.db.Collection(app.ItemsCollection).Indexes().CreateOne(ctx, idx); err != nil {
-			return fmt.Errorf("create index on %s: %w", app.ItemsCollection, err)
-		}
-	}
-	for _, a := range actionCollections {
-		idx := mongo.IndexModel{Keys: bson.D{{Key: a.field + ".itemId", Value: 1}, {Key: a.field + ".date", Value: 1}}}
-		if _, err := s.db.Collection(a.coll).Indexes().CreateOne(ctx, idx); err != nil {
-			return fmt.Errorf("create index on %s: %w", a.coll, err)
+		if _, err := s.db.Collection(ItemsCollection).Indexes().CreateOne(ctx, idx); err != nil {
+			return fmt.Errorf("create index on %s: %w", ItemsCollection, err)
 		}
 	}
 	return nil
 }
 
-// Save implements app.Store: one unordered batch insert; a document whose
-// id is already stored is a redelivery and is skipped, so an event never
-// creates a second document. A batch insert (not replace-upserts) is what
-// keeps ingest off one round trip per event: MongoDB, and FerretDB even more
-// so, executes upserts one document at a time.
+// ItemsCollection is the collection of the item documents (document.go).
+const ItemsCollection = "items"
+
+// maxUpdatesPerCommand bounds the upserts of one bulk write command. The dev
+// stack's FerretDB v1 keeps an SQLite connection for every update of a
+// command that matched a document until the command returns, from a pool of
+// 100: a command with about 100 matching updates (or several concurrent
+// commands adding up to that) waits for a connection forever. 32 leaves room
+// for three workers' commands and the reads; on MongoDB a command of 32 is
+// still a few round trips per batch.
+const maxUpdatesPerCommand = 32
+
+// Save implements app.Store: unordered bulk writes (maxUpdatesPerCommand
+// each) of `_id`-filtered upserts, one per event, into the events' item
+// documents (document.go).
+// An update is keyed by event id, so a redelivered event writes the same
+// entry again. A bulk write, not one call per event, keeps ingest off one
+// round trip per event.
 //
-// Documents that can never be stored are reported in an *app.RejectedError
+// Events that can never be stored are reported in an *app.RejectedError
 // while the others are stored: those protobson cannot encode (e.g. a
-// timestamp outside years 1 to 9999), those over 16 MiB, and those the
-// server refuses with a per-document write error that is neither a
-// duplicate key nor transient (see classifyInsert).
-func (s *Store) Save(ctx context.Context, collection string, docs []app.Document) error {
+// timestamp outside years 1 to 9999), those whose entry alone exceeds the
+// document size limit, and those the server refuses with a per-operation
+// write error that is neither transient nor a race (see classifyWrite),
+// such as an item whose document grew beyond 16 MiB.
+func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
 	var rejected []app.Rejection
-	batch := make([]any, 0, len(docs))
+	models := make([]mongo.WriteModel, 0, len(docs))
 	sent := make([]app.Document, 0, len(docs))
 	for _, d := range docs {
-		doc, err := protobson.MarshalWithID(d.ID, d.Msg)
+		upd, size, err := updateOf(kind, d)
 		if err != nil {
 			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonEncode, Err: fmt.Errorf("encode: %w", err)})
 			continue
 		}
-		if n := len(doc); n > maxDocumentBytes {
+		if size > maxDocumentBytes {
 			rejected = append(rejected, app.Rejection{ID: d.ID, Reason: app.ReasonRejected,
-				Err: fmt.Errorf("document of %d bytes is over the %d-byte limit", n, maxDocumentBytes)})
+				Err: fmt.Errorf("entry of %d bytes is over the %d-byte document limit", size, maxDocumentBytes)})
 			continue
 		}
-		batch = append(batch, doc)
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: d.ItemID}}).SetUpdate(upd).SetUpsert(true))
 		sent = append(sent, d)
 	}
 	var err error
-	if len(batch) > 0 {
+	for i := 0; i < len(models) && err == nil; i += maxUpdatesPerCommand {
+		end := min(len(models), i+maxUpdatesPerCommand)
 		start := time.Now()
-		_, err = s.db.Collection(collection).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-		err = classifyInsert(err, sent)
+		_, err = s.db.Collection(ItemsCollection).BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false))
+		err = classifyWrite(err, sent[i:end])
+		var rej *app.RejectedError
+		if errors.As(err, &rej) {
+			// Per-document and permanent: the rest of the command was
+			// written; go on with the next one.
+			rejected = append(rejected, rej.Rejections...)
+			err = nil
+		}
 		if s.Metrics != nil {
 			result := "ok"
 			if err != nil {
 				result = "error"
 			}
-			s.Metrics.BatchSize.WithLabelValues(collection).Observe(float64(len(batch)))
-			s.Metrics.Duration.WithLabelValues(collection, result).Observe(time.Since(start).Seconds())
+			s.Metrics.BatchSize.WithLabelValues(string(kind)).Observe(float64(end - i))
+			s.Metrics.Duration.WithLabelValues(string(kind), result).Observe(time.Since(start).Seconds())
 		}
 	}
-	var rej *app.RejectedError
 	switch {
 	case err == nil && len(rejected) == 0:
 		return nil
 	case err == nil:
 		return &app.RejectedError{Rejections: rejected}
-	case errors.As(err, &rej):
-		return &app.RejectedError{Rejections: append(rejected, rej.Rejections...)}
 	}
 	// Transient, or refused as a whole (the caller splits the batch and
 	// the rejections found above are found again).
-	return fmt.Errorf("insert %d documents into %s: %w", len(batch), collection, err)
+	return fmt.Errorf("write %d %s events into %s: %w", len(models), kind, ItemsCollection, err)
 }
 
-// Item implements app.ItemReader.
+// Item implements app.ItemReader: one lookup of the `_id` index returns the
+// item with its whole history.
 func (s *Store) Item(ctx context.Context, id string) (*auctionv1.ItemWithHistory, error) {
-	raw, err := s.db.Collection(app.ItemsCollection).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	raw, err := s.db.Collection(ItemsCollection).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, app.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find item: %w", err)
 	}
-	item, err := decodeItem(raw)
-	if err != nil {
-		return nil, err
+	out, err := itemWithHistory(raw)
+	if errors.Is(err, errNoItem) {
+		return nil, app.ErrNotFound // its actions arrived before it
 	}
-	out := []*auctionv1.ItemWithHistory{{Item: item}}
-	if err := s.attachHistory(ctx, out); err != nil {
-		return nil, err
-	}
-	return out[0], nil
+	return out, err
 }
 
 // filterDocument builds the query of a typed filter. Each value is a BSON
@@ -254,13 +235,14 @@ func filterDocument(f app.Filter, after string) (bson.D, error) {
 	return q, nil
 }
 
-// Items implements app.ItemReader.
+// Items implements app.ItemReader: one query of an index (field, _id)
+// returns a page of items with their histories.
 func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int) ([]*auctionv1.ItemWithHistory, error) {
 	q, err := filterDocument(f, after)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.db.Collection(app.ItemsCollection).Find(ctx, q,
+	cur, err := s.db.Collection(ItemsCollection).Find(ctx, q,
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find items: %w", err)
@@ -268,17 +250,14 @@ func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int
 	defer closeCursor(ctx, cur)
 	var out []*auctionv1.ItemWithHistory
 	for cur.Next(ctx) {
-		item, err := decodeItem(cur.Current)
+		it, err := itemWithHistory(cur.Current)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &auctionv1.ItemWithHistory{Item: item})
+		out = append(out, it)
 	}
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("read items: %w", err)
-	}
-	if err := s.attachHistory(ctx, out); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -290,44 +269,4 @@ func closeCursor(ctx context.Context, cur *mongo.Cursor) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = cur.Close(cctx)
-}
-
-func decodeItem(raw bson.Raw) (*auctionv1.Item, error) {
-	var ev eventsv1.ItemAdded
-	if err := protobson.Unmarshal(raw, &ev); err != nil { // the codec the registry uses, on a raw document
-		return nil, fmt.Errorf("decode item document: %w", err)
-	}
-	return ev.GetItem(), nil
-}
-
-// attachHistory loads the buys, sells and pawns of items: one query per
-// action collection for the whole page, oldest first.
-func (s *Store) attachHistory(ctx context.Context, items []*auctionv1.ItemWithHistory) error {
-	if len(items) == 0 {
-		return nil
-	}
-	ids := make([]string, len(items))
-	byID := make(map[string]*auctionv1.ItemWithHistory, len(items))
-	for i, it := range items {
-		ids[i] = it.GetItem().GetId()
-		byID[ids[i]] = it
-	}
-	for _, a := range actionCollections {
-		var q bson.D
-		if len(ids) == 1 {
-			q = bson.D{{Key: a.field + ".itemId", Value: ids[0]}}
-		} else {
-			q = bson.D{{Key: a.field + ".itemId", Value: bson.D{{Key: "$in", Value: ids}}}}
-		}
-		cur, err := s.db.Collection(a.coll).Find(ctx, q, options.Find().SetSort(bson.D{{Key: a.field + ".date", Value: 1}, {Key: "_id", Value: 1}}))
-		if err != nil {
-			return fmt.Errorf("find %s: %w", a.coll, err)
-		}
-		err = a.attach(ctx, cur, byID)
-		closeCursor(ctx, cur)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", a.coll, err)
-		}
-	}
-	return nil
 }

@@ -1,0 +1,74 @@
+package kafka
+
+import (
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// rebalance applies assignments (incrementally under a cooperative
+// assignor, whole under an eager one). Before partitions are revoked, every batch held is written, its offsets stored
+// and committed synchronously, so the next owner starts right after them.
+// Lost partitions are dropped from what is held: their next owner already
+// consumes them, and storing is idempotent.
+func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
+	cooperative := c.c.GetRebalanceProtocol() == "COOPERATIVE"
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		c.log.Info("partitions assigned", "count", len(e.Partitions))
+		if !cooperative {
+			c.paused = false
+			return c.c.Assign(e.Partitions)
+		}
+		if err := c.c.IncrementalAssign(e.Partitions); err != nil {
+			return err
+		}
+		if c.paused {
+			// The loop is waiting for the writer: fetch nothing yet.
+			if err := c.c.Pause(e.Partitions); err != nil {
+				c.log.Debug("cannot pause newly assigned partitions", "err", err)
+			}
+		}
+		return nil
+	case kafka.RevokedPartitions:
+		lost := c.c.AssignmentLost()
+		c.log.Info("partitions revoked", "count", len(e.Partitions), "lost", lost)
+		if lost {
+			c.dropPartitions(e.Partitions)
+		} else {
+			err := c.flushAll(c.ctx)
+			if err == nil {
+				err = c.commitSync()
+			}
+			if err != nil {
+				c.log.Warn("could not store and commit everything before revocation; records will be consumed again", "err", err)
+				c.dropPartitions(e.Partitions)
+			}
+		}
+		if cooperative {
+			return c.c.IncrementalUnassign(e.Partitions)
+		}
+		c.paused = false
+		return c.c.Unassign()
+	}
+	return nil
+}
+
+// dropPartitions forgets the pending records of parts and keeps the
+// batches in the pipeline from storing offsets of parts.
+func (c *Consumer) dropPartitions(parts []kafka.TopicPartition) {
+	gone := map[partition]bool{}
+	for _, p := range parts {
+		gone[partition{*p.Topic, p.Partition}] = true
+	}
+	kept := c.pending[:0]
+	for _, r := range c.pending {
+		if !gone[partition{r.Topic, r.Partition}] {
+			kept = append(kept, r)
+		}
+	}
+	c.pending = kept
+	for _, s := range c.pipe.outstanding {
+		for k := range gone {
+			delete(s.parts, k)
+		}
+	}
+}
