@@ -15,18 +15,13 @@ func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 	case kafka.AssignedPartitions:
 		c.log.Info("partitions assigned", "count", len(e.Partitions))
 		if !cooperative {
-			c.paused = false
-			return c.c.Assign(e.Partitions)
-		}
-		if err := c.c.IncrementalAssign(e.Partitions); err != nil {
+			if err := c.c.Assign(e.Partitions); err != nil {
+				return err
+			}
+		} else if err := c.c.IncrementalAssign(e.Partitions); err != nil {
 			return err
 		}
-		if c.paused {
-			// The loop is waiting for the writer: fetch nothing yet.
-			if err := c.c.Pause(e.Partitions); err != nil {
-				c.log.Debug("cannot pause newly assigned partitions", "err", err)
-			}
-		}
+		c.applyPause(e.Partitions)
 		return nil
 	case kafka.RevokedPartitions:
 		lost := c.c.AssignmentLost()
@@ -46,7 +41,6 @@ func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 		if cooperative {
 			return c.c.IncrementalUnassign(e.Partitions)
 		}
-		c.paused = false
 		return c.c.Unassign()
 	}
 	return nil
@@ -70,5 +64,27 @@ func (c *Consumer) dropPartitions(parts []kafka.TopicPartition) {
 		for k := range gone {
 			delete(s.parts, k)
 		}
+	}
+}
+
+// applyPause gives newly assigned partitions the loop's pause state.
+// librdkafka remembers that the application paused a partition even while
+// it is not assigned: a partition paused, revoked and assigned again (an
+// eager rebalance revokes and reassigns everything) stays paused unless
+// resumed, and the loop, which pauses and resumes its whole assignment,
+// would never fetch from it again (TestTwoMembersConsumeEveryTopic).
+func (c *Consumer) applyPause(parts []kafka.TopicPartition) {
+	if len(parts) == 0 {
+		return
+	}
+	var err error
+	if c.paused {
+		// The loop is waiting for the writer: fetch nothing yet.
+		err = c.c.Pause(parts)
+	} else {
+		err = c.c.Resume(parts)
+	}
+	if err != nil {
+		c.log.Warn("cannot set the pause state of newly assigned partitions", "paused", c.paused, "err", err)
 	}
 }
