@@ -236,14 +236,26 @@ func filterDocument(f app.Filter, after string) (bson.D, error) {
 }
 
 // Items implements app.ItemReader: one query of an index (field, _id)
-// returns a page of items with their histories.
+// returns a page of items with their histories. The query carries the
+// caller's deadline as maxTimeMS (listMaxTime without one), so the server
+// stops a query the caller gave up on: the driver's Find never sends
+// maxTimeMS (a cursor may outlive its first batch), and the dev stack's
+// database answers a listing by scanning the collection for seconds, which
+// would otherwise go on after the dispatcher answered 503 and slow every
+// other read.
 func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int) ([]*auctionv1.ItemWithHistory, error) {
 	q, err := filterDocument(f, after)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.db.Collection(ItemsCollection).Find(ctx, q,
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	cmd := bson.D{
+		{Key: "find", Value: ItemsCollection},
+		{Key: "filter", Value: q},
+		{Key: "sort", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "limit", Value: int64(limit)},
+		{Key: "maxTimeMS", Value: maxTimeMS(ctx, listMaxTime)},
+	}
+	cur, err := s.db.RunCommandCursor(ctx, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("find items: %w", err)
 	}
@@ -260,6 +272,20 @@ func (s *Store) Items(ctx context.Context, f app.Filter, after string, limit int
 		return nil, fmt.Errorf("read items: %w", err)
 	}
 	return out, nil
+}
+
+// listMaxTime bounds a listing's query on the server when the caller set
+// no deadline.
+const listMaxTime = 30 * time.Second
+
+// maxTimeMS is what is left of ctx's deadline in whole milliseconds (at
+// least 1), or otherwise in milliseconds.
+func maxTimeMS(ctx context.Context, otherwise time.Duration) int64 {
+	d := otherwise
+	if deadline, ok := ctx.Deadline(); ok {
+		d = time.Until(deadline)
+	}
+	return max(int64((d+time.Millisecond-1)/time.Millisecond), 1)
 }
 
 // closeCursor releases a cursor on the server also when the request's

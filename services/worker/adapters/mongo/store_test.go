@@ -141,14 +141,19 @@ func TestActionsBeforeTheirItem(t *testing.T) {
 
 // TestFetchesSendOneCommand: a fetch by id is one find of the `_id` index
 // and a page of a listing one find, histories included (counted with the
-// driver's command monitoring).
+// driver's command monitoring); a listing's find carries the caller's
+// deadline as maxTimeMS, so the server stops it when the caller gave up.
 func TestFetchesSendOneCommand(t *testing.T) {
 	var mu sync.Mutex
 	var cmds []string
 	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		mu.Lock()
 		defer mu.Unlock()
-		cmds = append(cmds, e.CommandName+" "+e.Command.Lookup("filter").String())
+		cmd := e.CommandName + " " + e.Command.Lookup("filter").String()
+		if v, err := e.Command.LookupErr("maxTimeMS"); err == nil {
+			cmd += fmt.Sprintf(" maxTimeMS=%d", v.AsInt64())
+		}
+		cmds = append(cmds, cmd)
 	}}
 	s := openStoreWith(t, monitor)
 	ctx := context.Background()
@@ -188,7 +193,9 @@ func TestFetchesSendOneCommand(t *testing.T) {
 	}
 	for _, f := range []app.Filter{{Name: "Clock"}, {Category: auctionv1.Category_CATEGORY_COLLECTION}, {State: auctionv1.State_STATE_GOOD}} {
 		got = count(func() error {
-			page, err := s.Items(ctx, f, "i03", 20)
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			page, err := s.Items(lctx, f, "i03", 20)
 			if err == nil && (len(page) != 20 || page[0].GetItem().GetId() != "i04" || len(page[0].GetBuys()) != 1) {
 				err = fmt.Errorf("page of %d from %v", len(page), page[0].GetItem().GetId())
 			}
@@ -196,6 +203,10 @@ func TestFetchesSendOneCommand(t *testing.T) {
 		})
 		if len(got) != 1 || !strings.HasPrefix(got[0], "find ") {
 			t.Fatalf("a page by %v sent %q, want one find", f, got)
+		}
+		var ms int64
+		if _, err := fmt.Sscanf(got[0][strings.LastIndex(got[0], " maxTimeMS=")+1:], "maxTimeMS=%d", &ms); err != nil || ms <= 0 || ms > 5000 {
+			t.Fatalf("a page by %v sent %q, want maxTimeMS within the caller's 5 s", f, got)
 		}
 	}
 }
