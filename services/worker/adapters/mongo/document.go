@@ -32,7 +32,9 @@ import (
 // before its item (the topics are consumed independently), and creates the
 // document that the ItemAdded completes. History entries are keyed by event
 // id, so a redelivered event sets the same entry again: idempotent by
-// construction, and whatever the order of delivery across topics.
+// construction, and whatever the order of delivery across topics. An
+// ItemAdded of an item without a document is inserted instead (newDocument,
+// Store.insertNew): the same document, at the cost of a bulk insert.
 const (
 	fieldItem  = "item"
 	fieldAdded = "added"
@@ -89,6 +91,21 @@ func updateOf(kind app.Kind, d app.Document) (bson.D, int, error) {
 		return nil, 0, fmt.Errorf("event id %q cannot be a field name", d.ID)
 	}
 	return bson.D{{Key: "$set", Value: bson.D{{Key: field + "." + d.ID, Value: raw}}}}, len(raw), nil
+}
+
+// newDocument is the document an ItemAdded creates when its item has none
+// yet: what its upsert (updateOf) would create. The size is that of the
+// fields it sets, as updateOf's.
+func newDocument(d app.Document) (bson.D, int, error) {
+	upd, size, err := updateOf(app.KindItem, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	set, ok := upd[0].Value.(bson.D)
+	if !ok || upd[0].Key != "$set" {
+		return nil, 0, fmt.Errorf("an item's update is %v, not a $set", upd)
+	}
+	return append(bson.D{{Key: "_id", Value: d.ItemID}}, set...), size, nil
 }
 
 // actionOf is the action an action event carries.

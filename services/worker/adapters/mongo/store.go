@@ -133,7 +133,8 @@ const maxUpdatesPerCommand = 32
 
 // Save implements app.Store: unordered bulk writes (maxUpdatesPerCommand
 // each) of `_id`-filtered upserts, one per event, into the events' item
-// documents (document.go).
+// documents (document.go); ItemAdded events of new items are inserted
+// first, in one command (insertNew).
 // An update is keyed by event id, so a redelivered event writes the same
 // entry again. A bulk write, not one call per event, keeps ingest off one
 // round trip per event.
@@ -145,6 +146,12 @@ const maxUpdatesPerCommand = 32
 // write error that is neither transient nor a race (see classifyWrite),
 // such as an item whose document grew beyond 16 MiB.
 func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) error {
+	if kind == app.KindItem {
+		var err error
+		if docs, err = s.insertNew(ctx, docs); err != nil {
+			return err
+		}
+	}
 	if len(docs) == 0 {
 		return nil
 	}
@@ -196,6 +203,57 @@ func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) er
 	// Transient, or refused as a whole (the caller splits the batch and
 	// the rejections found above are found again).
 	return fmt.Errorf("write %d %s events into %s: %w", len(models), kind, ItemsCollection, err)
+}
+
+// insertNew stores ItemAdded events whose item has no document yet as whole
+// new documents, {_id, item, added}, with one unordered InsertMany, and
+// returns the events left to the upserts: those whose document exists (a
+// duplicate key: its actions came first, a re-add, a redelivery), and those
+// refused or not encodable (the upserts classify them). A new document is
+// what the upsert would have created, but an insert is one statement of a
+// batch where each upsert is a lookup and a write of its own: on the dev
+// stack's database an insert of 500 costs about what 30 upserts do, and
+// most ItemAdded events are of new items.
+func (s *Store) insertNew(ctx context.Context, docs []app.Document) ([]app.Document, error) {
+	var rest []app.Document
+	news := make([]any, 0, len(docs))
+	sent := make([]app.Document, 0, len(docs))
+	for _, d := range docs {
+		doc, size, err := newDocument(d)
+		if err != nil || size > maxDocumentBytes {
+			rest = append(rest, d)
+			continue
+		}
+		news = append(news, doc)
+		sent = append(sent, d)
+	}
+	if len(news) == 0 {
+		return rest, nil
+	}
+	start := time.Now()
+	_, err := s.db.Collection(ItemsCollection).InsertMany(ctx, news, options.InsertMany().SetOrdered(false))
+	if s.Metrics != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		s.Metrics.BatchSize.WithLabelValues(string(app.KindItem)).Observe(float64(len(news)))
+		s.Metrics.Duration.WithLabelValues(string(app.KindItem), result).Observe(time.Since(start).Seconds())
+	}
+	if err == nil {
+		return rest, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, fmt.Errorf("insert %d new items into %s: %w", len(news), ItemsCollection, err)
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Index < 0 || we.Index >= len(sent) {
+			return nil, fmt.Errorf("insert %d new items into %s: a write error of document %d: %w", len(news), ItemsCollection, we.Index, err)
+		}
+		rest = append(rest, sent[we.Index])
+	}
+	return rest, nil
 }
 
 // Item implements app.ItemReader: one lookup of the `_id` index returns the

@@ -3,6 +3,7 @@ package mongo_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,5 +262,64 @@ func TestALargeBatchOfUpdatesCompletes(t *testing.T) {
 	got, err := s.Item(ctx, "big-299")
 	if err != nil || len(got.GetBuys()) != 1 {
 		t.Fatalf("big-299: %v %v", got, err)
+	}
+}
+
+// TestNewItemsAreInserted: ItemAdded events of new items are stored by one
+// insert command; those whose item already has a document (a redelivery, a
+// re-add, actions first) fall back to the upserts, and end as an upsert
+// alone would have left them.
+func TestNewItemsAreInserted(t *testing.T) {
+	var mu sync.Mutex
+	var cmds []string
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.CommandName == "insert" || e.CommandName == "update" {
+			cmds = append(cmds, e.CommandName)
+		}
+	}}
+	s := openStoreWith(t, monitor)
+	ctx := context.Background()
+	sent := func(docs []app.Document) []string {
+		t.Helper()
+		mu.Lock()
+		cmds = nil
+		mu.Unlock()
+		if err := s.Save(ctx, app.KindItem, docs); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), cmds...)
+	}
+	var first []app.Document
+	for i := range 30 {
+		first = append(first, added(fmt.Sprintf("a%02d", i), clock(fmt.Sprintf("i%02d", i))))
+	}
+	if got := sent(first); !slices.Equal(got, []string{"insert"}) {
+		t.Fatalf("30 new items sent %v, want one insert", got)
+	}
+	// i00 has a buy before its re-add; i01 is redelivered; i30 is new.
+	if err := s.Save(ctx, app.KindBuy, []app.Document{buy("b", "i00", 2000)}); err != nil {
+		t.Fatal(err)
+	}
+	renamed := clock("i00")
+	renamed.Name = "Watch"
+	second := []app.Document{added("re", renamed), first[1], added("a30", clock("i30"))}
+	if got := sent(second); !slices.Equal(got, []string{"insert", "update"}) {
+		t.Fatalf("a re-add, a redelivery and a new item sent %v, want an insert then the upserts", got)
+	}
+	it, err := s.Item(ctx, "i00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.GetItem().GetName() != "Watch" || len(it.GetBuys()) != 1 {
+		t.Fatalf("re-added item %v with %d buys, want the new name and its buy", it.GetItem(), len(it.GetBuys()))
+	}
+	for _, id := range []string{"i01", "i30"} {
+		if it, err := s.Item(ctx, id); err != nil || it.GetItem().GetName() != "Clock" {
+			t.Fatalf("item %s: %v, %v", id, it, err)
+		}
 	}
 }
