@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/pawnshop/auction/internal/telemetry"
@@ -163,6 +164,18 @@ func (in *Ingest) Prepare(ctx context.Context, b Batch) (_ *Prepared, err error)
 		p.byKind[k] = append(p.byKind[k], entry{rec: r, doc: doc, span: span})
 		p.links[k] = append(p.links[k], trace.LinkFromContext(rctx))
 	}
+	// Items first: an item's document then exists before the batch's
+	// actions are written into it, and the store can insert new items
+	// rather than update documents its actions created.
+	slices.SortStableFunc(p.order, func(a, b Kind) int {
+		first := func(k Kind) int {
+			if k == KindItem {
+				return 0
+			}
+			return 1
+		}
+		return first(a) - first(b)
+	})
 	return p, nil
 }
 

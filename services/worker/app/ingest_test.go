@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ type fakeStore struct {
 	mu       sync.Mutex
 	failures int // fail this many calls first
 	saved    map[app.Kind][]string
+	order    []app.Kind // of the successful calls
 }
 
 func (s *fakeStore) Save(_ context.Context, coll app.Kind, docs []app.Document) error {
@@ -35,6 +37,7 @@ func (s *fakeStore) Save(_ context.Context, coll app.Kind, docs []app.Document) 
 	for _, d := range docs {
 		s.saved[coll] = append(s.saved[coll], d.ID)
 	}
+	s.order = append(s.order, coll)
 	return nil
 }
 
@@ -132,5 +135,25 @@ func TestStoreGivesUpOnlyWhenStopped(t *testing.T) {
 	err := newIngest(t, store, &fakeDLQ{}).Store(ctx, app.Batch{record(t, testTopics.BuyActions, buy(ev1, "i1"))})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's error so the batch is not committed", err)
+	}
+}
+
+// TestItemsAreWrittenFirst: whatever the order of a batch's records, its
+// items are written before its actions, so that an item's document exists
+// (inserted whole) before the batch's actions update it.
+func TestItemsAreWrittenFirst(t *testing.T) {
+	now := timestamppb.New(time.Unix(1700000000, 0))
+	store := &fakeStore{saved: map[app.Kind][]string{}}
+	in := newIngest(t, store, &fakeDLQ{})
+	b := app.Batch{
+		record(t, testTopics.BuyActions, buy(ev1, "i1")),
+		record(t, testTopics.Items, &eventsv1.ItemAdded{Envelope: &eventsv1.Envelope{EventId: ev2, AcceptedAt: now, RequestId: "r"},
+			Item: &auctionv1.Item{Id: "i1", Name: "n", Category: auctionv1.Category_CATEGORY_MOTOR, PriceCents: 1, State: auctionv1.State_STATE_NEW, CreatedAt: now}}),
+	}
+	if err := in.Store(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if want := []app.Kind{app.KindItem, app.KindBuy}; !slices.Equal(store.order, want) {
+		t.Fatalf("kinds written in the order %v, want %v", store.order, want)
 	}
 }
