@@ -111,7 +111,7 @@ func (d *Dataset) addItem(e itemEvents) error {
 	id := e.id
 	return errors.Join(
 		d.add(d.topics.Items, id, oldItemsColl, id, e.added, e.added.Envelope.EventId,
-			modelWrite{ItemID: id, Set: []setField{{fieldItem, e.added.GetItem()}, {fieldAdded, e.added.GetEnvelope()}}}),
+			modelWrite{ItemID: id, Set: []setField{{fieldItem, e.added.GetItem()}, {fieldAdded, e.added.GetEnvelope()}}, Insert: true}),
 		d.add(d.topics.BuyActions, id, oldBuysColl, e.buy.Envelope.EventId, e.buy, e.buy.Envelope.EventId,
 			modelWrite{ItemID: id, Set: []setField{{fieldBuys + "." + e.buy.Envelope.EventId, e.buy.GetBuy()}}}),
 		d.add(d.topics.SellActions, id, oldSellsColl, e.sell.Envelope.EventId, e.sell, e.sell.Envelope.EventId,

@@ -37,7 +37,7 @@ func (b *bench) scenarioIngest(ctx context.Context) error {
 	batch := b.s.WorkerConfig("x").BatchSize
 	b.res.Settings.BatchSize = batch
 	b.res.Baselines[baselineModel] = fmt.Sprintf("the same %d events (%d items) written straight into the same MongoDB as the worker's model writes them: "+
-		"one UpdateOne upsert per event filtered by _id (ItemAdded $sets item and added; an action $sets buys/sells/pawns.<event id>), "+
+		"the ItemAdded events inserted as new documents by one unordered InsertMany per batch (those whose document exists then upserted), each action one UpdateOne upsert filtered by _id that $sets buys/sells/pawns.<event id>, "+
 		"encoded by internal/protobson, batches of %d events of one kind (as the worker batches them) sent as unordered BulkWrites of at most %d upserts "+
 		"(-upserts-per-command; FerretDB v1 hangs at about 100 matching updates in flight), from as many goroutines as the platform has workers, into a fresh database "+
 		"with the worker's indexes. What is left between it and the platform is the platform's own work: consuming from Kafka, decoding, "+
