@@ -166,6 +166,7 @@ func (b *bench) freshRound(ctx context.Context, tag string, round int, rate floa
 		wg                     sync.WaitGroup
 		mu                     sync.Mutex
 		lat                    []time.Duration
+		kinds                  = map[string]int{}
 		errs, sent, late, skip atomic.Int64
 	)
 	start := time.Now()
@@ -208,6 +209,13 @@ func (b *bench) freshRound(ctx context.Context, tag string, round int, rate floa
 			}
 			if err != nil {
 				errs.Add(1)
+				what := "write " + errKind(err)
+				if sentOK {
+					what = "probe " + errKind(err)
+				}
+				mu.Lock()
+				kinds[what]++
+				mu.Unlock()
 			}
 			if sentOK && probe {
 				mu.Lock()
@@ -221,6 +229,9 @@ func (b *bench) freshRound(ctx context.Context, tag string, round int, rate floa
 	wg.Wait()
 	s := summarize(lat, int(errs.Load()), sendTime)
 	s.Rate = float64(sent.Load()) / sendTime.Seconds()
+	if len(kinds) > 0 {
+		s.ErrorKinds = kinds
+	}
 	var notes []string
 	if n := late.Load(); n > 0 {
 		notes = append(notes, fmt.Sprintf("%d of %d writes dropped, not sendable within twice the run", n, planned))
