@@ -9,9 +9,8 @@
 // platform relies on in a cluster is checked to be there (checks_test.go).
 // That the pods start and serve is NOT checked here.
 //
-// Without helm or the spec the tests skip, saying to run
-// scripts/k8stools.sh; scripts/test.sh sets AUCTION_REQUIRE_K8S_TOOLS=1 so
-// that CI fails instead.
+// Without helm or the spec the tests fail, saying to run
+// scripts/k8stools.sh (scripts/test.sh runs it first).
 package helm_test
 
 import (
