@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	auctionv1 "github.com/pawnshop/auction/gen/go/auction/v1"
@@ -24,6 +25,9 @@ type Store struct {
 	db     *mongo.Database
 	// Metrics, when set, observes every batch write.
 	Metrics *StoreMetrics
+	// created are the items whose documents this store's action upserts
+	// created (see insertNew).
+	created createdItems
 }
 
 // StoreMetrics observes the bulk writes: their sizes and latencies by event
@@ -176,7 +180,11 @@ func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) er
 	for i := 0; i < len(models) && err == nil; i += maxUpdatesPerCommand {
 		end := min(len(models), i+maxUpdatesPerCommand)
 		start := time.Now()
-		_, err = s.db.Collection(ItemsCollection).BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false))
+		var res *mongo.BulkWriteResult
+		res, err = s.db.Collection(ItemsCollection).BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false))
+		if kind != app.KindItem && res != nil {
+			s.created.add(res.UpsertedIDs)
+		}
 		err = classifyWrite(err, sent[i:end])
 		var rej *app.RejectedError
 		if errors.As(err, &rej) {
@@ -213,12 +221,20 @@ func (s *Store) Save(ctx context.Context, kind app.Kind, docs []app.Document) er
 // what the upsert would have created, but an insert is one statement of a
 // batch where each upsert is a lookup and a write of its own: on the dev
 // stack's database an insert of 500 costs about what 30 upserts do, and
-// most ItemAdded events are of new items.
+// most ItemAdded events are of new items. Items whose documents this
+// store's action upserts created (the actions came first: the topics are
+// consumed independently) go straight to the upserts: on the dev stack's
+// database one failing document makes the whole insert fall back to one
+// transaction per document.
 func (s *Store) insertNew(ctx context.Context, docs []app.Document) ([]app.Document, error) {
 	var rest []app.Document
 	news := make([]any, 0, len(docs))
 	sent := make([]app.Document, 0, len(docs))
 	for _, d := range docs {
+		if s.created.take(d.ItemID) {
+			rest = append(rest, d) // its document exists: an insert would fail
+			continue
+		}
 		doc, size, err := newDocument(d)
 		if err != nil || size > maxDocumentBytes {
 			rest = append(rest, d)
@@ -353,4 +369,44 @@ func closeCursor(ctx context.Context, cur *mongo.Cursor) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = cur.Close(cctx)
+}
+
+// createdItems remembers the ids of the item documents that action upserts
+// created, until their ItemAdded comes: a hint that spares that ItemAdded
+// an insert bound to fail. It is only a hint: a document created by another
+// worker or before a restart is found by the insert's duplicate key error.
+// It is bounded; when full it starts over.
+type createdItems struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// maxCreatedItems bounds createdItems (about 5 MiB of ids).
+const maxCreatedItems = 65536
+
+func (c *createdItems) add(upserted map[int64]any) {
+	if len(upserted) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil || len(c.ids)+len(upserted) > maxCreatedItems {
+		c.ids = make(map[string]struct{}, len(upserted))
+	}
+	for _, id := range upserted {
+		if s, ok := id.(string); ok {
+			c.ids[s] = struct{}{}
+		}
+	}
+}
+
+// take reports whether id is remembered, and forgets it.
+func (c *createdItems) take(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.ids[id]; ok {
+		delete(c.ids, id)
+		return true
+	}
+	return false
 }

@@ -268,7 +268,8 @@ func TestALargeBatchOfUpdatesCompletes(t *testing.T) {
 // TestNewItemsAreInserted: ItemAdded events of new items are stored by one
 // insert command; those whose item already has a document (a redelivery, a
 // re-add, actions first) fall back to the upserts, and end as an upsert
-// alone would have left them.
+// alone would have left them; those whose document this store's actions
+// created go to the upserts without trying the insert.
 func TestNewItemsAreInserted(t *testing.T) {
 	var mu sync.Mutex
 	var cmds []string
@@ -321,5 +322,16 @@ func TestNewItemsAreInserted(t *testing.T) {
 		if it, err := s.Item(ctx, id); err != nil || it.GetItem().GetName() != "Clock" {
 			t.Fatalf("item %s: %v, %v", id, it, err)
 		}
+	}
+	// A buy created i40's document: its ItemAdded goes straight to the
+	// upserts, without an insert bound to fail.
+	if err := s.Save(ctx, app.KindBuy, []app.Document{buy("b40", "i40", 2000)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sent([]app.Document{added("a40", clock("i40"))}); !slices.Equal(got, []string{"update"}) {
+		t.Fatalf("the item of a document its buy created sent %v, want the upsert alone", got)
+	}
+	if it, err := s.Item(ctx, "i40"); err != nil || it.GetItem().GetName() != "Clock" || len(it.GetBuys()) != 1 {
+		t.Fatalf("item i40: %v, %v", it, err)
 	}
 }
