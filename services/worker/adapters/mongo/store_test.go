@@ -48,6 +48,38 @@ func openStoreWith(t testing.TB, monitor *event.CommandMonitor) *mongo.Store {
 	return s
 }
 
+// commandLog records the commands a client sends, as describe puts them
+// (an empty description is left out).
+type commandLog struct {
+	describe func(*event.CommandStartedEvent) string
+	mu       sync.Mutex
+	cmds     []string
+}
+
+func (l *commandLog) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if d := l.describe(e); d != "" {
+			l.mu.Lock()
+			l.cmds = append(l.cmds, d)
+			l.mu.Unlock()
+		}
+	}}
+}
+
+// during runs f and returns the commands sent meanwhile.
+func (l *commandLog) during(t testing.TB, f func() error) []string {
+	t.Helper()
+	l.mu.Lock()
+	l.cmds = nil
+	l.mu.Unlock()
+	if err := f(); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.cmds...)
+}
+
 func ts(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }
 
 func envelope(id string) *eventsv1.Envelope {
@@ -145,18 +177,14 @@ func TestActionsBeforeTheirItem(t *testing.T) {
 // driver's command monitoring); a listing's find carries the caller's
 // deadline as maxTimeMS, so the server stops it when the caller gave up.
 func TestFetchesSendOneCommand(t *testing.T) {
-	var mu sync.Mutex
-	var cmds []string
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		defer mu.Unlock()
+	cmds := &commandLog{describe: func(e *event.CommandStartedEvent) string {
 		cmd := e.CommandName + " " + e.Command.Lookup("filter").String()
 		if v, err := e.Command.LookupErr("maxTimeMS"); err == nil {
 			cmd += fmt.Sprintf(" maxTimeMS=%d", v.AsInt64())
 		}
-		cmds = append(cmds, cmd)
+		return cmd
 	}}
-	s := openStoreWith(t, monitor)
+	s := openStoreWith(t, cmds.monitor())
 	ctx := context.Background()
 	var items, buys []app.Document
 	for i := range 30 {
@@ -172,15 +200,7 @@ func TestFetchesSendOneCommand(t *testing.T) {
 	}
 	count := func(f func() error) []string {
 		t.Helper()
-		mu.Lock()
-		cmds = nil
-		mu.Unlock()
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), cmds...)
+		return cmds.during(t, f)
 	}
 	got := count(func() error {
 		it, err := s.Item(ctx, "i07")
@@ -271,28 +291,17 @@ func TestALargeBatchOfUpdatesCompletes(t *testing.T) {
 // alone would have left them; those whose document this store's actions
 // created go to the upserts without trying the insert.
 func TestNewItemsAreInserted(t *testing.T) {
-	var mu sync.Mutex
-	var cmds []string
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		defer mu.Unlock()
+	cmds := &commandLog{describe: func(e *event.CommandStartedEvent) string {
 		if e.CommandName == "insert" || e.CommandName == "update" {
-			cmds = append(cmds, e.CommandName)
+			return e.CommandName
 		}
+		return ""
 	}}
-	s := openStoreWith(t, monitor)
+	s := openStoreWith(t, cmds.monitor())
 	ctx := context.Background()
 	sent := func(docs []app.Document) []string {
 		t.Helper()
-		mu.Lock()
-		cmds = nil
-		mu.Unlock()
-		if err := s.Save(ctx, app.KindItem, docs); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), cmds...)
+		return cmds.during(t, func() error { return s.Save(ctx, app.KindItem, docs) })
 	}
 	var first []app.Document
 	for i := range 30 {
