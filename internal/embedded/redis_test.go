@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -143,4 +144,39 @@ func TestRedisTTLsRunOnTheClock(t *testing.T) {
 	}
 	r.Close()
 	r.Close() // idempotent
+}
+
+// TestRedisTTLsExpireAmongManyKeys: with many keys (aging visits them all,
+// so it ticks less often), a key still expires soon after its TTL.
+func TestRedisTTLsExpireAmongManyKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := embedded.StartRedis(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	opts, _ := redis.ParseURL(r.URL())
+	c := redis.NewClient(opts)
+	defer c.Close()
+	pipe := c.Pipeline()
+	for i := range 50_000 {
+		pipe.Set(ctx, fmt.Sprintf("claim:%d", i), "x", time.Hour)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "k", "v", 100*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Exists(ctx, "k").Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the key outlived its TTL by 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.DBSize(ctx).Val(); n != 50_000 {
+		t.Fatalf("%d keys left, want the 50,000 with an hour to live", n)
+	}
 }
