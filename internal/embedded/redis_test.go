@@ -124,17 +124,30 @@ func TestRedisCommands(t *testing.T) {
 	}
 }
 
-func TestRedisTTLsRunOnTheClock(t *testing.T) {
+// startRedisClient starts the stand-in on a random port and a client of
+// it, both closed at the end of the test.
+func startRedisClient(t testing.TB) (*embedded.Redis, *redis.Client) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := embedded.StartRedis(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	opts, _ := redis.ParseURL(r.URL())
+	t.Cleanup(r.Close)
+	opts, err := redis.ParseURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := redis.NewClient(opts)
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return r, c
+}
+
+func TestRedisTTLsRunOnTheClock(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, c := startRedisClient(t)
 	if err := c.Set(ctx, "k", "v", 50*time.Millisecond).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +164,7 @@ func TestRedisTTLsRunOnTheClock(t *testing.T) {
 func TestRedisTTLsExpireAmongManyKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := embedded.StartRedis(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	opts, _ := redis.ParseURL(r.URL())
-	c := redis.NewClient(opts)
-	defer c.Close()
+	_, c := startRedisClient(t)
 	pipe := c.Pipeline()
 	for i := range 50_000 {
 		pipe.Set(ctx, fmt.Sprintf("claim:%d", i), "x", time.Hour)
