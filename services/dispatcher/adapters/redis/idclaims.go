@@ -34,14 +34,6 @@ func NewIDClaims(rdb goredis.UniversalClient, name clustername.Name) *IDClaims {
 // deployment and by no other.
 func ItemIDKey(name clustername.Name, id string) string { return name.Key("item-id", id) }
 
-// claimScript sets the claim unless it exists and returns the holder's
-// fingerprint and 1 if it set the claim, in one round trip.
-var claimScript = goredis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  return {ARGV[1], 1}
-end
-return {redis.call('GET', KEYS[1]), 0}`)
-
 // releaseScript deletes the claim only if the given fingerprint holds it.
 var releaseScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -49,18 +41,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// Claim implements app.IDClaims.
+// Claim implements app.IDClaims: SET NX and GET of the key in one
+// MULTI/EXEC, one round trip. The transaction makes the pair atomic, so the
+// GET answers the holder as of the SET (this call's fingerprint when it set
+// the claim). It runs no Lua: on the dev stack's embedded Redis a script
+// builds a fresh interpreter per call, some 0.3 ms under the lock every
+// command waits for, which capped the dev stack's write rate.
 func (c *IDClaims) Claim(ctx context.Context, id, fingerprint string) (string, bool, error) {
-	res, err := claimScript.Run(ctx, c.rdb, []string{ItemIDKey(c.name, id)}, fingerprint).Slice()
-	if err != nil {
+	key := ItemIDKey(c.name, id)
+	var set *goredis.BoolCmd
+	var get *goredis.StringCmd
+	if _, err := c.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		set = p.SetNX(ctx, key, fingerprint, 0)
+		get = p.Get(ctx, key)
+		return nil
+	}); err != nil {
 		return "", false, fmt.Errorf("redis: claim item id: %w", err)
 	}
-	if len(res) != 2 {
-		return "", false, fmt.Errorf("redis: claim item id: unexpected answer %v", res)
+	holder := get.Val()
+	if holder == "" {
+		return "", false, fmt.Errorf("redis: claim item id: the claim key %q is empty", key)
 	}
-	holder, _ := res[0].(string)
-	made, _ := res[1].(int64)
-	return holder, made == 1, nil
+	return holder, set.Val(), nil
 }
 
 // Release implements app.IDClaims.
