@@ -109,8 +109,8 @@ type quickResults struct {
 // request without an HTTP answer.
 func checkScenarios(t *testing.T, res quickResults) {
 	t.Helper()
-	want := []string{"ingest.1w", "ingest.2w", "ingest.1w.insert", "ingest.2w.insert", "read.alone", "read.query", "read.rpc",
-		"read.hop.query", "read.hop.rpc", "list.name", "list.category", "list.state",
+	want := []string{"ingest.1w", "ingest.2w", "ingest.1w.insert", "ingest.2w.insert", "read.alone", "read.query", "read.rpc", "read.relay",
+		"read.hop.query", "read.hop.rpc", "read.hop.relay", "list.name", "list.category", "list.state",
 		"write.rest", "write.connect", "write.auth", "freshness.light", "freshness", "overload.goodput", "overload.p99", "overload.refusal"}
 	got := map[string]bool{}
 	for _, s := range res.Scenarios {

@@ -52,6 +52,9 @@ type Options struct {
 	// Profile, when set, is a directory that receives a CPU profile of
 	// this process for each side of each scenario's first round.
 	Profile string
+	// Trace adds an execution trace (go tool trace) to each CPU profile:
+	// where a request waits, which a CPU profile does not show.
+	Trace bool
 	// Scenarios selects what runs (all by default).
 	Scenarios map[string]bool
 	// OverloadStep is the length of one step of the overload scenario's
@@ -107,6 +110,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
 	fs.BoolVar(&o.Verbose, "v", false, "log the platform's warnings and the harness's progress to stderr")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round into this directory (go tool pprof)")
+	fs.BoolVar(&o.Trace, "trace", false, "with -profile: also write an execution trace of each profiled round (<name>.trace, go tool trace): where requests wait")
 	fs.DurationVar(&o.OverloadStep, "overload-step", d.OverloadStep, "overload: length of one step of the saturation search and of one run at the saturating concurrency (quick: 500ms)")
 	fs.DurationVar(&o.OverloadRun, "overload-duration", d.OverloadRun, "overload: length of one run at 100× the saturating concurrency (quick: 2s)")
 	fs.IntVar(&o.OverloadClients, "overload-clients", d.OverloadClients, "overload: most concurrent clients of the run at 100× the saturating concurrency (quick: 200)")

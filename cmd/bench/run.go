@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"time"
@@ -172,12 +173,35 @@ func (b *bench) startProfile(name string, round int) (stop func()) {
 		file.Close()
 		return nop
 	}
+	stopTrace := b.startTrace(name)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			stopTrace()
 			pprof.StopCPUProfile()
 			file.Close()
 		})
+	}
+}
+
+// startTrace starts the execution trace of a profiled round when -trace is
+// set and returns its stop.
+func (b *bench) startTrace(name string) (stop func()) {
+	nop := func() {}
+	if !b.o.Trace {
+		return nop
+	}
+	file, err := os.Create(filepath.Join(b.o.Profile, name+".trace"))
+	if err != nil {
+		return nop
+	}
+	if err := trace.Start(file); err != nil {
+		file.Close()
+		return nop
+	}
+	return func() {
+		trace.Stop()
+		file.Close()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -29,6 +30,7 @@ const readTimeout = time.Minute
 const (
 	baselineQuery = "direct query"
 	baselineRPC   = "worker RPC"
+	baselineRelay = "minimal relay"
 )
 
 // scenarioRead measures GET /item/fetch/{id} through the dispatcher and a
@@ -46,8 +48,12 @@ func (b *bench) scenarioRead(ctx context.Context) error {
 		"the history sorted by date then event id) on the same database with the driver, the answer as protojson GetItemResponse, " +
 		"as the dispatcher's REST route answers."
 	b.res.Baselines[baselineRPC] = "the worker's FetchItem RPC called directly with the generated Connect client " +
-		"(binary protobuf over the cluster's mutual TLS with the dispatcher's certificate, as the dispatcher calls it), " +
+		"(binary protobuf over the cluster's mutual TLS with the dispatcher's certificate, answers not compressed, as the dispatcher calls it), " +
 		"alternating over the 2 workers' addresses from the dispatcher's /readyz (read with the stack's key: the addresses need admin)."
+	b.res.Baselines[baselineRelay] = "a minimal net/http handler in this program, GET /item/{id}: the worker's FetchItem RPC called " +
+		"as in the worker RPC baseline, the answer as protojson GetItemResponse: the two hops of the platform's read with nothing else " +
+		"(no edge, routing, auth, validation, audit or metrics), so the platform over it is the dispatcher's own cost, and it over " +
+		"the direct query is what any relay through a worker costs."
 	t := time.Now()
 	db, ids, err := b.loadItems(ctx, "read", b.o.Items, true, 2)
 	if err != nil {
@@ -87,11 +93,19 @@ func (b *bench) readOn(ctx context.Context, name, label, db string, items []stri
 		return err
 	}
 	defer stop()
-	sides := b.readSides(items, queryURL, addrs)
+	rpcs := b.workerClients(addrs)
+	relayURL, stopRelay, err := serve(relayHandler(rpcs))
+	if err != nil {
+		return err
+	}
+	defer stopRelay()
+	sides := b.readSides(items, queryURL, relayURL, rpcs)
 	vsQuery := &Scenario{Name: name + ".query", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
 		Baseline: baselineQuery, Target: 0.7, Goal: "≥ 0.7× baseline"}
 	vsRPC := &Scenario{Name: name + ".rpc", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
 		Baseline: baselineRPC, Goal: "(no target: the dispatcher hop)"}
+	vsRelay := &Scenario{Name: name + ".relay", Title: "Read GET /item/fetch/{id}, " + label + ": req/s", Metric: "rate",
+		Baseline: baselineRelay, Goal: "(no target: the dispatcher's own cost)"}
 	calls := readAlone(ctx, sides)
 	aloneMs := map[string]float64{}
 	for side, ds := range calls {
@@ -109,16 +123,17 @@ func (b *bench) readOn(ctx context.Context, name, label, db string, items []stri
 			smp.AloneMs = aloneMs[side]
 			got[side] = smp
 		}
-		q, p, c := got["query"], got["platform"], got["rpc"]
+		q, p, c, l := got["query"], got["platform"], got["rpc"], got["relay"]
 		vsQuery.Rounds = append(vsQuery.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
 		vsRPC.Rounds = append(vsRPC.Rounds, Round{r, "baseline", c}, Round{r, "platform", p})
-		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors)",
-			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors)
+		vsRelay.Rounds = append(vsRelay.Rounds, Round{r, "baseline", l}, Round{r, "platform", p})
+		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors), relay %.1f/s (p99 %.1f ms, %d errors)",
+			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors, l.Rate, l.P99, l.Errors)
 	}
-	vsQuery.finish()
-	vsRPC.finish()
-	b.res.add(vsQuery)
-	b.res.add(vsRPC)
+	for _, sc := range []*Scenario{vsQuery, vsRPC, vsRelay} {
+		sc.finish()
+		b.res.add(sc)
+	}
 	// The listings last: on the dev stack's database a listing scans the
 	// collection for seconds, and a scan the caller gave up on may still
 	// hold the database's CPU for a while; measured before the rounds, it
@@ -165,13 +180,21 @@ func aloneSample(ds []float64) Sample {
 // request of a side sends.
 type readSide func(off int) func(context.Context, int) error
 
-// readSides are the read path's three sides: the platform's REST route,
-// the direct-query baseline at queryURL and the workers' fetch RPC at addrs.
-func (b *bench) readSides(items []string, queryURL string, addrs []string) map[string]readSide {
+// workerClients are fetch RPC clients of the workers at addrs, as the
+// dispatcher's (services/dispatcher/adapters/workerconnect): the cluster's
+// mutual TLS with its certificate, answers not compressed.
+func (b *bench) workerClients(addrs []string) []clusterv1connect.WorkerServiceClient {
 	var rpcs []clusterv1connect.WorkerServiceClient
 	for _, a := range addrs {
-		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.workers, a))
+		rpcs = append(rpcs, clusterv1connect.NewWorkerServiceClient(b.workers, a, connect.WithAcceptCompression("gzip", nil, nil)))
 	}
+	return rpcs
+}
+
+// readSides are the read path's four sides: the platform's REST route, the
+// direct-query baseline at queryURL, the minimal relay at relayURL and the
+// workers' fetch RPC through rpcs.
+func (b *bench) readSides(items []string, queryURL, relayURL string, rpcs []clusterv1connect.WorkerServiceClient) map[string]readSide {
 	return map[string]readSide{
 		"platform": func(off int) func(context.Context, int) error {
 			return func(ctx context.Context, i int) error {
@@ -181,6 +204,11 @@ func (b *bench) readSides(items []string, queryURL string, addrs []string) map[s
 		"query": func(off int) func(context.Context, int) error {
 			return func(ctx context.Context, i int) error {
 				return b.get(ctx, queryURL+"/item/"+items[(i*7919+off)%len(items)], http.StatusOK)
+			}
+		},
+		"relay": func(off int) func(context.Context, int) error {
+			return func(ctx context.Context, i int) error {
+				return b.get(ctx, relayURL+"/item/"+items[(i*7919+off)%len(items)], http.StatusOK)
 			}
 		},
 		"rpc": func(off int) func(context.Context, int) error {
@@ -201,7 +229,7 @@ func (b *bench) readSides(items []string, queryURL string, addrs []string) map[s
 
 // readOrder is the order of the read sides in the first round; each round
 // rotates it.
-var readOrder = []string{"query", "platform", "rpc"}
+var readOrder = []string{"query", "platform", "rpc", "relay"}
 
 // readAlone warms each side up (connections, caches), then times calls
 // made one at a time (up to readAloneCalls, for at most readAloneFor, at
@@ -276,6 +304,33 @@ func queryHandler(db *mongo.Database) http.Handler {
 			return
 		}
 		body, err := protojson.Marshal(&auctionv1.GetItemResponse{Item: item})
+		if err != nil {
+			http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	return mux
+}
+
+// relayHandler is the minimal-relay baseline: each GET /item/{id} is one
+// FetchItem RPC to a worker of rpcs, in turn, answered as protojson.
+func relayHandler(rpcs []clusterv1connect.WorkerServiceClient) http.Handler {
+	var next atomic.Uint64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /item/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rpc := rpcs[next.Add(1)%uint64(len(rpcs))]
+		res, err := rpc.FetchItem(r.Context(), connect.NewRequest(&clusterv1.FetchItemRequest{Id: r.PathValue("id")}))
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			http.Error(w, `{"code":"not_found"}`, http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, `{"code":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		body, err := protojson.Marshal(&auctionv1.GetItemResponse{Item: res.Msg.GetItem()})
 		if err != nil {
 			http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
 			return
