@@ -27,3 +27,30 @@ func BenchmarkEdgeWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEdgeRead serves one GetItem through the whole edge in-process,
+// over REST and over Connect JSON, with the worker's answer from memory: the
+// dispatcher's own cost of a read, which the read scenario of cmd/bench
+// measures only together with the network hops and the database.
+func BenchmarkEdgeRead(b *testing.B) {
+	f := newFixture(b, fixtureOpts{})
+	for _, c := range []struct{ name, method, path, body string }{
+		{"rest", "GET", restGet, ""},
+		{"connect", "POST", connectGet, `{"id":"ring-1"}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+				if c.body != "" {
+					req.Header.Set("Content-Type", jsonType)
+				}
+				rec := httptest.NewRecorder()
+				f.h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
