@@ -54,11 +54,14 @@ func (b *bench) scenarioMemory(ctx context.Context) error {
 	if err := b.waitStatus(ctx, url+"/readyz", http.StatusOK, time.Minute); err != nil {
 		return fmt.Errorf("the process dispatcher and worker did not become ready: %w", err)
 	}
-	half := max(1, b.o.Concurrency/2)
+	// Writers: half the write scenario's concurrency; readers: the read
+	// rounds' (by default the dispatcher's MAX_INFLIGHT_READS), so that the
+	// reads are served rather than refused by admission control.
+	writers, readers := max(1, b.o.Concurrency/2), max(1, min(b.o.Concurrency/2, b.o.ReadConcurrency))
 	d := 2 * b.o.Duration
-	writes, reads := b.processLoad(ctx, url, half, d)
+	writes, reads := b.processLoad(ctx, url, writers, readers, d)
 	load := fmt.Sprintf("%.0fs of writes (%d in flight, %.0f/s) and reads (%d in flight, %.0f/s, %d errors) through it", d.Seconds(),
-		half, writes.Rate, half, reads.Rate, reads.Errors)
+		writers, writes.Rate, readers, reads.Rate, reads.Errors)
 	b.res.Memory.Processes = append(b.res.Memory.Processes,
 		Process{Name: "dispatcher process", HWMMiB: disp.hwm(), Load: load},
 		Process{Name: "worker process", HWMMiB: work.hwm(), Load: load + "; it also ingests the writes"})
@@ -120,16 +123,16 @@ func (b *bench) startProcesses(ctx context.Context, dir string) (url string, dis
 	return url, disp, work, nil
 }
 
-// processLoad drives the processes at url for d with half writers and half
-// readers of the written items, closed-loop, and returns both samples.
-func (b *bench) processLoad(ctx context.Context, url string, half int, d time.Duration) (writes, reads Sample) {
+// processLoad drives the processes at url for d with writers and readers of
+// the written items, closed-loop, and returns both samples.
+func (b *bench) processLoad(ctx context.Context, url string, writers, readers int, d time.Duration) (writes, reads Sample) {
 	var wg sync.WaitGroup
 	var written atomic.Int64 // items 0..written-1 were acknowledged
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		var acked sync.Mutex
-		writes = closedLoop(ctx, half, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
+		writes = closedLoop(ctx, writers, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
 			if err := b.post(ctx, url+"/item/add", itemBody(fmt.Sprintf("mem-%s-%d", b.run, i)), nil); err != nil {
 				return err
 			}
@@ -142,7 +145,7 @@ func (b *bench) processLoad(ctx context.Context, url string, half int, d time.Du
 	go func() {
 		defer wg.Done()
 		// Reads of written items: 200 when stored, 404 while not yet.
-		reads = closedLoop(ctx, half, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
+		reads = closedLoop(ctx, readers, d, b.o.MaxRequests, func(ctx context.Context, i int) error {
 			n := written.Load()
 			if n == 0 {
 				return ctxSleep(ctx, 5*time.Millisecond)
