@@ -164,7 +164,14 @@ func TestReplayLeaseSpansDispatchers(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			app.NewReplayer(buf, broker, 20*time.Millisecond, 20*time.Millisecond, quiet()).Run(rctx)
+			// The lease lasts 3 ticks plus the publish timeout and is only
+			// renewed while there is something to replay: with a 1 s
+			// timeout it outlives any pause between appends on a loaded
+			// machine (with 20 ms, a pause of 80 ms let the other
+			// dispatcher take it, which the assertion below reads as two
+			// holders), and still expires well within appendAndWait's
+			// deadline once its holder stops.
+			app.NewReplayer(buf, broker, 20*time.Millisecond, time.Second, quiet()).Run(rctx)
 		}()
 		return func() { cancel(); <-done }
 	}
