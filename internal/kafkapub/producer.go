@@ -94,6 +94,10 @@ func ConfigMap(cfg Config) *kafka.ConfigMap {
 		"message.timeout.ms":                    int(cfg.DeliveryTimeout / time.Millisecond),
 		"socket.keepalive.enable":               true,
 		"go.delivery.reports":                   true,
+		// A delivery report is matched to its caller by Opaque and needs
+		// only the topic and the error: by default confluent-kafka-go
+		// copies every delivered record's key and value back into Go.
+		"go.delivery.report.fields": "none",
 		// confluent-kafka-go preallocates both Go channels at 1,000,000
 		// entries (16 MB each) per producer: hundreds of MB in the dev stack,
 		// which runs many producers. Events are drained by one goroutine as
