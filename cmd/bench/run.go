@@ -156,52 +156,45 @@ func (b *bench) profiled(name string, round int, f func()) {
 	f()
 }
 
-// startProfile starts the CPU profile of profiled and returns its stop.
+// startProfile starts the CPU profile of profiled (and its execution trace
+// with -trace) and returns its stop.
 func (b *bench) startProfile(name string, round int) (stop func()) {
-	nop := func() {}
 	if b.o.Profile == "" || round != 1 {
-		return nop
+		return func() {}
 	}
 	if err := os.MkdirAll(b.o.Profile, 0o755); err != nil {
-		return nop
+		return func() {}
 	}
-	file, err := os.Create(filepath.Join(b.o.Profile, name+".pprof"))
-	if err != nil {
-		return nop
+	stopCPU := b.record(name+".pprof", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stopTrace := func() {}
+	if b.o.Trace {
+		stopTrace = b.record(name+".trace", trace.Start, trace.Stop)
 	}
-	if err := pprof.StartCPUProfile(file); err != nil {
-		file.Close()
-		return nop
-	}
-	stopTrace := b.startTrace(name)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			stopTrace()
-			pprof.StopCPUProfile()
-			file.Close()
+			stopCPU()
 		})
 	}
 }
 
-// startTrace starts the execution trace of a profiled round when -trace is
-// set and returns its stop.
-func (b *bench) startTrace(name string) (stop func()) {
-	nop := func() {}
-	if !b.o.Trace {
-		return nop
-	}
-	file, err := os.Create(filepath.Join(b.o.Profile, name+".trace"))
+// record creates file in the -profile directory, starts a recording into it
+// and returns what ends the recording and closes the file. A recording
+// that cannot start is skipped: profiles are an aid, never a reason to stop
+// the run.
+func (b *bench) record(file string, start func(io.Writer) error, end func()) (stop func()) {
+	f, err := os.Create(filepath.Join(b.o.Profile, file))
 	if err != nil {
-		return nop
+		return func() {}
 	}
-	if err := trace.Start(file); err != nil {
-		file.Close()
-		return nop
+	if err := start(f); err != nil {
+		f.Close()
+		return func() {}
 	}
 	return func() {
-		trace.Stop()
-		file.Close()
+		end()
+		f.Close()
 	}
 }
 

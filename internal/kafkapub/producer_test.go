@@ -13,26 +13,37 @@ import (
 	"github.com/pawnshop/auction/internal/kafkapub"
 )
 
+// startProducer starts an embedded broker (one partition per topic) and a
+// producer on it with cfg (its Brokers set), both closed at the end of tb,
+// and returns the broker's bootstrap list and the producer.
+func startProducer(tb testing.TB, cfg kafkapub.Config) (string, *kafkapub.Producer) {
+	tb.Helper()
+	k, err := embedded.StartKafka(context.Background(), embedded.KafkaConfig{Addr: "127.0.0.1:0", Partitions: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(k.Close)
+	cfg.Brokers = k.Brokers()
+	p, err := kafkapub.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close(context.Background()) })
+	return cfg.Brokers, p
+}
+
 // TestPublishDeliversEveryPart: Publish, Send and PublishAsync each deliver
 // their record's topic, key, value and headers, Ping answers while the
 // producer is open, and after Close every call fails with ErrClosed.
 func TestPublishDeliversEveryPart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	k, err := embedded.StartKafka(ctx, embedded.KafkaConfig{Addr: "127.0.0.1:0", Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
 	delivered := make(chan string, 3)
-	p, err := kafkapub.New(kafkapub.Config{Brokers: k.Brokers(), OnDelivery: func(topic string, err error) {
+	brokers, p := startProducer(t, kafkapub.Config{OnDelivery: func(topic string, err error) {
 		if err == nil {
 			delivered <- topic
 		}
-	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}})
 	if err := p.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
@@ -56,7 +67,7 @@ func TestPublishDeliversEveryPart(t *testing.T) {
 		}
 	}
 
-	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{"bootstrap.servers": k.Brokers(), "group.id": "kafkapub-test",
+	c, err := ckafka.NewConsumer(&ckafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "kafkapub-test",
 		"auto.offset.reset": "earliest", "log_level": 3})
 	if err != nil {
 		t.Fatal(err)
@@ -95,16 +106,7 @@ func TestPublishDeliversEveryPart(t *testing.T) {
 func BenchmarkPublishAsync(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	k, err := embedded.StartKafka(ctx, embedded.KafkaConfig{Addr: "127.0.0.1:0", Partitions: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(k.Close)
-	p, err := kafkapub.New(kafkapub.Config{Brokers: k.Brokers(), Linger: 2 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { p.Close(context.Background()) })
+	_, p := startProducer(b, kafkapub.Config{Linger: 2 * time.Millisecond})
 	if err := p.Ping(ctx); err != nil {
 		b.Fatal(err)
 	}
