@@ -37,6 +37,7 @@ type Config struct {
 	FraudReload        time.Duration
 	ReplayInterval     time.Duration
 	AuditQueueSize     int
+	AuditLinger        time.Duration
 	TopicPartitions    int
 	TopicReplication   int
 
@@ -94,6 +95,7 @@ func Load(l *envconfig.Loader) Config {
 	c.FraudReload = l.Duration("FRAUD_RELOAD_INTERVAL", 30*time.Second, 100*time.Millisecond, time.Hour, "fallback reload period of the fraud list (reloads also follow the feeder's announcements)")
 	c.ReplayInterval = l.Duration("BUFFER_REPLAY_INTERVAL", time.Second, 10*time.Millisecond, time.Hour, "how often buffered writes are replayed to Kafka")
 	c.AuditQueueSize = l.Int("AUDIT_QUEUE_SIZE", 10000, 1, 10000000, "audit records held for publishing before new ones are dropped")
+	c.AuditLinger = l.Duration("AUDIT_LINGER", 100*time.Millisecond, 0, 5*time.Second, "how long audit records wait to be sent in one batch (the events' producer waits 2ms)")
 	c.TopicPartitions = l.Int("TOPIC_PARTITIONS", 8, 1, 1024, "partitions of topics created at start")
 	c.TopicReplication = l.Int("TOPIC_REPLICATION", 1, 1, 7, "replication factor of topics created at start")
 	loadEdge(l, &c)

@@ -89,8 +89,11 @@ func newFraudList(rdb *goredis.Client, c config.Config, log *slog.Logger) *redis
 	return redis.NewFraudList(rdb, fraudlist.KeysFor(c.Name), c.FraudReload, log.With("component", "fraud-list"))
 }
 
-func newAuditLog(p *kafkapub.Producer, c config.Config, log *slog.Logger) *kafka.AuditLog {
-	return kafka.NewAuditLog(p, topics.For(c.Name).LongTermStorage, c.AuditQueueSize, log.With("component", "audit"))
+// newAuditLog publishes the audit records through a producer of their own,
+// batching them for AUDIT_LINGER; runAudit starts and closes it.
+func newAuditLog(c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafka.AuditLog, error) {
+	return kafka.NewAuditLog(producerConfig(c, "dispatcher-audit", c.AuditLinger, produced), topics.For(c.Name).LongTermStorage,
+		c.AuditQueueSize, log.With("component", "audit"))
 }
 
 // newHandler is the public edge: every route and protocol of the API, with
@@ -122,16 +125,23 @@ func handlerConfig(c config.Config) ports.HandlerConfig {
 	}
 }
 
-func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafkapub.Producer, error) {
-	p, err := kafkapub.New(kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: 2 * time.Millisecond, ClientID: "dispatcher", Security: c.Kafka,
+// producerConfig is the settings of the dispatcher's producers: each
+// delivery is counted in produced by topic and result.
+func producerConfig(c config.Config, clientID string, linger time.Duration, produced *prometheus.CounterVec) kafkapub.Config {
+	return kafkapub.Config{Brokers: c.Brokers(), DeliveryTimeout: 30 * time.Second, Linger: linger, ClientID: clientID, Security: c.Kafka,
 		OnDelivery: func(topic string, err error) {
 			result := "ok"
 			if err != nil {
 				result = "error"
 			}
 			produced.WithLabelValues(topic, result).Inc()
-		}},
-		log.With("component", "kafka"))
+		}}
+}
+
+// newProducer is the events' producer: a write waits for its event's
+// acknowledgement, so it batches for 2 ms only.
+func newProducer(lc fx.Lifecycle, c config.Config, produced *prometheus.CounterVec, log *slog.Logger) (*kafkapub.Producer, error) {
+	p, err := kafkapub.New(producerConfig(c, "dispatcher", 2*time.Millisecond, produced), log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
 	}

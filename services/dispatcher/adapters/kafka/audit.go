@@ -1,10 +1,12 @@
 // Package kafka publishes the dispatcher's audit records to the
-// deployment's long_term_storage topic through a bounded queue. Events need no adapter:
-// internal/kafkapub's Producer is the app's Broker as it is.
+// deployment's long_term_storage topic through a bounded queue and a
+// producer of their own. Events need no adapter: internal/kafkapub's
+// Producer is the app's Broker as it is.
 package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,14 @@ import (
 // ever delaying or failing the request they describe: Record only enqueues
 // into a bounded queue, and a record that finds the queue full is dropped,
 // counted and logged.
+//
+// It has its own producer, apart from the events', so that its records can
+// wait longer to be batched (AUDIT_LINGER) while a write's event is sent at
+// once: every request makes an audit record, and a producer that sends
+// every few milliseconds costs the dispatcher's machine a produce request,
+// its broker round trip and its wake-ups each time. With the broker in the
+// process, at 1,500 records/s, the process spends about 100 µs of CPU per
+// record at a 2 ms linger and 37 µs at 100 ms (BenchmarkAuditLinger).
 type AuditLog struct {
 	p       *kafkapub.Producer
 	topic   string
@@ -34,9 +44,28 @@ type AuditLog struct {
 }
 
 // NewAuditLog returns an audit log publishing to topic (topics.For(name).
-// LongTermStorage) with a queue of size records; Start runs it.
-func NewAuditLog(p *kafkapub.Producer, topic string, size int, log *slog.Logger) *AuditLog {
-	return &AuditLog{p: p, topic: topic, q: make(chan *eventsv1.AuditRecord, size), log: log, stop: make(chan struct{})}
+// LongTermStorage) with a queue of size records, through a producer of its
+// own made with cfg (cfg.OnDelivery, when set, also hears each record's
+// delivery); Start runs it, Close flushes and closes it.
+func NewAuditLog(cfg kafkapub.Config, topic string, size int, log *slog.Logger) (*AuditLog, error) {
+	a := &AuditLog{topic: topic, q: make(chan *eventsv1.AuditRecord, size), log: log, stop: make(chan struct{})}
+	also := cfg.OnDelivery
+	cfg.OnDelivery = func(topic string, err error) {
+		if err != nil {
+			a.failed.Add(1)
+		} else {
+			a.sent.Add(1)
+		}
+		if also != nil {
+			also(topic, err)
+		}
+	}
+	p, err := kafkapub.New(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	a.p = p
+	return a, nil
 }
 
 // Record enqueues r, or drops it when the queue is full.
@@ -80,18 +109,10 @@ func (a *AuditLog) publish(r *eventsv1.AuditRecord) {
 		a.failed.Add(1)
 		return
 	}
-	done := make(chan error, 1)
-	if err := a.p.PublishAsync(kafkapub.Message{Topic: a.topic, Key: []byte(r.GetRequestId()), Value: value}, done); err != nil {
+	// The delivery report is counted by the producer's OnDelivery.
+	if err := a.p.PublishAsync(kafkapub.Message{Topic: a.topic, Key: []byte(r.GetRequestId()), Value: value}, nil); err != nil {
 		a.failed.Add(1)
-		return
 	}
-	go func() {
-		if err := <-done; err != nil {
-			a.failed.Add(1)
-		} else {
-			a.sent.Add(1)
-		}
-	}()
 }
 
 // report logs drops and failures when they happen, at most every 10 seconds.
@@ -122,8 +143,9 @@ func (a *AuditLog) Stats() map[string]any {
 	return map[string]any{"queued": len(a.q), "published": a.sent.Load(), "dropped": a.dropped.Load(), "failed": a.failed.Load()}
 }
 
-// Close stops taking records, publishes what is queued, and returns when
-// done or when ctx ends.
+// Close stops taking records, publishes what is queued, waits for the
+// broker to acknowledge it, and closes the producer; it returns when done
+// or when ctx ends (what is still unsent then is lost).
 func (a *AuditLog) Close(ctx context.Context) {
 	a.once.Do(func() { close(a.stop) })
 	done := make(chan struct{})
@@ -132,4 +154,5 @@ func (a *AuditLog) Close(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+	a.p.Close(ctx)
 }
