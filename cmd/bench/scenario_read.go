@@ -127,8 +127,9 @@ func (b *bench) readOn(ctx context.Context, name, label, db string, items []stri
 		vsQuery.Rounds = append(vsQuery.Rounds, Round{r, "baseline", q}, Round{r, "platform", p})
 		vsRPC.Rounds = append(vsRPC.Rounds, Round{r, "baseline", c}, Round{r, "platform", p})
 		vsRelay.Rounds = append(vsRelay.Rounds, Round{r, "baseline", l}, Round{r, "platform", p})
-		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors), platform %.1f/s (p99 %.1f ms, %d errors), rpc %.1f/s (p99 %.1f ms, %d errors), relay %.1f/s (p99 %.1f ms, %d errors)",
-			name, r, q.Rate, q.P99, q.Errors, p.Rate, p.P99, p.Errors, c.Rate, c.P99, c.Errors, l.Rate, l.P99, l.Errors)
+		b.say("%s round %d: query %.1f/s (p99 %.1f ms, %d errors, CPU %.0f µs/req), platform %.1f/s (p99 %.1f ms, %d errors, CPU %.0f µs/req), "+
+			"rpc %.1f/s (p99 %.1f ms, %d errors, CPU %.0f µs/req), relay %.1f/s (p99 %.1f ms, %d errors, CPU %.0f µs/req)",
+			name, r, q.Rate, q.P99, q.Errors, q.CPUUsPerOp, p.Rate, p.P99, p.Errors, p.CPUUsPerOp, c.Rate, c.P99, c.Errors, c.CPUUsPerOp, l.Rate, l.P99, l.Errors, l.CPUUsPerOp)
 	}
 	for _, sc := range []*Scenario{vsQuery, vsRPC, vsRelay} {
 		sc.finish()
