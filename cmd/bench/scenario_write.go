@@ -115,9 +115,10 @@ func (b *bench) scenarioWrite(ctx context.Context) error {
 		rest.Rounds = append(rest.Rounds, Round{r, "baseline", got["baseline"]}, Round{r, "platform", got["rest"]})
 		conn.Rounds = append(conn.Rounds, Round{r, "baseline", got["baseline"]}, Round{r, "platform", got["connect"]})
 		auth.Rounds = append(auth.Rounds, Round{r, "baseline", got["rest-noauth"]}, Round{r, "platform", got["rest"]})
-		b.say("write round %d: baseline %.0f/s (p99 %.1f ms), rest %.0f/s (p99 %.1f ms), connect %.0f/s (p99 %.1f ms), rest without auth %.0f/s (p99 %.1f ms)",
-			r, got["baseline"].Rate, got["baseline"].P99, got["rest"].Rate, got["rest"].P99, got["connect"].Rate, got["connect"].P99,
-			got["rest-noauth"].Rate, got["rest-noauth"].P99)
+		b.say("write round %d: baseline %.0f/s (p99 %.1f ms, CPU %.0f µs/req), rest %.0f/s (p99 %.1f ms, CPU %.0f µs/req), connect %.0f/s (p99 %.1f ms, CPU %.0f µs/req), "+
+			"rest without auth %.0f/s (p99 %.1f ms, CPU %.0f µs/req)",
+			r, got["baseline"].Rate, got["baseline"].P99, got["baseline"].CPUUsPerOp, got["rest"].Rate, got["rest"].P99, got["rest"].CPUUsPerOp,
+			got["connect"].Rate, got["connect"].P99, got["connect"].CPUUsPerOp, got["rest-noauth"].Rate, got["rest-noauth"].P99, got["rest-noauth"].CPUUsPerOp)
 	}
 	rest.finish()
 	conn.finish()
