@@ -136,7 +136,7 @@ func newConsumer(c config.Config, in *app.Ingest, reg prometheus.Registerer, log
 	}
 	cons, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: c.Brokers(), Group: c.Group(), BatchSize: c.BatchSize, BatchWait: c.BatchWait, ClientID: "worker-" + c.WorkerID,
-		Security: c.Kafka,
+		Security: c.Kafka, LeadTopic: topics.For(c.Name).Items,
 	}, in, topics.For(c.Name).Events(), log.With("component", "consumer"))
 	if err != nil {
 		return nil, err

@@ -29,6 +29,10 @@ type ConsumerConfig struct {
 	// Security is how the consumer authenticates and encrypts (zero:
 	// plaintext).
 	Security kafkasec.Config
+	// LeadTopic, when set, is consumed first after partitions are
+	// assigned: the other topics wait until it is caught up (lead.go).
+	// The worker's is the items topic.
+	LeadTopic string
 }
 
 // Storer stores a batch in two steps, so that the consumer overlaps them:
@@ -63,6 +67,8 @@ type Consumer struct {
 	pipe *pipeline
 	// paused: every assigned partition is paused (the writer is behind).
 	paused bool
+	// lead is the state of the lead topic's head start (lead.go).
+	lead lead
 
 	// BeforeCommit, when set, runs after a batch is written and before its
 	// offsets are stored; after an error the consumer stores no offset any
@@ -111,6 +117,11 @@ func NewConsumer(cfg ConsumerConfig, store Storer, topics []string, log *slog.Lo
 		"heartbeat.interval.ms": 300,
 		"max.poll.interval.ms":  300000,
 		"log_level":             3,
+	}
+	if cfg.LeadTopic != "" {
+		// The lead topic's partitions report reaching their end, so
+		// the others wait no longer than needed (lead.go).
+		m["enable.partition.eof"] = true
 	}
 	cfg.Security.Apply(m)
 	c, err := kafka.NewConsumer(&m)
@@ -161,16 +172,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 		default:
 			c.resume()
 		}
+		c.checkLead()
 		switch e := c.c.Poll(int(timeout / time.Millisecond)).(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
 				c.log.Warn("consume error", "err", e.TopicPartition.Error)
 				break
 			}
+			c.leadEvent(*e.TopicPartition.Topic, e.TopicPartition.Partition, false)
 			if len(c.pending) == 0 {
 				deadline = time.Now().Add(c.cfg.BatchWait)
 			}
 			c.pending = append(c.pending, record(e))
+		case kafka.PartitionEOF:
+			if e.Topic != nil {
+				c.leadEvent(*e.Topic, e.Partition, true)
+			}
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("kafka consumer fatal error: %w", e)

@@ -303,5 +303,10 @@ func (c *Consumer) resume() {
 		c.log.Warn("cannot resume partitions", "err", err)
 		return
 	}
+	if len(c.lead.held) > 0 { // still waiting for the lead topic
+		if err := c.c.Pause(c.lead.held); err != nil {
+			c.log.Warn("cannot hold partitions again", "err", err)
+		}
+	}
 	c.paused = false
 }

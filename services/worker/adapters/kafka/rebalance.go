@@ -22,8 +22,10 @@ func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 			return err
 		}
 		c.applyPause(e.Partitions)
+		c.holdFollowers(e.Partitions)
 		return nil
 	case kafka.RevokedPartitions:
+		c.dropHeld(e.Partitions)
 		lost := c.c.AssignmentLost()
 		c.log.Info("partitions revoked", "count", len(e.Partitions), "lost", lost)
 		if lost {
