@@ -135,6 +135,26 @@ func runConsumerLog(t testing.TB, brokers, group, topic string, store kafka.Stor
 	return stop
 }
 
+// startConsumer runs a consumer made with cfg until the end of t, then
+// stops it and closes it.
+func startConsumer(t testing.TB, cfg kafka.ConsumerConfig, store kafka.Storer, topics []string, log *slog.Logger) {
+	t.Helper()
+	c, err := kafka.NewConsumer(cfg, store, topics, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+		_ = c.Close()
+	})
+}
+
 func waitFor(t testing.TB, d time.Duration, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(d)

@@ -17,10 +17,12 @@ import (
 )
 
 // topicStore is a Storer that counts the distinct records it stored, by
-// topic, partition and offset; every write takes delay.
+// topic, partition and offset, and keeps the topic of each record in the
+// order written; every write takes delay.
 type topicStore struct {
 	mu       sync.Mutex
 	seen     map[string]bool
+	order    []string
 	prepared map[*app.Prepared]app.Batch
 	delay    time.Duration
 	// gate, when set, holds every write until it is closed.
@@ -60,8 +62,16 @@ func (s *topicStore) Write(ctx context.Context, p *app.Prepared) error {
 	defer s.mu.Unlock()
 	for _, r := range b {
 		s.seen[fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)] = true
+		s.order = append(s.order, r.Topic)
 	}
 	return nil
+}
+
+// written is the topic of every record written, in the order written.
+func (s *topicStore) written() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.order...)
 }
 
 func (s *topicStore) count() int {

@@ -4,69 +4,22 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pawnshop/auction/internal/kafkaadmin"
 	"github.com/pawnshop/auction/internal/kafkasec"
 	"github.com/pawnshop/auction/services/worker/adapters/kafka"
-	"github.com/pawnshop/auction/services/worker/app"
 )
 
-// orderRecorder is a Storer that remembers the topic of every record it
-// wrote, in the order written.
-type orderRecorder struct {
-	mu       sync.Mutex
-	prepared map[*app.Prepared]app.Batch
-	topics   []string
-}
-
-func (r *orderRecorder) Prepare(_ context.Context, b app.Batch) (*app.Prepared, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := new(app.Prepared)
-	r.prepared[p] = b
-	return p, nil
-}
-
-func (r *orderRecorder) Write(_ context.Context, p *app.Prepared) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range r.prepared[p] {
-		r.topics = append(r.topics, rec.Topic)
-	}
-	delete(r.prepared, p)
-	return nil
-}
-
-func (r *orderRecorder) written() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.topics...)
-}
-
 // consumeWithLead runs a consumer of topics with lead as its LeadTopic into
-// a new orderRecorder until the end of t.
-func consumeWithLead(t *testing.T, brokers, lead string, batch int, topics ...string) *orderRecorder {
+// a new topicStore until the end of t.
+func consumeWithLead(t *testing.T, brokers, lead string, batch int, topics ...string) *topicStore {
 	t.Helper()
-	rec := &orderRecorder{prepared: map[*app.Prepared]app.Batch{}}
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: "lead", BatchSize: batch, BatchWait: 5 * time.Millisecond, LeadTopic: lead},
-		rec, topics, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-		_ = c.Close()
-	})
-	return rec
+	store := newTopicStore(0)
+	startConsumer(t, kafka.ConsumerConfig{Brokers: brokers, Group: "lead", BatchSize: batch, BatchWait: 5 * time.Millisecond, LeadTopic: lead},
+		store, topics, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return store
 }
 
 // TestLeadTopicGoesFirst: behind a backlog on both topics, the consumer

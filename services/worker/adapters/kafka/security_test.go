@@ -50,20 +50,7 @@ func TestConsumesOverSASLSSL(t *testing.T) {
 	p.Close(context.Background())
 
 	rec := newRecorder()
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: "secure", BatchSize: 8, BatchWait: 5 * time.Millisecond, Security: sec},
+	startConsumer(t, kafka.ConsumerConfig{Brokers: brokers, Group: "secure", BatchSize: 8, BatchWait: 5 * time.Millisecond, Security: sec},
 		rec, []string{topic}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-		_ = c.Close()
-	})
 	waitFor(t, 30*time.Second, func() bool { return rec.distinct() == n }, "every record consumed over SASL_SSL")
 }
