@@ -18,7 +18,7 @@ import (
 // within a batch (BatchSize records) of its end, and resumed at once when the lead
 // topic is idle for leadIdle (nothing more to read there, or a partition
 // that cannot be read): the followers wait at most that long for a lead
-// that does not move. The range assignor gives partition p of every topic
+// that does not move, and at most leadMaxHold in all. The range assignor gives partition p of every topic
 // to the same worker and the dispatcher keys every event by item id, so the
 // items an assignment's actions need are in that same assignment.
 //
@@ -28,6 +28,11 @@ import (
 // leadIdle is how long the followers wait for a lead topic that delivers
 // nothing.
 const leadIdle = time.Second
+
+// leadMaxHold is the longest the followers wait at all: a lead topic that
+// grows as fast as it is read never gets within a batch of its end, and
+// the actions must not wait for it forever.
+const leadMaxHold = 10 * time.Second
 
 // leadCheckEvery bounds how often the loop checks the lead's progress.
 const leadCheckEvery = 20 * time.Millisecond
@@ -83,16 +88,20 @@ func (c *Consumer) leadEvent(topic string, part int32, atEnd bool) {
 }
 
 // checkLead resumes the held followers once every lead partition of the
-// assignment is at or near its end, or the lead has been idle for leadIdle.
+// assignment is at or near its end, the lead has been idle for leadIdle,
+// or they have been held for leadMaxHold.
 func (c *Consumer) checkLead() {
 	if len(c.lead.held) == 0 || time.Since(c.lead.checked) < leadCheckEvery {
 		return
 	}
 	c.lead.checked = time.Now()
 	why := "caught up"
-	if time.Since(c.lead.last) >= leadIdle {
+	switch {
+	case time.Since(c.lead.last) >= leadIdle:
 		why = "idle"
-	} else if !c.leadCaughtUp() {
+	case time.Since(c.lead.since) >= leadMaxHold:
+		why = "held too long"
+	case !c.leadCaughtUp():
 		return
 	}
 	held := c.lead.held
