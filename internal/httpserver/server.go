@@ -47,6 +47,7 @@ type options struct {
 	bodyReadTimeout time.Duration
 	maxConnections  int
 	exempt          func(*http.Request) bool
+	warmGoroutines  int
 	tlsFiles        TLSFiles
 	tlsConfig       *tls.Config
 }
@@ -70,6 +71,14 @@ func WithBodyTimeoutExempt(exempt func(*http.Request) bool) Option {
 	return func(o *options) { o.exempt = exempt }
 }
 
+// WithWarmGoroutines sets how many long-lived goroutines serve HTTP/2
+// requests (warm.go: a new goroutine per stream grows its stack on every
+// deep call); 0 serves each stream on its own new goroutine, as net/http
+// does.
+func WithWarmGoroutines(n int) Option {
+	return func(o *options) { o.warmGoroutines = n }
+}
+
 // IsReflection reports gRPC server reflection calls, streams that may stay
 // open for as long as a client browses the API.
 func IsReflection(r *http.Request) bool {
@@ -91,13 +100,15 @@ type Server struct {
 // New returns a server for handler on addr ("host:port"; port 0 picks one),
 // with the default protections changed by opts.
 func New(name, addr string, handler http.Handler, log *slog.Logger, opts ...Option) *Server {
-	o := options{bodyReadTimeout: DefaultBodyReadTimeout, maxConnections: DefaultMaxConnections, exempt: IsReflection}
+	o := options{bodyReadTimeout: DefaultBodyReadTimeout, maxConnections: DefaultMaxConnections, exempt: IsReflection,
+		warmGoroutines: DefaultWarmGoroutines}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.bodyReadTimeout > 0 {
 		handler = WithBodyDeadline(handler, o.bodyReadTimeout, o.exempt)
 	}
+	handler = withWarmGoroutines(handler, o.warmGoroutines)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if o.tls() {
