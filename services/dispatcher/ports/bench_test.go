@@ -8,8 +8,8 @@ import (
 )
 
 // BenchmarkEdgeWrite serves one AddItem through the whole edge in-process,
-// over REST (transcoded into the pipeline by an in-process Connect client)
-// and over Connect JSON; compare the two as a ratio.
+// over REST (grpc-gateway hands the decoded message to the pipeline) and
+// over Connect JSON; compare the two as a ratio.
 func BenchmarkEdgeWrite(b *testing.B) {
 	f := newFixture(b, fixtureOpts{})
 	for _, c := range []struct{ name, path string }{{"rest", "/item/add"}, {"connect", connectAdd}} {

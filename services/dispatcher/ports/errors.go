@@ -180,14 +180,6 @@ func writeError(ctx context.Context, log *slog.Logger, w http.ResponseWriter, r 
 	if rest {
 		r = jsonRequest
 	}
-	if connect.IsWireError(cerr) {
-		// The pipeline's answer back through the REST transcoder: the
-		// writer drops a wire error's metadata, but a 401 or 403 keeps its
-		// WWW-Authenticate.
-		if v := cerr.Meta().Values("WWW-Authenticate"); len(v) > 0 {
-			w.Header()["Www-Authenticate"] = v
-		}
-	}
 	_ = errorWriter.Write(w, r, cerr)
 	return cerr.Code(), httpStatusOf(protocol, cerr.Code())
 }

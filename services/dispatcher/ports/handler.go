@@ -61,8 +61,9 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 		log = log.With("auth", "none: AUTH_MODE=none, the API is open to anyone")
 	}
 	dec := jsonDecoder{allowUnknown: cfg.AllowUnknownFields}
+	chain := newPipeline(validator, log, authInterceptor{authn: cfg.Auth, log: log})
 	opts := append([]connect.HandlerOption{
-		connect.WithInterceptors(newPipeline(validator, log, authInterceptor{authn: cfg.Auth, log: log})...),
+		connect.WithInterceptors(chain...),
 		connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)),
 	}, connectCodecOptions(cfg.MaxBodyBytes, dec)...)
 	mux := http.NewServeMux()
@@ -75,7 +76,7 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 		mux.Handle(p, auctionH)
 	}
 
-	rest, err := newRESTHandler(auctionH, dec, log)
+	rest, err := newRESTHandler(auction, chain, dec, log)
 	if err != nil {
 		return nil, err
 	}

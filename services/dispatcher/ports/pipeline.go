@@ -23,8 +23,9 @@ import (
 )
 
 // newPipeline is the one chain of interceptors every RPC goes through, on
-// every protocol: Connect, gRPC and gRPC-Web directly, REST through the
-// transcoder (wire.go), which calls the same handler in-process. Outermost
+// every protocol: Connect, gRPC and gRPC-Web through the Connect handler,
+// REST through the transcoder (wire.go), which wraps the same interceptors
+// around the same handler methods. Outermost
 // first:
 //
 //  1. request id: the edge's, or one of the call's own;
