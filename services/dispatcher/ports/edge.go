@@ -27,6 +27,8 @@ import (
 	"github.com/pawnshop/auction/internal/requestid"
 	"github.com/pawnshop/auction/openapi/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // EdgeConfig is what the public edge lets through, identically on REST,
@@ -151,6 +153,7 @@ type edge struct {
 	anyOrigin bool
 	metrics   *Metrics
 	obs       *observer
+	tracer    trace.Tracer // the server span of each audited call (tracing.go)
 	log       *slog.Logger
 }
 
@@ -167,6 +170,7 @@ func newEdge(next http.Handler, cfg HandlerConfig, metrics *Metrics, obs *observ
 		ipHeader: cfg.Edge.ClientIPHeader,
 		metrics:  metrics,
 		obs:      obs,
+		tracer:   otel.Tracer(tracerName),
 		log:      log,
 	}
 	for _, o := range cfg.Edge.CORSOrigins {
@@ -215,6 +219,8 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var c *call
 	if audited(r.URL.Path) {
 		c = e.obs.begin(r, id, clientAddr(r, e.ipHeader), route.class == classWrite)
+		var span trace.Span
+		ctx, span = startSpan(ctx, e.tracer, r, c.route)
 		ctx = withCall(ctx, c)
 		rec := &statusRecorder{ResponseWriter: w}
 		w = rec
@@ -223,6 +229,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				rec.status = http.StatusOK // what net/http sends for a handler that wrote nothing
 			}
 			c.finish(outcomeOnWire(rec.status, rec.Header(), rec.body), rec.status, "", "")
+			endSpan(span, rec.status)
 		}()
 	}
 	e.guard(w, r.WithContext(ctx), c, route, known)

@@ -19,7 +19,6 @@ import (
 	"github.com/pawnshop/auction/openapi/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // HandlerConfig bounds every call.
@@ -47,9 +46,10 @@ type Readiness interface {
 	Ready(ctx context.Context) (ready bool, detail map[string]any)
 }
 
-// NewHandler assembles the dispatcher's single HTTP handler: tracing, then
-// the edge (edge.go: request id, deadline, security headers, CORS, routing,
-// media types, body cap, rate limit, admission), then the routes. Every
+// NewHandler assembles the dispatcher's single HTTP handler: the edge
+// (edge.go: request id, deadline, the call's audit record and trace span,
+// security headers, CORS, routing, media types, body cap, rate limit,
+// admission), then the routes. Every
 // public RPC, whatever its protocol, runs the one pipeline of interceptors
 // (pipeline.go); REST reaches it through the transcoder (wire.go).
 func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
@@ -123,10 +123,7 @@ func NewHandler(cfg HandlerConfig, auction *AuctionHandler,
 	mux.Handle("GET /docs", http.RedirectHandler(swaggerui.Prefix, http.StatusMovedPermanently))
 	mux.Handle("/", fallback(mux, log))
 
-	guarded := newEdge(mux, cfg, metrics, &observer{auditor: auditor, metrics: metrics}, log)
-	return otelhttp.NewHandler(guarded, "dispatcher",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return routeOf(r) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return audited(r.URL.Path) })), nil
+	return newEdge(mux, cfg, metrics, &observer{auditor: auditor, metrics: metrics}, log), nil
 }
 
 // fallback answers what no route took: GET / goes to the docs, a known path
