@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -80,6 +81,9 @@ type Consumer struct {
 	Metrics *ConsumerMetrics
 
 	closeOnce sync.Once
+	// closing is set by Close: the revocation that leaving the group
+	// triggers then neither writes nor commits (rebalance.go).
+	closing atomic.Bool
 }
 
 // NewConsumer creates the consumer; Run subscribes and consumes.
@@ -227,6 +231,7 @@ func (c *Consumer) Drain(ctx context.Context) error {
 func (c *Consumer) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		c.pipe.abort()
 		if c.ctx == nil {
 			c.ctx = context.Background()

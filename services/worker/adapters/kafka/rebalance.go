@@ -5,10 +5,11 @@ import (
 )
 
 // rebalance applies assignments (incrementally under a cooperative
-// assignor, whole under an eager one). Before partitions are revoked, every batch held is written, its offsets stored
-// and committed synchronously, so the next owner starts right after them.
-// Lost partitions are dropped from what is held: their next owner already
-// consumes them, and storing is idempotent.
+// assignor, whole under an eager one). Before partitions are revoked, every
+// batch held is written, its offsets stored and committed synchronously, so
+// the next owner starts right after them; on Close, Drain has done that
+// already. Lost partitions are dropped from what is held: their next owner
+// already consumes them, and storing is idempotent.
 func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 	cooperative := c.c.GetRebalanceProtocol() == "COOPERATIVE"
 	switch e := ev.(type) {
@@ -28,9 +29,18 @@ func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 		c.dropHeld(e.Partitions)
 		lost := c.c.AssignmentLost()
 		c.log.Info("partitions revoked", "count", len(e.Partitions), "lost", lost)
-		if lost {
+		switch {
+		case lost:
 			c.dropPartitions(e.Partitions)
-		} else {
+		case c.closing.Load():
+			// The last revocation, from Close leaving the group. Drain has
+			// already written, stored and committed what was held (Close
+			// aborted whatever came after), and a commit here can block
+			// for good: librdkafka waits for the commit's result on a
+			// consumer that is closing (confluent-kafka-go issue 1062; a
+			// worker's stop hung in it, TestDispatcherRestart under load).
+			c.dropPartitions(e.Partitions)
+		default:
 			err := c.flushAll(c.ctx)
 			if err == nil {
 				err = c.commitSync()
