@@ -226,6 +226,31 @@ func (c *Consumer) Drain(ctx context.Context) error {
 	return errors.Join(err, c.commitSync())
 }
 
+// leaveTimeout bounds how long Close waits for the revocation of leave.
+const leaveTimeout = 3 * time.Second
+
+// leave unsubscribes and polls until the revocation it causes has been
+// served, so that Close finds nothing assigned. The revocation that closing
+// a consumer with partitions causes can hang: its callback must unassign,
+// and librdkafka's assign can wait forever on a closing consumer
+// (librdkafka issue 4884; unsubscribing first is the workaround of issue
+// 4527). Records still polled are dropped: Drain stored what was held, and
+// the next owner consumes the rest.
+func (c *Consumer) leave() {
+	if err := c.c.Unsubscribe(); err != nil {
+		c.log.Warn("could not unsubscribe before closing", "err", err)
+		return
+	}
+	for deadline := time.Now().Add(leaveTimeout); time.Now().Before(deadline); {
+		parts, err := c.c.Assignment()
+		if err != nil || len(parts) == 0 {
+			return
+		}
+		c.c.Poll(50) // serves the revocation (rebalance)
+	}
+	c.log.Warn("partitions still assigned when closing", "after", leaveTimeout)
+}
+
 // Close leaves the group (revoking partitions cleanly) and frees the
 // consumer; writes still running are abandoned.
 func (c *Consumer) Close() error {
@@ -236,6 +261,7 @@ func (c *Consumer) Close() error {
 		if c.ctx == nil {
 			c.ctx = context.Background()
 		}
+		c.leave()
 		if cerr := c.c.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
 			err = fmt.Errorf("close kafka consumer: %w", cerr)
 		}

@@ -33,12 +33,12 @@ func (c *Consumer) rebalance(_ *kafka.Consumer, ev kafka.Event) error {
 		case lost:
 			c.dropPartitions(e.Partitions)
 		case c.closing.Load():
-			// The last revocation, from Close leaving the group. Drain has
-			// already written, stored and committed what was held (Close
-			// aborted whatever came after), and a commit here can block
-			// for good: librdkafka waits for the commit's result on a
-			// consumer that is closing (confluent-kafka-go issue 1062; a
-			// worker's stop hung in it, TestDispatcherRestart under load).
+			// The last revocation, from Close leaving the group (leave).
+			// Drain has already written, stored and committed what was
+			// held (Close aborted whatever came after), and a commit in
+			// the revocation of a closing consumer can block for good
+			// (confluent-kafka-go issue 1062; a worker's stop hung in it,
+			// TestDispatcherRestart under load).
 			c.dropPartitions(e.Partitions)
 		default:
 			err := c.flushAll(c.ctx)
