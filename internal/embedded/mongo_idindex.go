@@ -76,10 +76,10 @@ type idIndexer struct {
 	done chan struct{}
 
 	// Used by one pass at a time only.
-	dbs       map[string]*sql.DB   // by file path
-	firstSeen map[string]time.Time // when a pass first saw the file
-	failures  map[string]int       // passes failed in a row, by file path
-	warned    map[string]bool      // error texts already logged at WARN
+	dbs      map[string]*sql.DB  // by file path
+	seen     map[string]seenFile // when a pass first saw each file, and which file it was
+	failures map[string]int      // passes failed in a row, by file path
+	warned   map[string]bool     // error texts already logged at WARN
 }
 
 // startIDIndexer runs one pass over dir, then starts the polling loop.
@@ -93,20 +93,22 @@ func startIDIndexer(dir, sqliteURL string, log *slog.Logger) (*idIndexer, error)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	x := &idIndexer{
-		dir:       dir,
-		query:     query,
-		log:       log,
-		stop:      stop,
-		done:      make(chan struct{}),
-		dbs:       map[string]*sql.DB{},
-		firstSeen: map[string]time.Time{},
-		failures:  map[string]int{},
-		warned:    map[string]bool{},
+		dir:      dir,
+		query:    query,
+		log:      log,
+		stop:     stop,
+		done:     make(chan struct{}),
+		dbs:      map[string]*sql.DB{},
+		seen:     map[string]seenFile{},
+		failures: map[string]int{},
+		warned:   map[string]bool{},
 	}
 	// FerretDB opened the files that exist already: they need no settling.
 	if files, err := filepath.Glob(filepath.Join(dir, "*.sqlite")); err == nil {
 		for _, f := range files {
-			x.firstSeen[f] = time.Time{}
+			if fi, err := os.Stat(f); err == nil {
+				x.seen[f] = seenFile{info: fi}
+			}
 		}
 	}
 	x.tick(ctx)
@@ -155,6 +157,12 @@ func (x *idIndexer) loop(ctx context.Context) {
 // before it is opened: FerretDB sets a new file up within milliseconds.
 const idIndexSettle = time.Second
 
+// seenFile is a database file as a pass first saw it.
+type seenFile struct {
+	at   time.Time
+	info os.FileInfo // which file: a database dropped and created again is another one
+}
+
 // tick indexes the new tables of every database file and forgets the files
 // that are gone.
 func (x *idIndexer) tick(ctx context.Context) {
@@ -167,35 +175,50 @@ func (x *idIndexer) tick(ctx context.Context) {
 	present := make(map[string]bool, len(files))
 	now := time.Now()
 	for _, file := range files {
-		present[file] = true
 		if ctx.Err() != nil {
 			return
 		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			continue // dropped since the listing
+		}
+		present[file] = true
 		// A file FerretDB has just created is left alone while it sets it up:
 		// its switch to WAL needs the file to itself, and fails at once
-		// (SQLITE_BUSY, no busy wait) if our connection is there.
-		seen, ok := x.firstSeen[file]
-		if !ok {
-			x.firstSeen[file] = now
+		// (SQLITE_BUSY, no busy wait) if our connection is there. That
+		// includes a database dropped and created again between two passes:
+		// same name, another file (TestMongoIDIndexUnderChurn failed in CI
+		// when it was taken for the old one).
+		seen, ok := x.seen[file]
+		if !ok || !os.SameFile(seen.info, fi) {
+			x.seen[file] = seenFile{at: now, info: fi}
+			x.forget(file)
 			continue
 		}
-		if now.Sub(seen) < idIndexSettle {
+		if now.Sub(seen.at) < idIndexSettle {
 			continue
 		}
 		x.indexFile(ctx, file)
 	}
-	for file := range x.firstSeen {
+	for file := range x.seen {
 		if !present[file] {
-			delete(x.firstSeen, file)
+			delete(x.seen, file)
 		}
 	}
-	for file, db := range x.dbs {
+	for file := range x.dbs {
 		if !present[file] {
-			_ = db.Close()
-			delete(x.dbs, file)
-			delete(x.failures, file)
+			x.forget(file)
 		}
 	}
+}
+
+// forget closes our handle on file, if any, and its failure count.
+func (x *idIndexer) forget(file string) {
+	if db, ok := x.dbs[file]; ok {
+		_ = db.Close()
+		delete(x.dbs, file)
+	}
+	delete(x.failures, file)
 }
 
 // missingIDIndexQuery lists the collection tables without the index; it
@@ -220,6 +243,14 @@ func (x *idIndexer) indexFile(ctx context.Context, file string) {
 		x.dbs[file] = db
 	}
 	tables, err := missingIDIndexTables(ctx, db)
+	if err != nil && strings.Contains(err.Error(), "no such table: "+ferretMetadataTable) {
+		// FerretDB has not set this file up yet: a database created again
+		// under the same name, on a reused inode. Leave it alone again.
+		x.log.Debug("embedded mongo: _id lookup index: database file not set up yet", "file", filepath.Base(file))
+		x.seen[file] = seenFile{at: time.Now(), info: x.seen[file].info}
+		x.forget(file)
+		return
+	}
 	if err != nil {
 		x.fail(file, "list tables", err)
 		return
