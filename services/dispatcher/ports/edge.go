@@ -391,9 +391,9 @@ func (c *connectTooLarge) Unwrap() http.ResponseWriter { return c.ResponseWriter
 // published. The read ends with the request's context (its deadline) as
 // well as with the server's body-read deadline (408).
 func (e *edge) readBody(w http.ResponseWriter, r *http.Request) error {
-	tooLarge := refuse(errBodyTooLarge, "request body is larger than %d bytes", e.maxBody)
+	tooLarge := func() error { return refuse(errBodyTooLarge, "request body is larger than %d bytes", e.maxBody) }
 	if r.ContentLength > e.maxBody {
-		return tooLarge
+		return tooLarge()
 	}
 	// A read blocked on a silent client returns once the context ends.
 	rc := http.NewResponseController(w)
@@ -403,13 +403,13 @@ func (e *edge) readBody(w http.ResponseWriter, r *http.Request) error {
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return tooLarge
+		return tooLarge()
 	case err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || r.Context().Err() != nil):
 		return refuse(errBodyTimeout, "the request body did not arrive in time")
 	case err != nil:
 		return refuse(errBodyUnread, "the request body could not be read")
 	case int64(len(body)) > e.maxBody:
-		return tooLarge
+		return tooLarge()
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return nil
