@@ -94,8 +94,8 @@ func get(client *http.Client, url string) (string, error) {
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	if res.ProtoMajor != 2 {
-		return "", fmt.Errorf("served over %s, want HTTP/2", res.Proto)
+	if res.ProtoMajor != 1 {
+		return "", fmt.Errorf("served over %s, want HTTP/1.1 (Transport)", res.Proto)
 	}
 	return string(b), err
 }

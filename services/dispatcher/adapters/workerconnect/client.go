@@ -35,7 +35,7 @@ func NewHTTPClient() *http.Client {
 const DefaultMaxResponseBytes = 32 << 20
 
 // Factory returns an app.ClientFactory over httpClient, shared by every
-// worker (plain h2c, AUTH_MODE=none without cluster TLS). Responses are not
+// worker (plain HTTP/1.1, AUTH_MODE=none without cluster TLS). Responses are not
 // compressed: they are small and travel a fast network, where gzip is pure
 // CPU cost. A response larger than maxResponseBytes (0: the default) is
 // refused with app.ErrWorkerAnswerTooLarge, not buffered.
