@@ -81,6 +81,47 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, max int, op func
 
 // closedLoopT is closedLoop with another bound on one call.
 func closedLoopT(ctx context.Context, conc int, d time.Duration, max int, timeout time.Duration, op func(ctx context.Context, i int) error) Sample {
+	return runClosedLoop(ctx, conc, d, max, timeout, op).sample()
+}
+
+// loopRun is what one closed-loop run measured before it is summarized, so
+// that the slices of one side's run can be added up (readRound).
+type loopRun struct {
+	lat     []time.Duration
+	kinds   map[string]int
+	errs    int
+	elapsed time.Duration
+	cpu     time.Duration
+}
+
+// add adds o's calls, errors, time and CPU time to r.
+func (r *loopRun) add(o loopRun) {
+	r.lat = append(r.lat, o.lat...)
+	for k, n := range o.kinds {
+		if r.kinds == nil {
+			r.kinds = map[string]int{}
+		}
+		r.kinds[k] += n
+	}
+	r.errs += o.errs
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+}
+
+// sample summarizes r: rate, latencies, errors by kind, CPU per call.
+func (r loopRun) sample() Sample {
+	s := summarize(r.lat, r.errs, r.elapsed)
+	if len(r.lat) > 0 {
+		s.CPUUsPerOp = float64(r.cpu.Microseconds()) / float64(len(r.lat))
+	}
+	if len(r.kinds) > 0 {
+		s.ErrorKinds = r.kinds
+	}
+	return s
+}
+
+// runClosedLoop is closedLoopT before its summary.
+func runClosedLoop(ctx context.Context, conc int, d time.Duration, max int, timeout time.Duration, op func(ctx context.Context, i int) error) loopRun {
 	var next atomic.Int64
 	lat := make([][]time.Duration, conc)
 	errs := make([]map[string]int, conc)
@@ -113,26 +154,18 @@ func closedLoopT(ctx context.Context, conc int, d time.Duration, max int, timeou
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	cpu = processCPU() - cpu
-	var all []time.Duration
-	kinds := map[string]int{}
-	nerr := 0
+	r := loopRun{elapsed: time.Since(start), cpu: processCPU() - cpu}
 	for g := range conc {
-		all = append(all, lat[g]...)
+		r.lat = append(r.lat, lat[g]...)
 		for k, n := range errs[g] {
-			kinds[k] += n
-			nerr += n
+			if r.kinds == nil {
+				r.kinds = map[string]int{}
+			}
+			r.kinds[k] += n
+			r.errs += n
 		}
 	}
-	s := summarize(all, nerr, elapsed)
-	if len(all) > 0 {
-		s.CPUUsPerOp = float64(cpu.Microseconds()) / float64(len(all))
-	}
-	if len(kinds) > 0 {
-		s.ErrorKinds = kinds
-	}
-	return s
+	return r
 }
 
 // processCPU is the CPU time the process has used, user and system, of

@@ -36,6 +36,11 @@ type Options struct {
 	// the dispatcher's MAX_INFLIGHT_READS, so that the load is what its
 	// admission control admits rather than a stream of refusals.
 	ReadConcurrency int
+	// ReadSlices splits each side's run of a read round into this many
+	// slices, the sides taking turns slice by slice: the machine's speed
+	// drifts within minutes on shared cores, and sides run one after
+	// another for -duration each would each see another speed.
+	ReadSlices int
 	// UpsertsPerCommand caps the upserts of one BulkWrite of the direct
 	// model write baseline (0: the whole batch in one); see writeBatch.
 	UpsertsPerCommand int
@@ -78,11 +83,11 @@ var allScenarios = []string{"ingest", "read", "write", "freshness", "overload", 
 func defaults(quick bool) Options {
 	if quick {
 		return Options{Quick: true, Rounds: 3, Concurrency: 8, Duration: 400 * time.Millisecond, Out: "bench-results.json",
-			Items: 250, IngestItems: 250, FreshRate: 200, FreshReads: 50, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute,
+			Items: 250, IngestItems: 250, FreshRate: 200, FreshReads: 50, MaxRequests: 20_000, Processes: false, Timeout: 4 * time.Minute, ReadSlices: 1,
 			OverloadStep: 500 * time.Millisecond, OverloadRun: 2 * time.Second, OverloadClients: 200}
 	}
 	return Options{Rounds: 3, Concurrency: 32, Duration: 8 * time.Second, Out: "bench-results.json",
-		Items: 100_000, IngestItems: 5_000, FreshRate: 1000, FreshReads: 100, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute,
+		Items: 100_000, IngestItems: 5_000, FreshRate: 1000, FreshReads: 100, MaxRequests: 500_000, Processes: true, Timeout: 40 * time.Minute, ReadSlices: 4,
 		OverloadStep: 3 * time.Second, OverloadRun: 10 * time.Second, OverloadClients: 2000}
 }
 
@@ -103,13 +108,14 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.Float64Var(&o.FreshRate, "fresh-rate", d.FreshRate, "freshness: writes per second, open loop (quick: 200)")
 	fs.Float64Var(&o.FreshReads, "fresh-reads", d.FreshReads, "freshness: reads per second of existing items while the writes run (quick: 50)")
 	fs.IntVar(&o.ReadConcurrency, "read-concurrency", 8, "requests in flight in the read rounds (default: the dispatcher's MAX_INFLIGHT_READS default, 8)")
+	fs.IntVar(&o.ReadSlices, "read-slices", d.ReadSlices, "read rounds: each side runs -duration in all, in this many slices taken in turn with the other sides, so that the machine's drift falls on every side alike (quick: 1)")
 	fs.IntVar(&o.UpsertsPerCommand, "upserts-per-command", 40, "direct model write baseline: most upserts per BulkWrite (0: the whole batch of BATCH_SIZE); FerretDB v1 hangs at about 100 matching updates in flight")
 	fs.StringVar(&o.HeapProfile, "heap-profile", "", "write a heap profile of this process to this file at the end (go tool pprof -sample_index=inuse_space)")
 	fs.IntVar(&o.MaxRequests, "max-requests", d.MaxRequests, "most requests of one measured run (quick: 20000)")
 	fs.BoolVar(&o.Processes, "processes", d.Processes, "measure memory of a dispatcher and a worker run as separate processes (quick: false)")
 	fs.DurationVar(&o.Timeout, "timeout", d.Timeout, "the whole program stops after this (quick: 4m)")
 	fs.BoolVar(&o.Verbose, "v", false, "log the platform's warnings and the harness's progress to stderr")
-	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round into this directory (go tool pprof)")
+	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of each side's first round (of a read round: its first slice) into this directory (go tool pprof)")
 	fs.BoolVar(&o.Trace, "trace", false, "with -profile: also write an execution trace of each profiled round (<name>.trace, go tool trace): where requests wait")
 	fs.DurationVar(&o.OverloadStep, "overload-step", d.OverloadStep, "overload: length of one step of the saturation search and of one run at the saturating concurrency (quick: 500ms)")
 	fs.DurationVar(&o.OverloadRun, "overload-duration", d.OverloadRun, "overload: length of one run at 100× the saturating concurrency (quick: 2s)")

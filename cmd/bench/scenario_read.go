@@ -260,18 +260,39 @@ const (
 	readAloneFor   = 5 * time.Second
 )
 
-// readRound runs round r: each side closed-loop in turn, the order rotated
-// by round, each from a random offset into the n items.
+// readRound runs round r: each side closed-loop for -duration in all, in
+// -read-slices slices taken in turn (the order rotated by round and by
+// slice), each slice from a random offset into the n items. A side's
+// slices add up to one sample: its calls over its own time, so that the
+// machine's drift during the round falls on every side alike. With
+// -profile, the first slice of each side is profiled.
 func (b *bench) readRound(ctx context.Context, name string, r int, sides map[string]readSide, n int) (map[string]Sample, error) {
-	got := map[string]Sample{}
-	for k := range readOrder {
-		side := readOrder[(k+r-1)%len(readOrder)]
-		b.profiled(name+"-"+side, r, func() {
-			got[side] = closedLoopT(ctx, b.o.ReadConcurrency, b.o.Duration, b.o.MaxRequests, readTimeout, sides[side](rand.IntN(n)))
-		})
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	slices := max(b.o.ReadSlices, 1)
+	d := b.o.Duration / time.Duration(slices)
+	most := max(b.o.MaxRequests/slices, 1)
+	runs := map[string]*loopRun{}
+	for sl := range slices {
+		for k := range readOrder {
+			side := readOrder[(k+r-1+sl)%len(readOrder)]
+			if runs[side] == nil {
+				runs[side] = &loopRun{}
+			}
+			run := func() {
+				runs[side].add(runClosedLoop(ctx, b.o.ReadConcurrency, d, most, readTimeout, sides[side](rand.IntN(n))))
+			}
+			if sl == 0 {
+				b.profiled(name+"-"+side, r, run)
+			} else {
+				run()
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
+	}
+	got := map[string]Sample{}
+	for side, run := range runs {
+		got[side] = run.sample()
 	}
 	return got, nil
 }
