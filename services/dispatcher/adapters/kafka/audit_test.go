@@ -52,8 +52,25 @@ func record(i int) *eventsv1.AuditRecord {
 		RequestId: fmt.Sprintf("req-%03d", i), Latency: durationpb.New(time.Duration(i) * time.Millisecond)}
 }
 
-// readTopic reads n records of the audit topic, keyed by request id.
+// readTopic reads n records of the audit topic, by request id.
 func readTopic(t *testing.T, brokers string, n int) map[string]*eventsv1.AuditRecord {
+	t.Helper()
+	got := map[string]*eventsv1.AuditRecord{}
+	for id, r := range readRecords(t, brokers, n) {
+		got[id] = r.rec
+	}
+	return got
+}
+
+// read is an audit record as found on the topic.
+type read struct {
+	rec       *eventsv1.AuditRecord
+	partition int32
+}
+
+// readRecords reads n records of the audit topic, by request id, with the
+// partition each is on. A record must have no key.
+func readRecords(t *testing.T, brokers string, n int) map[string]read {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(auditTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -62,7 +79,7 @@ func readTopic(t *testing.T, brokers string, n int) map[string]*eventsv1.AuditRe
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	got := map[string]*eventsv1.AuditRecord{}
+	got := map[string]read{}
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -74,17 +91,17 @@ func readTopic(t *testing.T, brokers string, n int) map[string]*eventsv1.AuditRe
 				t.Errorf("record at offset %d: %v", r.Offset, err)
 				return
 			}
-			if string(r.Key) != a.GetRequestId() {
-				t.Errorf("record key %q, want its request id %q", r.Key, a.GetRequestId())
+			if len(r.Key) != 0 {
+				t.Errorf("record %s has the key %q, want none", a.GetRequestId(), r.Key)
 			}
-			got[a.GetRequestId()] = &a
+			got[a.GetRequestId()] = read{rec: &a, partition: r.Partition}
 		})
 	}
 	return got
 }
 
 // TestAuditLogPublishesEveryRecord: every recorded record reaches the topic
-// unchanged, keyed by its request id, and Close waits for all of them to be
+// unchanged, without a key, and Close waits for all of them to be
 // acknowledged even with a long linger: the counters (and the delivery hook)
 // see each one delivered by the time Close returns.
 func TestAuditLogPublishesEveryRecord(t *testing.T) {
@@ -116,6 +133,36 @@ func TestAuditLogPublishesEveryRecord(t *testing.T) {
 		if !proto.Equal(got[want.GetRequestId()], want) {
 			t.Errorf("record %s: got %v, want %v", want.GetRequestId(), got[want.GetRequestId()], want)
 		}
+	}
+}
+
+// TestAuditLogBatchesOnOnePartition: records that come within one linger
+// go to one partition: a batch is one produce request, not one per
+// partition of the topic. Keyed by request id, as they were, 40 records
+// landed on all 8 partitions.
+func TestAuditLogBatchesOnOnePartition(t *testing.T) {
+	k, err := embedded.StartKafka(context.Background(), embedded.KafkaConfig{Partitions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	a := newAuditLog(t, k.Brokers(), time.Second, 100, nil)
+	a.Start()
+	const n = 40
+	for i := range n {
+		a.Record(record(i))
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.Close(ctx)
+	parts := map[int32]int{}
+	for _, r := range readRecords(t, k.Brokers(), n) {
+		parts[r.partition]++
+	}
+	// One partition, or two should the machine stall past the linger.
+	if len(parts) > 2 {
+		t.Errorf("%d records made within one linger went to %d partitions (records per partition: %v), want 1", n, len(parts), parts)
 	}
 }
 
@@ -191,13 +238,13 @@ func TestAuditLogRecordAsTheDrainParks(t *testing.T) {
 // and reports the CPU time of the whole process (Go, cgo, librdkafka's
 // threads, the broker) per record, idle time subtracted, at the events'
 // 2 ms linger and at the audit log's default: why the audit log has a
-// producer of its own. As in the dev stack, every record has its own
-// request id (the record's key) and the topic 8 partitions, so a batch is
-// spread over all of them. Three runs (2-core AMD EPYC): 2 ms 277-284
-// µs/record, 100 ms 45-62 µs. With one request id for every record, on 2
-// partitions (this benchmark before), 100 ms cost 31-48 µs, and 57-81 µs
-// when the drain took each record as it came, which woke it for every
-// record. Pacing alone, with no producer, costs about 15 µs.
+// producer of its own. As in the dev stack, the topic has 8 partitions
+// and every record its own request id. Runs alternated with records keyed
+// by request id (2-core AMD EPYC): 2 ms 144-201 µs/record without a key,
+// 226-317 keyed; 100 ms 44-45 µs without a key, 61-67 keyed (a keyed batch
+// is spread over every partition). 57-81 µs when the drain took each
+// record as it came, which woke it for every record. Pacing alone, with no
+// producer, costs about 15 µs.
 func BenchmarkAuditLinger(b *testing.B) {
 	for _, linger := range []time.Duration{2 * time.Millisecond, 100 * time.Millisecond} {
 		b.Run(fmt.Sprint("linger=", linger), func(b *testing.B) {
