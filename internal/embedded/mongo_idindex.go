@@ -154,8 +154,20 @@ func (x *idIndexer) loop(ctx context.Context) {
 }
 
 // idIndexSettle is how long a database file FerretDB created is left alone
-// before it is opened: FerretDB sets a new file up within milliseconds.
+// before it is opened when its switch to WAL cannot be seen (walDone):
+// FerretDB sets a new file up within milliseconds.
 const idIndexSettle = time.Second
+
+// walDone reports whether FerretDB has switched the database file to WAL:
+// the switch creates the file's write-ahead log, "<file>-wal", which stays
+// while FerretDB has the database open. It looks only at the directory:
+// opening the database file itself, even just to read its header, and
+// closing it would drop every POSIX lock this process holds on it,
+// FerretDB's too.
+func walDone(file string) bool {
+	_, err := os.Stat(file + "-wal")
+	return err == nil
+}
 
 // seenFile is a database file as a pass first saw it.
 type seenFile struct {
@@ -189,13 +201,16 @@ func (x *idIndexer) tick(ctx context.Context) {
 		// includes a database dropped and created again between two passes:
 		// same name, another file (TestMongoIDIndexUnderChurn failed in CI
 		// when it was taken for the old one).
+		// Once the switch is done (walDone) the file is indexed at once:
+		// ingest into a new database writes most of its upserts in its
+		// first second, and without the index each scans the table.
 		seen, ok := x.seen[file]
 		if !ok || !os.SameFile(seen.info, fi) {
-			x.seen[file] = seenFile{at: now, info: fi}
+			seen = seenFile{at: now, info: fi}
+			x.seen[file] = seen
 			x.forget(file)
-			continue
 		}
-		if now.Sub(seen.at) < idIndexSettle {
+		if now.Sub(seen.at) < idIndexSettle && !walDone(file) {
 			continue
 		}
 		x.indexFile(ctx, file)

@@ -283,6 +283,46 @@ func TestMongoIDIndexFollowsCollections(t *testing.T) {
 	}
 }
 
+// TestMongoIDIndexNewDatabaseOnFirstPass: a database FerretDB has just
+// created and switched to WAL is indexed by the first pass that sees it,
+// not a settle period later (ingest into a new database writes most of its
+// upserts in its first second), while a file not yet in WAL is left alone.
+// The server's own indexer is stopped; one pass of a fresh one runs here.
+func TestMongoIDIndexNewDatabaseOnFirstPass(t *testing.T) {
+	ctx := testContext(t, mongoDeadline)
+	m := startIndexedMongo(t, ctx, t.TempDir(), newWarnRecorder())
+	m.ids.Close()
+	client, disconnect := connectMongo(t, ctx, m)
+	defer disconnect()
+	if _, err := client.Database("fresh").Collection("items").InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A file being created: no WAL yet, so no connection of ours may open it.
+	creating := filepath.Join(m.DataDir(), "creating.sqlite")
+	if err := os.WriteFile(creating, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q, err := idIndexerQuery(sqliteURL(m.DataDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &idIndexer{dir: m.DataDir(), query: q, log: slog.New(slog.DiscardHandler),
+		dbs: map[string]*sql.DB{}, seen: map[string]seenFile{}, failures: map[string]int{}, warned: map[string]bool{}}
+	t.Cleanup(func() {
+		for _, db := range x.dbs {
+			_ = db.Close()
+		}
+	})
+	x.tick(ctx)
+	if _, opened := x.dbs[creating]; opened {
+		t.Errorf("the pass opened %s, a file not yet switched to WAL", filepath.Base(creating))
+	}
+	db := openSQLite(t, m, "fresh")
+	if ok, err := hasIDIndex(ctx, db, tableOf(t, ctx, db, "items")); err != nil || !ok {
+		t.Fatalf("after the first pass over a new database: index %v (err %v), want it there", ok, err)
+	}
+}
+
 // TestMongoIDIndexLookupRatio: a FindOne by _id near the end of 20,000
 // documents costs about what one near the start does once the index is
 // there; without it (same run, maintainer stopped) it scans.
