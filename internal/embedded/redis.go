@@ -75,9 +75,10 @@ func StartRedis(ctx context.Context, addr string) (*Redis, error) {
 // keys, 82 ms at 100,000, 265 ms at 300,000 (the item claims alone are one
 // key per client-chosen id, kept for good), more on a busy machine. At 20×
 // 300 ms, a wait of 6 s could expire a worker's registration (TTL 6 s,
-// refreshed every 2 s) between two heartbeats. With the bound, a TTL ends
-// at most 1 s early, and aging takes a larger share of a core only once a
-// move takes over agingMaxTick/agingShare (50 ms).
+// refreshed every 2 s) between two heartbeats. With the bound, and with
+// agingStep not counting a move's delay past its plan, a TTL ends at most
+// 1 s early (one tick with few keys); aging takes a larger share of a core
+// only once a move takes over agingMaxTick/agingShare (50 ms).
 const (
 	agingMinTick = 10 * time.Millisecond
 	agingMaxTick = time.Second
@@ -89,11 +90,23 @@ func agingWait(took time.Duration) time.Duration {
 	return min(max(agingMinTick, agingShare*took), agingMaxTick)
 }
 
+// agingStep is how far a move takes the TTLs on when elapsed has passed
+// since the last move, which planned the wait before this one: elapsed, but
+// no more than the wait and one more tick. A move that comes later than
+// that (its goroutine starved on a busy machine) would take the whole delay
+// off TTLs set or refreshed just before it too, which could expire a
+// worker's registration between two heartbeats on time; instead the delay
+// beyond the plan is not counted, and TTLs end that much late, never early.
+func agingStep(elapsed, planned time.Duration) time.Duration {
+	return min(elapsed, planned+agingMinTick)
+}
+
 // age moves the TTLs on with the wall clock until Close.
 func (r *Redis) age() {
 	defer close(r.aged)
 	last := time.Now()
-	t := time.NewTimer(agingMinTick)
+	planned := agingMinTick
+	t := time.NewTimer(planned)
 	defer t.Stop()
 	for {
 		select {
@@ -102,9 +115,10 @@ func (r *Redis) age() {
 		case <-t.C:
 		}
 		now := time.Now()
-		r.m.FastForward(now.Sub(last))
+		r.m.FastForward(agingStep(now.Sub(last), planned))
 		last = now
-		t.Reset(agingWait(time.Since(now)))
+		planned = agingWait(time.Since(now))
+		t.Reset(planned)
 	}
 }
 

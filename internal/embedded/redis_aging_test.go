@@ -23,3 +23,21 @@ func TestRedisAgingWaitIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisAgingStepCountsNoStarvation: a move that comes when planned takes
+// the time since the last one off the TTLs; one that comes late (its
+// goroutine starved) takes no more than the plan and one tick, so a TTL
+// refreshed just before it is not cut short by the delay.
+func TestRedisAgingStepCountsNoStarvation(t *testing.T) {
+	for _, c := range []struct{ elapsed, planned, want time.Duration }{
+		{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{15 * time.Millisecond, 10 * time.Millisecond, 15 * time.Millisecond},
+		{500 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond},
+		{time.Second, time.Second, time.Second},
+		{5 * time.Second, time.Second, time.Second + agingMinTick},
+	} {
+		if got := agingStep(c.elapsed, c.planned); got != c.want {
+			t.Errorf("step after %v with %v planned = %v, want %v", c.elapsed, c.planned, got, c.want)
+		}
+	}
+}
