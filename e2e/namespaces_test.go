@@ -17,6 +17,7 @@ import (
 	"github.com/pawnshop/auction/internal/topics"
 	"github.com/pawnshop/auction/services/devstack/stack"
 	"github.com/pawnshop/auction/services/devstack/stack/stacktest"
+	redisadapter "github.com/pawnshop/auction/services/dispatcher/adapters/redis"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -66,8 +67,8 @@ func TestTwoClusterNamesShareOneRedis(t *testing.T) {
 			})
 		}
 		for _, n := range names {
-			if !r.Exists(n + ":item-id:same-id") {
-				t.Errorf("no claim %s:item-id:same-id", n)
+			if k := redisadapter.ClaimKey(clustername.MustParse(n), "same-id"); !strings.HasPrefix(k, n+":item-ids:") || r.HGet(k, "same-id") == "" {
+				t.Errorf("no claim of same-id in %s", k)
 			}
 		}
 	})
@@ -156,7 +157,7 @@ func TestTwoClusterNamesShareOneRedis(t *testing.T) {
 		})
 		keys := keysByName(t, r.Keys(), names)
 		for _, n := range names {
-			for _, kind := range []string{"item-id", "fraud", "wbuf", "worker"} {
+			for _, kind := range []string{"item-ids", "fraud", "wbuf", "worker"} {
 				if !slices.Contains(keys[n], kind) {
 					t.Errorf("no %s:%s:* key; %s has %v", n, kind, n, keys[n])
 				}

@@ -60,8 +60,8 @@ func StartRedis(ctx context.Context, addr string) (*Redis, error) {
 // Aging TTLs: miniredis only moves TTLs on when told to (FastForward), and
 // each move visits every key (sorted). Its own clock mode (ClockTTL) does
 // that before every command, which made each command cost O(n log n) in
-// the number of keys: with the dispatcher's item claims (one key per item)
-// the dev stack's Redis slowed every write and heartbeat as the shop grew
+// the number of keys: with the dispatcher's item-id claims (then one key per
+// id) the dev stack's Redis slowed every write and heartbeat as the shop grew
 // (20% of the process's CPU at 1,000 writes/s, and heartbeats timed out).
 // Instead, age moves them on from a goroutine, every agingMinTick or, when
 // a move takes long, agingShare times as long as it took (agingWait), so
@@ -72,8 +72,9 @@ func StartRedis(ctx context.Context, addr string) (*Redis, error) {
 // or refreshed since then (miniredis keeps the time left, not a deadline),
 // so such a key can end up to one wait early. A move costs O(n log n) in
 // the number of keys and holds the lock meanwhile: about 14 ms at 25,000
-// keys, 82 ms at 100,000, 265 ms at 300,000 (the item claims alone are one
-// key per client-chosen id, kept for good), more on a busy machine. At 20×
+// keys, 82 ms at 100,000, 265 ms at 300,000, more on a busy machine (the
+// item-id claims, kept for good, now fill at most 1,024 hashes whatever the
+// number of ids, so the platform's keyspace stays small). At 20×
 // 300 ms, a wait of 6 s could expire a worker's registration (TTL 6 s,
 // refreshed every 2 s) between two heartbeats. With the bound, and with
 // agingStep not counting a move's delay past its plan, a TTL ends at most

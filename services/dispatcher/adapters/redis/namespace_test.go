@@ -147,15 +147,15 @@ func TestIDClaimsOfTwoDeploymentsAreIndependent(t *testing.T) {
 	if h, made, err := b.Claim(ctx, "ring-1", "fp-b"); err != nil || !made || h != "fp-b" {
 		t.Fatalf("b could not claim an id a holds: %q %v %v", h, made, err)
 	}
-	assertKeysUnder(t, rdb.Keys(ctx, "*").Val(), "a:item-id:", "b:item-id:")
+	assertKeysUnder(t, rdb.Keys(ctx, "*").Val(), "a:item-ids:", "b:item-ids:")
 	if err := b.Release(ctx, "ring-1", "fp-b"); err != nil {
 		t.Fatal(err)
 	}
 	if h, made, err := a.Claim(ctx, "ring-1", "fp-other"); err != nil || made || h != "fp-a" {
 		t.Fatalf("a's claim after b released its own: %q %v %v, want fp-a held", h, made, err)
 	}
-	if v := rdb.Get(ctx, "a:item-id:ring-1").Val(); v != "fp-a" {
-		t.Errorf("a:item-id:ring-1 = %q", v)
+	if k := redis.ClaimKey(deploymentA, "ring-1"); rdb.HGet(ctx, k, "ring-1").Val() != "fp-a" {
+		t.Errorf("%s ring-1 = %q", k, rdb.HGet(ctx, k, "ring-1").Val())
 	}
 }
 
