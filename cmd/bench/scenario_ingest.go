@@ -84,7 +84,8 @@ func (b *bench) scenarioIngest(ctx context.Context) error {
 			}
 			vsModel[n].Rounds = append(vsModel[n].Rounds, Round{Round: r, Side: "baseline", Sample: model}, Round{Round: r, Side: "platform", Sample: plat})
 			vsBulk[n].Rounds = append(vsBulk[n].Rounds, Round{Round: r, Side: "baseline", Sample: bulk}, Round{Round: r, Side: "platform", Sample: plat})
-			b.say("ingest round %d, %d worker(s): model write %.0f/s, bulk insert %.0f/s, platform %.0f/s (start-up %.0f ms)", r, n, model.Rate, bulk.Rate, plat.Rate, plat.StartupMs)
+			b.say("ingest round %d, %d worker(s): model write %.0f/s (CPU %.0f µs/event), bulk insert %.0f/s, platform %.0f/s (CPU %.0f µs/event; start-up %.0f ms)",
+				r, n, model.Rate, model.CPUUsPerOp, bulk.Rate, plat.Rate, plat.CPUUsPerOp, plat.StartupMs)
 		}
 	}
 	for _, n := range []int{1, 2} {
@@ -135,7 +136,7 @@ func (b *bench) ingestModel(ctx context.Context, round, par, batch int) (Sample,
 	}
 	c := b.mongo.Database(db).Collection(itemsColl)
 	stop := b.startProfile(fmt.Sprintf("ingest-%dw-model", par), round)
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	err := parallel(ctx, par, par, func(ctx context.Context, g int) error {
 		for _, job := range shards[g] {
 			if err := writeBatch(ctx, c, job, b.o.UpsertsPerCommand); err != nil {
@@ -144,7 +145,7 @@ func (b *bench) ingestModel(ctx context.Context, round, par, batch int) (Sample,
 		}
 		return nil
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	stop()
 	if err != nil {
 		return Sample{}, fmt.Errorf("direct model write: %w", err)
@@ -153,7 +154,13 @@ func (b *bench) ingestModel(ctx context.Context, round, par, batch int) (Sample,
 		return Sample{}, fmt.Errorf("direct model write: %w", err)
 	}
 	_ = b.mongo.Database(db).Drop(ctx)
-	return Sample{Rate: float64(b.data.Events()) / elapsed.Seconds(), N: b.data.Events(), Seconds: elapsed.Seconds()}, nil
+	return Sample{Rate: float64(b.data.Events()) / elapsed.Seconds(), N: b.data.Events(), Seconds: elapsed.Seconds(),
+		CPUUsPerOp: perEvent(cpu, b.data.Events())}, nil
+}
+
+// perEvent is cpu spread over events, in microseconds.
+func perEvent(cpu time.Duration, events int) float64 {
+	return float64(cpu.Microseconds()) / float64(max(events, 1))
 }
 
 // ingestBulk inserts the backlog's events as the old model's documents
@@ -263,13 +270,14 @@ func (b *bench) ingestPlatform(ctx context.Context, round, n int) (Sample, error
 	}
 	stop := b.startProfile(fmt.Sprintf("ingest-%dw-platform", n), round)
 	defer stop()
-	t0 := time.Now()
+	t0, cpu := time.Now(), processCPU()
 	workers, err := b.startWorkers(ctx, ids, group, db)
 	if err != nil {
 		return Sample{}, err
 	}
 	events := int64(b.data.Events())
 	done, uncommitted, err := b.untilIngested(ctx, round, group, db, ids)
+	cpu = processCPU() - cpu
 	if errors.Is(err, errIngestStalled) {
 		stop()
 		b.say("ingest round %d, %d worker(s): %v", round, n, err)
@@ -300,7 +308,7 @@ func (b *bench) ingestPlatform(ctx context.Context, round, n int) (Sample, error
 	_ = b.mongo.Database(db).Drop(ctx)
 	elapsed := done.Sub(assigned)
 	s := Sample{Rate: float64(events) / elapsed.Seconds(), N: int(events), Seconds: elapsed.Seconds(),
-		StartupMs: float64(assigned.Sub(t0).Microseconds()) / 1000}
+		StartupMs: float64(assigned.Sub(t0).Microseconds()) / 1000, CPUUsPerOp: perEvent(cpu, int(events))}
 	if calls > 0 {
 		s.BatchDocs = docs / calls
 	}
